@@ -1,0 +1,103 @@
+# gemini-balance - plain make, no autotools.
+#
+#   make              build the tools into build/bin
+#   make check        build, install missing test dependencies, run every test
+#   make check SANITIZE=1   the same with ASan+UBSan, built into build-san/
+#   make run          serve on 127.0.0.1:8000 from .env
+#   make install      PREFIX, MANPREFIX, DESTDIR as usual
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANPREFIX  ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+
+WARN = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+       -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
+       -Wno-format-nonliteral
+ifneq ($(CI),)
+WARN += -Werror
+endif
+
+ifeq ($(SANITIZE),1)
+B = build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+else
+B = build
+SANFLAGS =
+endif
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl jansson libsystemd 2>/dev/null)
+DEP_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl jansson libsystemd 2>/dev/null)
+
+ALL_CFLAGS  = $(WARN) -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
+
+LIB_SRC  = $(sort $(wildcard lib/*.c))
+LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
+TOOL_SRC = $(sort $(wildcard bin/*.c))
+TOOLS    = $(TOOL_SRC:bin/%.c=$(B)/bin/%)
+MANS     = $(sort $(wildcard man/*.[1-8]))
+UNITS    = $(sort $(wildcard systemd/*.socket systemd/*.service systemd/*.timer))
+
+all: $(TOOLS)
+
+$(B)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/bin/%.o: bin/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libgb.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+$(B)/bin/%: $(B)/bin/%.o $(B)/libgb.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/libgb.a $(DEP_LIBS)
+
+-include $(LIB_OBJ:.o=.d) $(TOOLS:=.d)
+
+# Test dependencies are installed only when something is missing.
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory lint
+	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bats tests
+
+lint:
+	@if [ -n "$(MANS)" ]; then \
+		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+		echo "mandoc -Tlint: $(words $(MANS)) pages clean"; fi
+	@if [ -n "$(UNITS)" ]; then sh tests/verify-units.sh $(UNITS); fi
+
+run: all
+	@sh tests/run.sh $(CURDIR)/$(B)/bin
+
+install: all
+	install -d $(DESTDIR)$(BINDIR)
+	for t in $(TOOLS); do install -m 755 $$t $(DESTDIR)$(BINDIR)/; done
+	for m in $(MANS); do s=$${m##*.}; install -d $(DESTDIR)$(MANPREFIX)/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(MANPREFIX)/man$$s/; done
+	if [ -n "$(UNITS)" ]; then install -d $(DESTDIR)$(UNITDIR); \
+		for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|g' $$u \
+		> $(DESTDIR)$(UNITDIR)/$${u##*/}; done; fi
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$${t##*/}; done
+	for m in $(MANS); do s=$${m##*.}; rm -f $(DESTDIR)$(MANPREFIX)/man$$s/$${m##*/}; done
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check deps lint run install uninstall clean
+.SECONDARY:

@@ -1,0 +1,501 @@
+/*
+ * config.c - configuration from the environment and a .env file.
+ *
+ * The .env syntax is the one users of the original already have:
+ * KEY=VALUE lines, an optional leading "export ", '#' comment lines,
+ * values in single quotes (literal) or double quotes (with \n \t \" \\
+ * escapes), and for unquoted values an inline comment after whitespace
+ * ("KEY=v  # note") is dropped. The environment wins over the file.
+ * A missing default ./.env is fine; a missing ENV_FILE that was named
+ * explicitly is an error.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "io.h"
+
+#define ENV_FILE_MAX	(1024 * 1024)
+#define ENV_VARS_MAX	1024
+
+struct gb_env {
+	char	*names[ENV_VARS_MAX];
+	char	*values[ENV_VARS_MAX];
+	size_t	 n;
+};
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * Parse the value part of one line in place. Returns the value, or NULL
+ * for an unterminated quote.
+ */
+static char *
+env_value(char *v)
+{
+	char *s, *d, q;
+
+	v = trim(v);
+	if (*v != '"' && *v != '\'') {
+		for (s = v; *s != '\0'; s++)
+			if (*s == '#' && (s == v || s[-1] == ' ' || s[-1] == '\t')) {
+				*s = '\0';
+				break;
+			}
+		return trim(v);
+	}
+	q = *v++;
+	for (s = d = v; *s != '\0' && *s != q; s++) {
+		if (q == '"' && *s == '\\' && s[1] != '\0') {
+			s++;
+			switch (*s) {
+			case 'n':
+				*d++ = '\n';
+				break;
+			case 't':
+				*d++ = '\t';
+				break;
+			case 'r':
+				*d++ = '\r';
+				break;
+			default:
+				*d++ = *s;
+				break;
+			}
+		} else
+			*d++ = *s;
+	}
+	if (*s != q)
+		return NULL;
+	*d = '\0';
+	return v;
+}
+
+static int
+env_parse(struct gb_env *env, char *text, const char *path,
+    struct gb_err *err)
+{
+	char *line, *next, *eq, *name, *value;
+	size_t lineno = 0, i;
+
+	for (line = text; line != NULL; line = next) {
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		line = trim(line);
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (strncmp(line, "export ", 7) == 0)
+			line = trim(line + 7);
+		if ((eq = strchr(line, '=')) == NULL)
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s:%zu: expected NAME=VALUE", path, lineno);
+		*eq = '\0';
+		name = trim(line);
+		if (*name == '\0')
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s:%zu: empty variable name", path, lineno);
+		if ((value = env_value(eq + 1)) == NULL)
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s:%zu: %s: unterminated quote", path, lineno,
+			    name);
+		for (i = 0; i < env->n; i++)
+			if (strcmp(env->names[i], name) == 0)
+				break;
+		if (i == env->n) {
+			if (env->n == ENV_VARS_MAX)
+				return gb_err_set(err, GB_EXIT_USAGE, 0,
+				    "%s: more than %d variables", path,
+				    ENV_VARS_MAX);
+			env->names[i] = strdup(name);
+			env->values[i] = NULL;
+			env->n++;
+		}
+		free(env->values[i]);
+		env->values[i] = strdup(value);
+		if (env->names[i] == NULL || env->values[i] == NULL)
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory");
+	}
+	return 0;
+}
+
+struct gb_env *
+gb_env_open(struct gb_err *err)
+{
+	struct gb_env *env;
+	struct gb_buf b;
+	const char *path;
+	int named;
+
+	if ((env = calloc(1, sizeof(*env))) == NULL) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		return NULL;
+	}
+	path = getenv("ENV_FILE");
+	named = path != NULL && *path != '\0';
+	if (!named)
+		path = ".env";
+	gb_buf_init(&b, ENV_FILE_MAX);
+	if (gb_io_readfile(path, &b) == -1) {
+		if (errno == ENOENT && !named) {
+			gb_buf_free(&b);
+			return env;
+		}
+		if (errno == E2BIG)
+			gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s: larger than %d bytes", path, ENV_FILE_MAX);
+		else
+			gb_err_set(err, GB_EXIT_USAGE, 0, "%s: %s", path,
+			    strerror(errno));
+		gb_buf_free(&b);
+		gb_env_close(env);
+		return NULL;
+	}
+	if (b.data != NULL && env_parse(env, b.data, path, err) == -1) {
+		gb_buf_free(&b);
+		gb_env_close(env);
+		return NULL;
+	}
+	gb_buf_free(&b);
+	return env;
+}
+
+const char *
+gb_env_get(const struct gb_env *env, const char *name)
+{
+	const char *v;
+	size_t i;
+
+	if ((v = getenv(name)) != NULL)
+		return v;
+	if (env == NULL)
+		return NULL;
+	for (i = 0; i < env->n; i++)
+		if (strcmp(env->names[i], name) == 0)
+			return env->values[i];
+	return NULL;
+}
+
+void
+gb_env_close(struct gb_env *env)
+{
+	size_t i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; i < env->n; i++) {
+		free(env->names[i]);
+		free(env->values[i]);
+	}
+	free(env);
+}
+
+void
+gb_strlist_free(struct gb_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int
+gb_strlist_has(const struct gb_strlist *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+strlist_add(struct gb_strlist *l, const char *s, size_t n)
+{
+	char **v;
+
+	if ((v = realloc(l->v, (l->n + 1) * sizeof(*v))) == NULL)
+		return -1;
+	l->v = v;
+	if ((l->v[l->n] = strndup(s, n)) == NULL)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+/*
+ * A list is either a JSON array of strings (the original's form) or a
+ * comma list; items are trimmed and empty items dropped.
+ */
+int
+gb_config_parse_list(const char *name, const char *s, struct gb_strlist *out,
+    struct gb_err *err)
+{
+	json_error_t jerr;
+	json_t *a, *v;
+	const char *p, *e, *b;
+	size_t i;
+
+	out->v = NULL;
+	out->n = 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '[') {
+		if ((a = json_loads(s, 0, &jerr)) == NULL)
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s: not a JSON list of strings: %s", name,
+			    jerr.text);
+		if (!json_is_array(a)) {
+			json_decref(a);
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s: not a JSON list of strings", name);
+		}
+		json_array_foreach(a, i, v) {
+			if (!json_is_string(v)) {
+				json_decref(a);
+				gb_strlist_free(out);
+				return gb_err_set(err, GB_EXIT_USAGE, 0,
+				    "%s: item %zu is not a string", name, i);
+			}
+			if (json_string_length(v) == 0)
+				continue;
+			if (strlist_add(out, json_string_value(v),
+			    json_string_length(v)) == -1) {
+				json_decref(a);
+				gb_strlist_free(out);
+				return gb_err_set(err, GB_EXIT_TEMP, 0,
+				    "out of memory");
+			}
+		}
+		json_decref(a);
+		return 0;
+	}
+	for (p = s; ; p = e + 1) {
+		const char *end;
+
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		for (b = p; b < e && isspace((unsigned char)*b); b++)
+			;
+		for (end = e; end > b && isspace((unsigned char)end[-1]);
+		    end--)
+			;
+		if (end > b && strlist_add(out, b, (size_t)(end - b)) == -1) {
+			gb_strlist_free(out);
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory");
+		}
+		if (*e == '\0')
+			break;
+	}
+	return 0;
+}
+
+int
+gb_config_parse_bool(const char *name, const char *s, int *out,
+    struct gb_err *err)
+{
+	static const char *yes[] = { "1", "on", "t", "true", "y", "yes" };
+	static const char *no[] = { "0", "off", "f", "false", "n", "no" };
+	size_t i;
+
+	for (i = 0; i < GB_NELEM(yes); i++)
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+	for (i = 0; i < GB_NELEM(no); i++)
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	return gb_err_set(err, GB_EXIT_USAGE, 0,
+	    "%s: not a boolean: \"%s\" (use true or false)", name, s);
+}
+
+static int
+get_bool(const struct gb_env *env, const char *name, int def, int *out,
+    struct gb_err *err)
+{
+	const char *v = gb_env_get(env, name);
+
+	if (v == NULL || *v == '\0') {
+		*out = def;
+		return 0;
+	}
+	return gb_config_parse_bool(name, v, out, err);
+}
+
+static int
+get_num(const struct gb_env *env, const char *name, long long def,
+    long long min, long long max, long long *out, struct gb_err *err)
+{
+	const char *v = gb_env_get(env, name), *es;
+
+	if (v == NULL || *v == '\0') {
+		*out = def;
+		return 0;
+	}
+	if (gb_strtonum(v, min, max, out, &es) == -1)
+		return gb_err_set(err, GB_EXIT_USAGE, 0,
+		    "%s: \"%s\" is %s (allowed %lld to %lld)", name, v, es,
+		    min, max);
+	return 0;
+}
+
+static int
+get_str(const struct gb_env *env, const char *name, const char *def,
+    char **out, struct gb_err *err)
+{
+	const char *v = gb_env_get(env, name);
+
+	if (v == NULL || *v == '\0')
+		v = def;
+	if (v == NULL) {
+		*out = NULL;
+		return 0;
+	}
+	if ((*out = strdup(v)) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	return 0;
+}
+
+static int
+get_list(const struct gb_env *env, const char *name, const char *def,
+    int required, struct gb_strlist *out, struct gb_err *err)
+{
+	const char *v = gb_env_get(env, name);
+
+	if (v == NULL || *v == '\0') {
+		if (required)
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s is not set (in the environment or %s)", name,
+			    getenv("ENV_FILE") ? getenv("ENV_FILE") : ".env");
+		v = def;
+	}
+	if (gb_config_parse_list(name, v, out, err) == -1)
+		return -1;
+	if (required && out->n == 0)
+		return gb_err_set(err, GB_EXIT_USAGE, 0, "%s is empty", name);
+	return 0;
+}
+
+int
+gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
+{
+	struct gb_env *env;
+	long long n;
+	const char *lv;
+	char *colon;
+	size_t len;
+
+	memset(c, 0, sizeof(*c));
+	if ((env = gb_env_open(err)) == NULL)
+		return -1;
+	if (get_list(env, "API_KEYS", "", need & GB_CONFIG_NEED_KEYS,
+	    &c->api_keys, err) == -1 ||
+	    get_list(env, "ALLOWED_TOKENS", "", need & GB_CONFIG_NEED_TOKENS,
+	    &c->allowed_tokens, err) == -1 ||
+	    get_list(env, "MODEL_SEARCH", "[\"gemini-2.0-flash-exp\"]", 0,
+	    &c->model_search, err) == -1 ||
+	    get_str(env, "AUTH_TOKEN", c->allowed_tokens.n ?
+	    c->allowed_tokens.v[0] : NULL, &c->auth_token, err) == -1 ||
+	    get_str(env, "BASE_URL",
+	    "https://generativelanguage.googleapis.com/v1beta", &c->base_url,
+	    err) == -1 ||
+	    get_str(env, "PROXY", NULL, &c->proxy, err) == -1 ||
+	    get_str(env, "STATE_DIRECTORY", "./state", &c->state_dir,
+	    err) == -1 ||
+	    get_bool(env, "TOOLS_CODE_EXECUTION_ENABLED", 0,
+	    &c->code_execution, err) == -1 ||
+	    get_bool(env, "SHOW_SEARCH_LINK", 1, &c->show_search_link,
+	    err) == -1 ||
+	    get_bool(env, "SHOW_THINKING_PROCESS", 1, &c->show_thinking,
+	    err) == -1)
+		goto fail;
+	if (get_num(env, "MAX_FAILURES", 3, 1, 1000000, &n, err) == -1)
+		goto fail;
+	c->max_failures = (long)n;
+	if (get_num(env, "MAX_RETRIES", 3, 1, 100, &n, err) == -1)
+		goto fail;
+	c->max_retries = (long)n;
+	if (get_num(env, "KEY_COOLDOWN", 60, 0, 86400 * 7, &n, err) == -1)
+		goto fail;
+	c->key_cooldown = (long)n;
+	if (get_num(env, "TIMEOUT", 300, 1, 86400, &n, err) == -1)
+		goto fail;
+	c->timeout = (long)n;
+	if (get_num(env, "MAX_BODY", 33554432, 1024, 1LL << 32, &n,
+	    err) == -1)
+		goto fail;
+	c->max_body = n;
+
+	/* systemd may pass several directories, colon-separated */
+	if ((colon = strchr(c->state_dir, ':')) != NULL)
+		*colon = '\0';
+	len = strlen(c->base_url);
+	while (len > 1 && c->base_url[len - 1] == '/')
+		c->base_url[--len] = '\0';
+	if (strncmp(c->base_url, "http://", 7) != 0 &&
+	    strncmp(c->base_url, "https://", 8) != 0) {
+		gb_err_set(err, GB_EXIT_USAGE, 0,
+		    "BASE_URL: \"%s\" is not an http(s) URL", c->base_url);
+		goto fail;
+	}
+
+	lv = gb_env_get(env, "LOG_LEVEL");
+	if (lv == NULL || *lv == '\0' || strcasecmp(lv, "info") == 0)
+		c->log_level = GB_LOG_INFO;
+	else if (strcasecmp(lv, "error") == 0)
+		c->log_level = GB_LOG_ERROR;
+	else if (strcasecmp(lv, "warn") == 0 || strcasecmp(lv, "warning") == 0)
+		c->log_level = GB_LOG_WARN;
+	else if (strcasecmp(lv, "debug") == 0)
+		c->log_level = GB_LOG_DEBUG;
+	else {
+		gb_err_set(err, GB_EXIT_USAGE, 0,
+		    "LOG_LEVEL: \"%s\" is not one of error, warn, info, debug",
+		    lv);
+		goto fail;
+	}
+	gb_env_close(env);
+	return 0;
+fail:
+	gb_env_close(env);
+	gb_config_free(c);
+	return -1;
+}
+
+void
+gb_config_free(struct gb_config *c)
+{
+	gb_strlist_free(&c->api_keys);
+	gb_strlist_free(&c->allowed_tokens);
+	gb_strlist_free(&c->model_search);
+	free(c->auth_token);
+	free(c->base_url);
+	free(c->proxy);
+	free(c->state_dir);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,65 @@
+/*
+ * config.h - the configuration every tool reads: the process environment
+ * first, then a .env file (ENV_FILE, default ./.env) for what the
+ * environment does not set. Names and defaults follow DESIGN.md.
+ */
+#ifndef GB_CONFIG_H
+#define GB_CONFIG_H
+
+#include "gb.h"
+
+struct gb_strlist {
+	char	**v;
+	size_t	  n;
+};
+
+enum gb_loglevel {
+	GB_LOG_ERROR,
+	GB_LOG_WARN,
+	GB_LOG_INFO,
+	GB_LOG_DEBUG
+};
+
+struct gb_config {
+	struct gb_strlist api_keys;		/* API_KEYS */
+	struct gb_strlist allowed_tokens;	/* ALLOWED_TOKENS */
+	struct gb_strlist model_search;		/* MODEL_SEARCH */
+	char	*auth_token;			/* AUTH_TOKEN, or first token */
+	char	*base_url;			/* BASE_URL, no trailing '/' */
+	char	*proxy;				/* PROXY, or NULL */
+	char	*state_dir;			/* STATE_DIRECTORY (first entry) */
+	int	 code_execution;		/* TOOLS_CODE_EXECUTION_ENABLED */
+	int	 show_search_link;		/* SHOW_SEARCH_LINK */
+	int	 show_thinking;			/* SHOW_THINKING_PROCESS */
+	long	 max_failures;			/* MAX_FAILURES */
+	long	 max_retries;			/* MAX_RETRIES */
+	long	 key_cooldown;			/* KEY_COOLDOWN, seconds */
+	long	 timeout;			/* TIMEOUT, seconds */
+	long long max_body;			/* MAX_BODY, bytes */
+	enum gb_loglevel log_level;		/* LOG_LEVEL */
+};
+
+/* What a tool insists on; the rest falls back to defaults. */
+#define GB_CONFIG_NEED_KEYS	0x1	/* API_KEYS must be set, non-empty */
+#define GB_CONFIG_NEED_TOKENS	0x2	/* ALLOWED_TOKENS must be set */
+
+int	 gb_config_load(struct gb_config *, unsigned, struct gb_err *);
+void	 gb_config_free(struct gb_config *);
+
+/*
+ * Lower-level pieces, exposed for tools and tests: look a variable up
+ * (environment, then the .env file given), parse a list (JSON array or
+ * comma list), a boolean (1/on/t/true/y/yes, 0/off/f/false/n/no).
+ */
+struct gb_env;
+struct gb_env	*gb_env_open(struct gb_err *);
+const char	*gb_env_get(const struct gb_env *, const char *);
+void		 gb_env_close(struct gb_env *);
+int	 gb_config_parse_list(const char *, const char *, struct gb_strlist *,
+	    struct gb_err *);
+int	 gb_config_parse_bool(const char *, const char *, int *,
+	    struct gb_err *);
+int	 gb_strlist_has(const struct gb_strlist *, const char *);
+void	 gb_strlist_free(struct gb_strlist *);
+
+#endif

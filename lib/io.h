@@ -1,0 +1,17 @@
+/*
+ * io.h - all fd I/O goes through here: short reads and writes are looped,
+ * EINTR is retried.
+ */
+#ifndef GB_IO_H
+#define GB_IO_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+
+ssize_t	gb_io_read(int, void *, size_t);
+int	gb_io_writeall(int, const void *, size_t);
+int	gb_io_readall(int, struct gb_buf *);
+int	gb_io_readfile(const char *, struct gb_buf *);
+
+#endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install what building and testing need, but only what is missing.
+# As root on Debian it runs apt-get; otherwise it names the packages and
+# the command to run, and fails.
+set -u
+
+pkgs=""
+need() { pkgs="$pkgs $1"; }
+
+command -v cc >/dev/null 2>&1 || need build-essential
+command -v pkg-config >/dev/null 2>&1 || need pkg-config
+for p in libcurl:libcurl4-openssl-dev jansson:libjansson-dev \
+    libsystemd:libsystemd-dev; do
+	pkg-config --exists "${p%%:*}" 2>/dev/null || need "${p#*:}"
+done
+command -v bats >/dev/null 2>&1 || need bats
+[ -f /usr/lib/bats/bats-assert/load.bash ] || need bats-assert
+[ -f /usr/lib/bats/bats-support/load.bash ] || need bats-support
+command -v mandoc >/dev/null 2>&1 || need mandoc
+command -v jq >/dev/null 2>&1 || need jq
+command -v python3 >/dev/null 2>&1 || need python3
+command -v curl >/dev/null 2>&1 || need curl
+command -v systemd-socket-activate >/dev/null 2>&1 || need systemd
+command -v valgrind >/dev/null 2>&1 || need valgrind
+command -v setsid >/dev/null 2>&1 || need util-linux
+
+[ -z "$pkgs" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing:$pkgs" >&2
+	echo "deps: install them with: sudo apt-get install$pkgs" >&2
+	exit 1
+fi
+echo "deps: installing:$pkgs"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null &&
+	apt-get install -y -qq --no-install-recommends $pkgs >/dev/null ||
+	{ echo "deps: apt-get install failed" >&2; exit 1; }
