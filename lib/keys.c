@@ -24,6 +24,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -61,6 +62,8 @@ struct gb_keys {
 	size_t		*tab;		/* open addressing: index+1, 0 empty */
 	size_t		 tabmask;
 	struct gb_key_info *st;		/* state as last read */
+	unsigned	*seen;		/* == gen: line found in this read */
+	unsigned	 gen;
 	size_t		 pos;		/* round-robin position */
 	long		 max_failures;
 	long		 cooldown;
@@ -89,10 +92,10 @@ struct gb_keys {
 static uint64_t
 le64(const uint8_t *p)
 {
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
-	    (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-	    (uint64_t)p[7] << 56;
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 static uint64_t
@@ -190,6 +193,7 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	    (k->id = calloc(cfg->api_keys.n, sizeof(*k->id))) == NULL ||
 	    (k->hex = calloc(cfg->api_keys.n, sizeof(*k->hex))) == NULL ||
 	    (k->st = calloc(cfg->api_keys.n, sizeof(*k->st))) == NULL ||
+	    (k->seen = calloc(cfg->api_keys.n, sizeof(*k->seen))) == NULL ||
 	    (k->tab = calloc(tabsize, sizeof(*k->tab))) == NULL ||
 	    (k->dir = strdup(cfg->state_dir ? cfg->state_dir :
 	    "./state")) == NULL)
@@ -251,6 +255,7 @@ gb_keys_close(struct gb_keys *k)
 	free(k->id);
 	free(k->hex);
 	free(k->st);
+	free(k->seen);
 	free(k->tab);
 	free(k->dir);
 	free(k->rbuf);
@@ -367,13 +372,12 @@ num(const char **pp, const char *end, int sep, unsigned long long max,
 	unsigned long long v = 0;
 	int digits = 0;
 
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (v > (max - (unsigned)(*p - '0')) / 10)
-			return -1;
+	/* at most 19 digits cannot overflow 64 bits */
+	while (p < end && *p >= '0' && *p <= '9' && digits < 19) {
 		v = v * 10 + (unsigned)(*p++ - '0');
 		digits++;
 	}
-	if (digits == 0 || p >= end || *p != sep)
+	if (digits == 0 || v > max || p >= end || *p != sep)
 		return -1;
 	*pp = p + 1;
 	*out = v;
@@ -452,6 +456,12 @@ parse_state(struct gb_keys *k, char *why, size_t whysz)
 			    (unsigned char)p[i] > 0x7e)
 				goto bad;
 		if ((idx = tab_find(k, id)) != -1) {
+			if (k->seen[idx] == k->gen) {
+				snprintf(why, whysz, "line %llu: repeated id",
+				    lines + 1);
+				return -1;
+			}
+			k->seen[idx] = k->gen;
 			st = &k->st[idx];
 			st->invalid = (int)v[0];
 			st->until = (time_t)v[1];
@@ -492,11 +502,12 @@ read_state(struct gb_keys *k, int recover, struct gb_err *err)
 	ssize_t r;
 	int fd;
 
-	memset(k->st, 0, k->n * sizeof(*k->st));
 	k->pos = 0;
 	if ((fd = openat(k->dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			memset(k->st, 0, k->n * sizeof(*k->st));
 			return 0;
+		}
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
 		    STATE_FILE, strerror(errno));
 	}
@@ -529,9 +540,19 @@ read_state(struct gb_keys *k, int recover, struct gb_err *err)
 	{
 		size_t keep = k->rsize;
 
+		size_t i;
+
 		k->rsize = got;
+		if (++k->gen == 0) {
+			memset(k->seen, 0, k->n * sizeof(*k->seen));
+			k->gen = 1;
+		}
 		r = parse_state(k, why, sizeof(why));
 		k->rsize = keep;
+		/* keys without a line (new in API_KEYS) start fresh */
+		for (i = 0; r == 0 && i < k->n; i++)
+			if (k->seen[i] != k->gen)
+				memset(&k->st[i], 0, sizeof(k->st[i]));
 	}
 	if (r == 0)
 		return 0;
