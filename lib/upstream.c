@@ -568,6 +568,38 @@ record(struct gb_keys *ks, size_t idx, enum gb_key_outcome o, long secs,
 		    e.msg);
 }
 
+/*
+ * After a final 429: seconds until some key is usable again according to
+ * the shared state (1 if one is usable now), or -1 if unknown.
+ */
+static long
+earliest_recovery(struct gb_keys *ks)
+{
+	const struct gb_key_info *ki;
+	struct gb_err e;
+	time_t t = time(NULL), best = 0;
+	size_t i;
+
+	if (gb_keys_load(ks, &e) == -1)
+		return -1;
+	for (i = 0; i < gb_keys_count(ks); i++) {
+		ki = gb_keys_info(ks, i);
+		switch (gb_keys_state(ki, t)) {
+		case GB_KEY_ACTIVE:
+			return 1;
+		case GB_KEY_COOLING:
+			if (best == 0 || ki->until < best)
+				best = ki->until;
+			break;
+		default:
+			break;
+		}
+	}
+	if (best == 0)
+		return -1;
+	return best > t ? (long)(best - t) : 1;
+}
+
 static long
 seconds_until(time_t t)
 {
@@ -698,6 +730,10 @@ gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
 			    secs);
 			break;
 		default:
+			/* remembered as the last error, not held against it */
+			record(ks, (size_t)idx, GB_KEY_NOTE, 0, a.status,
+			    a.status != 0 ? a.reason : a.timed_out ?
+			    "timeout" : "network error", s);
 			say(s, GB_UP_LOG_WARN, "attempt %d with key %s: %s",
 			    n, head->key, a.msg);
 			break;
@@ -728,10 +764,13 @@ gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
 	if (a.status != 0) {
 		/* the last upstream answer, passed on unchanged */
 		head->status = a.status;
-		if (a.status == 429)
+		if (a.status == 429) {
 			head->retry_after = nokey && retry_at > 0 ?
-			    seconds_until(retry_at) : a.retry_after >= 0 ?
-			    a.retry_after : cfg->key_cooldown;
+			    seconds_until(retry_at) : earliest_recovery(ks);
+			if (head->retry_after < 0)
+				head->retry_after = a.retry_after >= 0 ?
+				    a.retry_after : cfg->key_cooldown;
+		}
 		code = gb_err_set(err, a.status >= 500 ? GB_EXIT_TEMP :
 		    GB_EXIT_NO, a.status, "giving up after %d attempt%s: %s",
 		    head->attempts, head->attempts == 1 ? "" : "s", a.msg);

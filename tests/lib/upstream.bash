@@ -6,11 +6,13 @@
 #
 #	setup_file()    { upstream_start; }       # or per test in setup()
 #	teardown_file() { upstream_stop; }
-#	setup()         { upstream_reset; }
+#	setup()         { upstream_reset; upstream_env; }
 #
 # upstream_start exports UPSTREAM_PORT, UPSTREAM_PID, UPSTREAM_URL
-# (http://127.0.0.1:PORT) and BASE_URL ($UPSTREAM_URL/v1beta). The control
-# API is documented at the top of tests/fake-upstream.py.
+# (http://127.0.0.1:PORT) and BASE_URL ($UPSTREAM_URL/v1beta). test_helper
+# unsets BASE_URL again when it is loaded for each test, so call
+# upstream_env in setup() to point BASE_URL at the fake. The control API is
+# documented at the top of tests/fake-upstream.py.
 
 UPSTREAM_PY=$BATS_TEST_DIRNAME/fake-upstream.py
 
@@ -25,6 +27,11 @@ upstream_start() {
 	BASE_URL=$UPSTREAM_URL/v1beta
 	export UPSTREAM_PORT UPSTREAM_PID UPSTREAM_URL BASE_URL
 	wait_port "$UPSTREAM_PORT" || { cat "$log" >&2; return 1; }
+}
+
+# upstream_env: export BASE_URL pointing at the running fake.
+upstream_env() {
+	export BASE_URL=$UPSTREAM_URL/v1beta
 }
 
 # upstream_stop: stop the fake started by upstream_start (by its PID).
