@@ -466,6 +466,10 @@ gb-call: giving up after 1 attempt: timed out" ]
 	run -100 --separate-stderr gb-call GET 'models x'
 	[ "$stderr" = "gb-call: invalid path" ]
 	run -100 --separate-stderr gb-call GET ''
+	run -100 --separate-stderr gb-call GET 'models?key=abc'
+	[ "$stderr" = "gb-call: the path must not carry a key parameter" ]
+	run -100 --separate-stderr gb-call POST "$STREAM&key=abc" <req.json
+	[ "$stderr" = "gb-call: the path must not carry a key parameter" ]
 	run -100 --separate-stderr gb-call -S x GET models
 	[ "$stderr" = "gb-call: -S x: invalid" ]
 	run -100 --separate-stderr gb-call -S 1 GET models
