@@ -2,10 +2,13 @@
 """fake-upstream.py - a scriptable fake of Google's Gemini API (v1beta) for tests.
 
 Usage: fake-upstream.py PORT [SCRIPT_DIR]
+       FAKE_UPSTREAM_CERT=cert+key.pem fake-upstream.py PORT   (HTTPS)
 
 Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one), prints one line
 "listening on 127.0.0.1:<port>" to stdout once it accepts connections, and
 serves until it gets SIGTERM/SIGINT. Python 3 standard library only.
+With FAKE_UPSTREAM_CERT naming a PEM file holding a certificate and its
+key, it speaks HTTPS instead (to test certificate verification).
 Point BASE_URL at http://127.0.0.1:<port>/v1beta.
 
 Gemini routes (default behaviour, when no scripted response matches)
@@ -665,6 +668,11 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if os.environ.get("FAKE_UPSTREAM_CERT"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["FAKE_UPSTREAM_CERT"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     print("listening on 127.0.0.1:%d" % srv.server_port, flush=True)
     try:

@@ -441,6 +441,24 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
 }
 
+@test "TLS: an unverifiable certificate fails at once, on no other key" {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
+	    -out cert.pem -days 2 -subj /CN=127.0.0.1 2>/dev/null
+	cat cert.pem key.pem >both.pem
+	port=$(free_port)
+	FAKE_UPSTREAM_CERT=$PWD/both.pem python3 "$UPSTREAM_PY" "$port" \
+	    >tls.log 2>&1 3>&- &
+	tls=$!
+	wait_port "$port"
+	BASE_URL=https://127.0.0.1:$port/v1beta run -111 --separate-stderr \
+	    gbcall GET models
+	stop_pid "$tls"
+	assert_output '{"error":{"code":502,"message":"upstream request failed: SSL certificate problem: self-signed certificate","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M1\",\"attempts\":1}"
+	[ "${stderr##*$'\n'}" = "gb-call: upstream request failed: SSL certificate problem: self-signed certificate" ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
 # --- output and usage errors ------------------------------------------
 
 @test "stdout on /dev/full: exit 111 with a write error" {
