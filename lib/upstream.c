@@ -579,6 +579,22 @@ earliest_recovery(struct gb_keys *ks)
 	return best > t ? (long)(best - t) : 1;
 }
 
+/*
+ * A success resets the key's failure count. When the state read by our
+ * own gb_keys_next shows nothing to reset, skip the rewrite (and its
+ * fsync): that is most requests, and the write costs more than the rest
+ * of gb-call's own work.
+ */
+static void
+record_ok(struct gb_keys *ks, size_t idx, const struct gb_upstream_sink *s)
+{
+	const struct gb_key_info *ki = gb_keys_info(ks, idx);
+
+	if (ki != NULL && ki->consec == 0 && !ki->invalid)
+		return;
+	record(ks, idx, GB_KEY_OK, 0, 0, NULL, s);
+}
+
 static long
 seconds_until(time_t t)
 {
@@ -653,14 +669,13 @@ gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
 		if (a.gone) {
 			/* not the key's fault; a 2xx still proves the key */
 			if (x.ok)
-				record(ks, (size_t)idx, GB_KEY_OK, 0, 0, NULL,
-				    s);
+				record_ok(ks, (size_t)idx, s);
 			code = gb_err_set(err, GB_EXIT_TEMP, 0,
 			    "the caller went away");
 			goto done;
 		}
 		if (a.committed || a.class == GB_UP_OK) {
-			record(ks, (size_t)idx, GB_KEY_OK, 0, 0, NULL, s);
+			record_ok(ks, (size_t)idx, s);
 			if (!a.committed && commit(&x) == -1) {
 				code = gb_err_set(err, GB_EXIT_TEMP, 0,
 				    "the caller went away");

@@ -132,6 +132,19 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	[ "$(key 1 state)" = active ]
 }
 
+@test "a success resets the key's failure count" {
+	upstream_script "{\"status\":400,\"reason\":\"API_KEY_INVALID\",\"key\":\"$K1\"}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$(key 0 consecutive_failures)" = 1 ]
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":1}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 failures)" = 1 ]
+}
+
 @test "401 and 403: key failures, retried on the next key" {
 	upstream_script '[{"status":401},{"status":403}]'
 	run -0 --separate-stderr gbcall GET models
