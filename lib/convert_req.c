@@ -943,9 +943,9 @@ tools(struct req *r, json_t *out, const json_t *req, size_t *nfunc)
 			    i, type != NULL ? type : "");
 		b = json_object_get(t, builtin[k]);
 		if (!has_tool(tl, builtin[k + 1]))
-			json_array_append_new(tl, json_pack("{s:O}",
-			    builtin[k + 1], json_is_object(b) ? b :
-			    json_object()));
+			json_array_append_new(tl, json_pack("{s:o}",
+			    builtin[k + 1], json_is_object(b) ?
+			    json_deep_copy(b) : json_object()));
 	}
 	if (*nfunc == 0)
 		json_array_remove(tl, 0);
