@@ -426,6 +426,10 @@ load lib/convert
 	check_convert_fixture chat-request user-text-after-tool-results-own-turn
 }
 
+@test "chat-request/zero-penalties-and-false-logprobs-not-sent" {
+	check_convert_fixture chat-request zero-penalties-and-false-logprobs-not-sent
+}
+
 @test "chat-response/blocked-prompt-one-choice-content-filter" {
 	check_convert_fixture chat-response blocked-prompt-one-choice-content-filter
 }
