@@ -101,8 +101,11 @@ run(struct gb_stream *st, long keepalive, struct gb_err *err)
 		}
 	}
 	/* a last event without its blank line is dropped, as SSE says */
-	gb_sse_end(&p);
-	rc = gb_stream_end(st, err);
+	if (gb_sse_end(&p) && !gb_stream_complete(st))
+		gb_stream_fail(st, 502, "upstream stream cut in the middle "
+		    "of an event", NULL, err);
+	else
+		rc = gb_stream_end(st, err);
 out:
 	gb_sse_free(&p);
 	return rc;

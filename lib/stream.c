@@ -602,19 +602,26 @@ gb_stream_event(struct gb_stream *st, const char *data, size_t n,
 }
 
 int
-gb_stream_end(struct gb_stream *st, struct gb_err *err)
+gb_stream_complete(const struct gb_stream *st)
 {
-	json_t *u, *empty;
 	size_t i;
 	int seen = 0, open = 0;
 
-	if (st->over || st->dead)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "stream is over");
 	for (i = 0; i < GB_NELEM(st->ch); i++) {
 		seen += st->ch[i].seen;
 		open += st->ch[i].seen && !st->ch[i].finished;
 	}
-	if (!st->blocked && (seen == 0 || open > 0))
+	return st->blocked || (seen > 0 && open == 0);
+}
+
+int
+gb_stream_end(struct gb_stream *st, struct gb_err *err)
+{
+	json_t *u, *empty;
+
+	if (st->over || st->dead)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "stream is over");
+	if (!gb_stream_complete(st))
 		return gb_stream_fail(st, 502,
 		    "upstream stream ended before a finish reason", NULL, err);
 	st->over = 1;

@@ -85,6 +85,9 @@ int	gb_stream_fail(struct gb_stream *, int, const char *, const char *,
 /* A keep-alive comment; a no-op once the stream is over. 0 or -1. */
 int	gb_stream_keepalive(struct gb_stream *, struct gb_err *);
 
+/* Has every choice finished (or the prompt been blocked)? */
+int	gb_stream_complete(const struct gb_stream *);
+
 /* Has the stream written its last event (or failed to write)? */
 int	gb_stream_over(const struct gb_stream *);
 
