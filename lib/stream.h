@@ -35,7 +35,7 @@
 #define GB_STREAM_EVENTMAX	(64UL << 20)	/* one converted event */
 
 struct gb_stream_opts {
-	const char	*model;		/* model to report; NULL: modelVersion */
+	const char	*model;		/* reported model; NULL: modelVersion */
 	int		 native;	/* re-emit Gemini events, no [DONE] */
 	int		 include_usage;	/* OpenAI: usage null + usage chunk */
 	int		 show_thinking;	/* thoughts -> reasoning_content */
