@@ -120,6 +120,21 @@ read_event() {
 	[ ! -s err ]
 }
 
+@test "one write(2) per event, each a whole event" {
+	strace -o /dev/null true 2> /dev/null || skip "strace cannot trace here"
+	for c in usage-on error-mid-stream native; do
+		read -ra args < "$SSE_FIXTURES/$c.args"
+		strace -s 1000000 -e trace=write -e signal=none -o trace \
+		    gb-sse "${args[@]}" < "$SSE_FIXTURES/$c.in" > out 2> /dev/null ||
+		    true
+		# write(1, "data: ...", n) = n: as many as events, each whole
+		grep '^write(1, ' trace > writes
+		[ "$(wc -l < writes)" -eq "$(grep -c '^data: ' out)" ]
+		run -1 grep -Ev '^write\(1, "data: .*(\\n\\n|\\r\\n\\r\\n)", ([0-9]+)\) += \2$' \
+		    writes
+	done
+}
+
 @test "-g re-emits each event as soon as it is complete" {
 	mkfifo up down
 	gb-sse -g < up > down 2> err &
