@@ -87,7 +87,7 @@ read_event() {
 	[ "$(printf '%s\n' "$ids" | wc -l)" -eq 3 ]
 	[ "$(printf '%s\n' "$ids" | sort -u | wc -l)" -eq 3 ]
 	printf '%s\n' "$ids" | head -n 1 | grep -Eq '^"id":"call_[0-9a-f]{16}~c2lnLWE="$'
-	printf '%s\n' "$ids" | tail -n 2 | grep -Eqv '~'
+	[ -z "$(printf '%s\n' "$ids" | tail -n 2 | grep '~')" ]
 }
 
 @test "each event is written as soon as it is complete (no buffering)" {
