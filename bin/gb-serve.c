@@ -159,6 +159,36 @@ set_sig(int sig, void (*fn)(int), int flags)
 }
 
 /*
+ * Close a connection without losing the last answer: closing a socket
+ * with unread input makes the kernel send RST, which can destroy data
+ * still in flight. So send FIN first and read what the client still
+ * sends, for a short while (a lingering close).
+ */
+static void
+linger_close(int rfd, int wfd)
+{
+	struct pollfd p;
+	char buf[4096];
+	long long end = mono_ms() + 1000;
+	size_t total = 0;
+	ssize_t r;
+
+	shutdown(wfd, SHUT_WR);
+	while (total < 256 * 1024 && mono_ms() < end) {
+		p.fd = rfd;
+		p.events = POLLIN;
+		if (poll(&p, 1, (int)(end - mono_ms())) <= 0)
+			break;
+		if ((r = read(rfd, buf, sizeof(buf))) <= 0)
+			break;
+		total += (size_t)r;
+	}
+	if (rfd != wfd)
+		close(wfd);
+	close(rfd);
+}
+
+/*
  * Serve requests on one connection until the client closes, the idle
  * timeout passes, an error makes it unusable, or SIGTERM asks to stop
  * (between requests). Returns the exit status.
@@ -214,9 +244,7 @@ serve_conn(int rfd, int wfd)
 			break;
 	}
 	gb_http_conn_free(&conn);
-	if (rfd != wfd)
-		close(wfd);
-	close(rfd);
+	linger_close(rfd, wfd);
 	return GB_EXIT_OK;
 }
 

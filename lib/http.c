@@ -310,6 +310,7 @@ gb_http_read_head(struct gb_http_conn *c, struct gb_http_req *r, int *status)
 
 	memset(r, 0, sizeof(*r));
 	r->clen = -1;
+	r->minor = 1;
 	*status = 0;
 	deadline = now_ms() + c->idle_ms;
 	for (;;) {
@@ -605,7 +606,7 @@ static int
 put_head(struct gb_http_conn *c, struct gb_http_req *r, struct gb_buf *b,
     int status, const char *ctype, const char *hdrs, long long len)
 {
-	int minor = r->minor == 0 && r->method != NULL ? 0 : 1;
+	int minor = r->minor == 0 ? 0 : 1;
 
 	r->status = status;
 	if (!r->body_read)

@@ -512,7 +512,7 @@ exchange(struct gb_serve *s, int wfd, const char *data, size_t len, int rfd,
     struct gb_buf *out)
 {
 	struct pollfd p[3];
-	size_t off = 0;
+	size_t off = 0, want;
 	ssize_t r;
 	int n, np, rc = 0;
 
@@ -561,13 +561,18 @@ exchange(struct gb_serve *s, int wfd, const char *data, size_t len, int rfd,
 			}
 		}
 		if (rfd >= 0 && p[1].revents) {
-			if (gb_buf_reserve(out, 4096) == -1) {
+			want = out->cap - out->len < 65536 ?
+			    out->cap - out->len : 65536;
+			if (want == 0) {
+				errno = E2BIG;
 				rc = -1;
 				break;
 			}
-			r = read(rfd, out->data + out->len,
-			    out->cap - out->len < 65536 ?
-			    out->cap - out->len : 65536);
+			if (gb_buf_reserve(out, want) == -1) {
+				rc = -1;
+				break;
+			}
+			r = read(rfd, out->data + out->len, want);
 			if (r > 0) {
 				out->len += (size_t)r;
 				out->data[out->len] = '\0';
@@ -759,12 +764,13 @@ call_error(struct gb_serve *s, struct gb_http_req *req,
 			    c->msg : "upstream request failed");
 		rc = respond_json(s, req, c->status, extra, j);
 	} else {
+		st = c->status;
 		if (body.len == 0 && c->msg[0] != '\0')
 			j = gb_openai_error(c->status, c->msg, NULL);
 		else
 			j = gb_gemini_error_to_openai(c->status,
 			    body.data != NULL ? body.data : "", body.len, &st);
-		rc = respond_json(s, req, c->status, extra, j);
+		rc = respond_json(s, req, st, extra, j);
 	}
 	gb_buf_free(&body);
 	return rc;
