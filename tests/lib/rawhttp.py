@@ -5,11 +5,13 @@
 # open for SECONDS (default 3) after the last byte.
 #  -e: send only the head first, wait for "100 Continue", then the body.
 #  -s N: hang up N seconds after sending (no reading); for disconnects.
+#  -u STR: read until STR arrives, print what came, then (after -s N
+#     seconds, if given) hang up; for disconnects mid-stream.
 import socket, sys, time
 
 args = sys.argv[1:]
 port = int(args.pop(0))
-timeout, expect, hang = 3.0, False, None
+timeout, expect, hang, until = 3.0, False, None, None
 while args:
     a = args.pop(0)
     if a == "-t":
@@ -18,6 +20,8 @@ while args:
         expect = True
     elif a == "-s":
         hang = float(args.pop(0))
+    elif a == "-u":
+        until = args.pop(0).encode()
 data = sys.stdin.buffer.read()
 if data.endswith(b"\n") and not data.endswith(b"\r\n"):
     data = data[:-1]    # the newline a bash here-string adds
@@ -34,6 +38,18 @@ if expect:
     s.sendall(body)
 else:
     s.sendall(data)
+if until is not None:
+    got = b""
+    while until not in got:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    out.write(got)
+    out.flush()
+    time.sleep(hang or 0)
+    s.close()
+    sys.exit(0)
 if hang is not None:
     time.sleep(hang)
     s.close()

@@ -94,3 +94,39 @@ serve_config() {
 	export AUTH_TOKEN=tok-admin
 	export STATE_DIRECTORY=${BATS_FILE_TMPDIR:-$BATS_TEST_TMPDIR}/state
 }
+
+# need_tool NAME: skip when a tool gb-serve composes is not built yet.
+need_tool() {
+	[ -x "$GB_BIN/$1" ] || skip "$1 is not built in $GB_BIN yet"
+}
+
+# wait_gone PID...: true once none of the processes exists (zombies
+# included: /proc/PID stays until the parent reaps it), polling for at
+# most 1 s.
+wait_gone() {
+	local i p left
+	for i in $(seq 20); do
+		left=
+		for p in "$@"; do
+			[ -e "/proc/$p" ] && left="$left $p"
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	echo "still there after 1 s:$left" >&2
+	for p in $left; do
+		echo "$p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) $(awk '/^State/ {print $2}' "/proc/$p/status" 2>/dev/null)" >&2
+	done
+	return 1
+}
+
+# wait_file_has FILE STRING: until FILE contains STRING (at most 5 s).
+wait_file_has() {
+	local i
+	for i in $(seq 100); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "$1 never got '$2'" >&2
+	return 1
+}
