@@ -194,3 +194,40 @@ with open(sys.argv[2], "w") as f:
 	run -100 --separate-stderr gb-serve -l nonsense
 	[ "$stderr" = "gb-serve: nonsense: expected host:port" ]
 }
+
+@test "make run without a .env says what to put there and fails" {
+	run -2 --separate-stderr env ENV_FILE="$BATS_TEST_TMPDIR/none.env" \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run
+	[[ $stderr == *'API_KEYS=["AIzaSy...your-first-key","AIzaSy...your-second-key"]'* ]]
+	[[ $stderr == *'ALLOWED_TOKENS=["choose-a-client-token"]'* ]]
+}
+
+@test "make run with a .env serves a chat completion" {
+	# make run serves from the repository's own build
+	local b=build
+	[ "${SANITIZE:-}" = 1 ] && b=build-san
+	[ -x "$BATS_TEST_DIRNAME/../$b/bin/gb-convert" ] ||
+	    skip "gb-convert is not built in $b yet"
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN STATE_DIRECTORY
+	cat > run.env <<-EOF2
+	API_KEYS=["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]
+	ALLOWED_TOKENS=["tok-run"]
+	BASE_URL=$BASE_URL
+	STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
+	EOF2
+	unset BASE_URL
+	SERVE_PORT=$(free_port)
+	ENV_FILE=$PWD/run.env GB_LISTEN=127.0.0.1:$SERVE_PORT \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run \
+	    2>run.log 3>&- &
+	makepid=$!
+	wait_port "$SERVE_PORT"
+	SERVE_PID=$(children_of "$makepid")
+	run -0 curl -sS -H 'Authorization: Bearer tok-run' "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+	run -0 jq -r '.choices[0].message.content' <<<"$output"
+	assert_output 'echo: hi'
+	stop_other "$SERVE_PID"
+	SERVE_PID=
+	wait "$makepid" || true
+}

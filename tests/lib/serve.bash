@@ -130,3 +130,16 @@ wait_file_has() {
 	echo "$1 never got '$2'" >&2
 	return 1
 }
+
+# stop_other PID: like stop_pid, for a process that is not this shell's
+# child (wait would fail on it).
+stop_other() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
