@@ -231,3 +231,14 @@ with open(sys.argv[2], "w") as f:
 	SERVE_PID=
 	wait "$makepid" || true
 }
+
+@test "LOG_LEVEL=debug logs bodies with every key and token masked" {
+	export LOG_LEVEL=debug
+	start_serve listen
+	run -0 curl -sS -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" \
+	    -d '{"contents":[{"role":"user","parts":[{"text":"AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI tok-admin tok-user"}]}]}'
+	run -0 grep -F 'gb-serve: debug request: {"contents":[{"role":"user","parts":[{"text":"AIzaSy…fGhI …in …er"}]}]}' "$SERVE_LOG"
+	run -0 grep -F 'gb-serve: debug response: {"candidates"' "$SERVE_LOG"
+	run -1 grep -e AIzaSyAAAA -e tok-user -e tok-admin "$SERVE_LOG"
+}
