@@ -40,7 +40,6 @@ teardown_file() {
 
 setup() {
 	need_tool gb-convert
-	need_tool gb-sse
 	upstream_reset
 	export GB_TOKEN=tok-user
 }
@@ -59,11 +58,13 @@ genai() {
 }
 
 @test "openai: stream with include_usage" {
+	need_tool gb-sse
 	run -0 openai stream
 	assert_output '["echo: hi",{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},true]'
 }
 
 @test "openai: tools, whole and streamed, and the tool result sent back" {
+	need_tool gb-sse
 	call='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 	upstream_script "[{\"path\":\":generateContent\",\"body\":{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[$call]},\"finishReason\":\"STOP\",\"index\":0}]}},
 	    {\"path\":\"streamGenerateContent\",\"events\":[{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[$call]},\"finishReason\":\"STOP\",\"index\":0}]}]}]"
@@ -102,6 +103,7 @@ genai() {
 }
 
 @test "@google/genai: generateContentStream on the native route" {
+	need_tool gb-sse
 	run -0 genai stream
 	assert_output '["echo: yo",true]'
 }

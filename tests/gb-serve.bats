@@ -230,3 +230,19 @@ post() {
 	run -0 upstream_outcome 1
 	assert_output client_gone
 }
+
+@test "a client gone while the upstream thinks ends gb-call at once" {
+	upstream_script '{"path":"generateContent","wait_headers":true}'
+	body='{"contents":[{"role":"user","parts":[{"text":"yo"}]}]}'
+	# the client hangs up 1 s after sending, long before any answer
+	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -s 1 3>&- <<<"POST /v1beta/models/gemini-2.0-flash:generateContent HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"x-goog-api-key: tok-user"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
+	client=$!
+	upstream_requests 1 > /dev/null
+	pids=$(descendants_of "$SERVE_PID")
+	# the connection's process and gb-call
+	[ "$(wc -w <<<"$pids")" -ge 2 ]
+	wait "$client"
+	wait_gone $pids
+	run -0 upstream_outcome 1
+	assert_output client_gone
+}
