@@ -35,7 +35,7 @@ trap cleanup EXIT
 echo "docker.sh: building $tag" >&2
 # shellcheck disable=SC2086
 $ctl build $lim -t "$tag" . >"$tmp/build.log" 2>&1 || {
-	tail -n 40 "$tmp/build.log" >&2
+	grep -v "^ok " "$tmp/build.log" | tail -n 80 >&2
 	exit 1
 }
 python3 tests/fake-upstream.py "$upport" >"$tmp/up.log" 2>&1 &

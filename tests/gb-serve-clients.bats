@@ -13,7 +13,11 @@ setup_file() {
 	load test_helper
 	load lib/upstream
 	load lib/serve
-	command -v npm >/dev/null || skip "npm is not installed"
+	# bats 1.8 cannot skip from setup_file: setup() skips each test
+	if ! command -v npm >/dev/null; then
+		export NO_NPM=1
+		return 0
+	fi
 	NPM_PREFIX=${GB_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gemini-balance/npm}
 	if [ ! -f "$NPM_PREFIX/node_modules/openai/package.json" ] ||
 	    [ ! -f "$NPM_PREFIX/node_modules/@google/genai/package.json" ]; then
@@ -34,11 +38,13 @@ setup_file() {
 }
 
 teardown_file() {
+	[ -n "${NO_NPM:-}" ] && return 0
 	stop_serve
 	upstream_stop
 }
 
 setup() {
+	[ -z "${NO_NPM:-}" ] || skip "npm is not installed"
 	need_tool gb-convert
 	upstream_reset
 	export GB_TOKEN=tok-user
