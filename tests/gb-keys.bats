@@ -511,3 +511,20 @@ GET /v1beta/models?pageSize=1 $K2" ]
 	run -0 gbk_json '.keys[2].state'
 	[ "$output" = invalid ]
 }
+
+# --- the manual ------------------------------------------------------------
+
+@test "the EXAMPLES of gb-keys(1) run" {
+	gbk_fake_upstream "$K1" "$K2"
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /s/^\$ //p' \
+	    "$BATS_TEST_DIRNAME/../man/gb-keys.1" > examples
+	[ "$(wc -l < examples)" -ge 7 ]
+	while read -r line; do
+		run -0 bash -c "$line"
+	done < examples
+	# after them: key 1 and 2 revived by check, everything reset
+	run -0 gbk_json '[.keys[].state] | join(" ")'
+	[ "$output" = "active active active" ]
+	[ "$(grep -c . upstream.log)" = 2 ]
+}
