@@ -7,7 +7,8 @@
  * by the key itself. Every change is a read-modify-write under an
  * exclusive flock(2) on a separate lock file, keys.lock; the new version
  * is written to keys.state.tmp, fsync'd, renamed over keys.state, and
- * the directory is fsync'd. A process killed at any instant therefore
+ * the directory is fsync'd (writes that only move counters skip the
+ * fsyncs, see write_state). A process killed at any instant therefore
  * leaves either the old or the new file, never a mix, and readers need
  * no lock at all.
  *
@@ -600,9 +601,14 @@ unum(long long v)
 	return v < 0 ? 0 : (unsigned long long)v;
 }
 
-/* Replace the file: temp, fsync, rename, fsync the directory. */
+/*
+ * Replace the file: temp, fsync, rename, fsync the directory. Without
+ * sync the two fsyncs are left out: the rename alone is atomic for every
+ * process on the machine (a kill -9 still leaves old or new), only a
+ * power cut may lose the write (see gb-keys(5), "Durability").
+ */
 static int
-write_state(struct gb_keys *k, time_t now, struct gb_err *err)
+write_state(struct gb_keys *k, time_t now, int sync, struct gb_err *err)
 {
 	struct gb_key_info *st;
 	size_t i, len;
@@ -642,7 +648,7 @@ write_state(struct gb_keys *k, time_t now, struct gb_err *err)
 	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		goto fail;
 	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
-	    fsync(fd) == -1) {
+	    (sync && fsync(fd) == -1)) {
 		int saved = errno;
 
 		close(fd);
@@ -651,7 +657,7 @@ write_state(struct gb_keys *k, time_t now, struct gb_err *err)
 	}
 	if (close(fd) == -1 ||
 	    renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
-	    fsync(k->dirfd) == -1)
+	    (sync && fsync(k->dirfd) == -1))
 		goto fail;
 	return 0;
 fail:
@@ -682,11 +688,11 @@ begin(struct gb_keys *k, struct gb_err *err)
 
 /* Write and unlock. */
 static int
-commit(struct gb_keys *k, time_t now, struct gb_err *err)
+commit(struct gb_keys *k, time_t now, int sync, struct gb_err *err)
 {
 	int rc;
 
-	rc = write_state(k, now, err);
+	rc = write_state(k, now, sync, err);
 	unlock_state(k);
 	return rc;
 }
@@ -721,7 +727,8 @@ gb_keys_next(struct gb_keys *k, const size_t *skip, size_t nskip,
 		st->uses++;
 		st->last_used = now;
 		k->pos = i + 1 == k->n ? 0 : i + 1;
-		if (commit(k, now, err) == -1)
+		/* only counters moved: no fsync on the hot path */
+		if (commit(k, now, 0, err) == -1)
 			return -1;
 		return (int)i;
 	}
@@ -791,6 +798,7 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 {
 	struct gb_key_info *st;
 	time_t now;
+	int sync = 1;
 
 	if (idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
@@ -801,6 +809,8 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 	st = &k->st[idx];
 	switch (what) {
 	case GB_KEY_OK:
+		/* a plain success moves counters only; a revival is synced */
+		sync = st->invalid;
 		st->consec = 0;
 		st->invalid = 0;
 		break;
@@ -832,7 +842,7 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 		set_reason(k, st, reason);
 		break;
 	}
-	return commit(k, now, err);
+	return commit(k, now, sync, err);
 }
 
 int
@@ -851,7 +861,7 @@ gb_keys_reset(struct gb_keys *k, size_t idx, struct gb_err *err)
 			k->st[i].until = 0;
 			k->st[i].consec = 0;
 		}
-	return commit(k, time(NULL), err);
+	return commit(k, time(NULL), 1, err);
 }
 
 /*

@@ -515,16 +515,18 @@ GET /v1beta/models?pageSize=1 $K2" ]
 # --- the manual ------------------------------------------------------------
 
 @test "the EXAMPLES of gb-keys(1) run" {
-	gbk_fake_upstream "$K1" "$K2"
-	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta
+	gbk_fake_upstream "$K2"
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta MAX_FAILURES=1
 	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /s/^\$ //p' \
 	    "$BATS_TEST_DIRNAME/../man/gb-keys.1" > examples
 	[ "$(wc -l < examples)" -ge 7 ]
 	while read -r line; do
 		run -0 bash -c "$line"
 	done < examples
-	# after them: key 1 and 2 revived by check, everything reset
+	# check asked about key 1 (invalid) and key 2 (cooling), reset did
+	# the rest
+	[ "$(cut -d' ' -f3 upstream.log)" = "$K2
+$K3" ]
 	run -0 gbk_json '[.keys[].state] | join(" ")'
 	[ "$output" = "active active active" ]
-	[ "$(grep -c . upstream.log)" = 2 ]
 }
