@@ -111,7 +111,6 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
 	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
 	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	size_t i;
 
 	for (; p < end; p += 8) {
 		m = le64(p);
@@ -120,9 +119,9 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 		SIPROUND;
 		v0 ^= m;
 	}
-	b = (uint64_t)len << 56;
-	for (i = 0; i < (len & 7); i++)
-		b |= (uint64_t)p[i] << (8 * i);
+	m = 0;
+	memcpy(&m, p, len & 7);
+	b = (uint64_t)len << 56 | le64toh(m);
 	v3 ^= b;
 	SIPROUND;
 	SIPROUND;
@@ -135,15 +134,24 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* v as 16 lowercase hex digits, a byte at a time. */
 static void
 tohex(uint64_t v, char out[17])
 {
-	static const char hx[] = "0123456789abcdef";
+	static const char pairs[513] =
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+	    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+	    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+	    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 	int i;
 
-	for (i = 15; i >= 0; i--) {
-		out[i] = hx[v & 15];
-		v >>= 4;
+	for (i = 14; i >= 0; i -= 2) {
+		memcpy(out + i, pairs + 2 * (v & 0xff), 2);
+		v >>= 8;
 	}
 	out[16] = '\0';
 }

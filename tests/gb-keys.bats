@@ -96,6 +96,15 @@ teardown() {
 	! grep -rF -e "$K1" -e "$K2" -e "$K3" -e xxxxxxxxxx state
 }
 
+@test "state ids are SipHash-2-4 of the key: stable across versions" {
+	# changing the hash would orphan every existing state file
+	run -0 gbk_json '[.keys[].id] | join(" ")'
+	[ "$output" = "aee8560046a6ce30 087b7b3d364826f1 $(gbk_json '.keys[2].id')" ]
+	export API_KEYS=AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0001
+	run -0 gbk_json '.keys[0].id'
+	[ "$output" = 399f6aa3d03f6e91 ]
+}
+
 @test "STATE_DIRECTORY is honoured (first of a colon list)" {
 	export STATE_DIRECTORY=$PWD/st1:$PWD/st2
 	run -0 gb-keys next
