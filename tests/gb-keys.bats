@@ -384,6 +384,30 @@ fast_state() {
 	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 2: malformed entry); the next update moves it to keys.state.bad" ]
 }
 
+@test "fast path: a bad line met by next is found and the file recovered" {
+	run -0 gb-keys next
+	# key 1's line keeps its id but gets a bad field
+	sed -i '3s/^\([0-9a-f]\{16\}\) 0 /\1 7 /' state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); the next update moves it to keys.state.bad" ]
+	run -0 --separate-stderr gb-keys next
+	[ "$output" = "$K1" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); moved to keys.state.bad, starting afresh" ]
+	run -0 gbk_json '[.keys[].uses] | join(" ")'
+	[ "$output" = "1 0 0" ]
+}
+
+@test "keys reordered in API_KEYS keep their own counters" {
+	run -0 gb-keys next
+	run -0 gb-keys fail 2 401 X
+	export API_KEYS="$K3,$K1,$K2"
+	run -0 gb-keys ok 0
+	run -0 gbk_json '[.keys[] | "\(.key) \(.uses) \(.failures)"] | join(",")'
+	[ "$output" = "$M3 0 1,$M1 1 0,$M2 0 0" ]
+	# the file is rewritten in the new order
+	[ "$(sed -n 2p state/keys.state | cut -c1-16)" = "$(gbk_json '.keys[0].id')" ]
+}
+
 @test "an unreadable state file is a clear error (exit 111)" {
 	mkdir -p state/keys.state
 	run -111 --separate-stderr gb-keys list
