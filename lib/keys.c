@@ -1072,6 +1072,13 @@ gb_keys_find(const struct gb_keys *k, const char *name, size_t *idx,
 		snprintf(want, sizeof(want), "%s", name);
 	else
 		goto nomatch;
+	/*
+	 * A mask is at most 6 characters, the ellipsis, at most 4: anything
+	 * longer matches no key and might be one, so it is not echoed.
+	 */
+	dots = strstr(want, "\xe2\x80\xa6");
+	if (dots - want > 6 || strlen(dots + 3) > 4)
+		goto nomatch;
 	for (i = 0; i < k->n; i++) {
 		if (strcmp(gb_mask(k->key[i], m, sizeof(m)), want) != 0)
 			continue;

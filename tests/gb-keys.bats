@@ -136,6 +136,9 @@ teardown() {
 	[ "$stderr" = "gb-keys: no key matches AIzaSy…9999" ]
 	run -100 --separate-stderr gb-keys ok bogus
 	[ "$stderr" = "gb-keys: not a key index or masked id (like AIzaSy...fGhI)" ]
+	# a "masked id" too long to be one is not echoed: it may be a key
+	run -100 --separate-stderr gb-keys ok "${K1:0:20}...${K1:30}"
+	[ "$stderr" = "gb-keys: not a key index or masked id (like AIzaSy...fGhI)" ]
 	run -100 --separate-stderr gb-keys ok -- -1
 	[ "$stderr" = "$USAGE" ]
 }
