@@ -190,7 +190,7 @@ teardown() {
 }
 
 @test "cool skips the key until the deadline, then it comes back" {
-	run -0 gb-keys cool 0 2
+	run -0 gb-keys cool 0 3
 	run -0 gbk_json '.keys[0] | "\(.state) \(.last_error.status)"'
 	[ "$output" = "cooling 429" ]
 	for want in "$K2" "$K3" "$K2" "$K3"; do
@@ -198,7 +198,7 @@ teardown() {
 		[ "$output" = "$want" ]
 	done
 	# poll for the deadline rather than sleeping an exact time
-	for i in $(seq 50); do
+	for i in $(seq 100); do
 		[ "$(gbk_json '.keys[0].state')" = active ] && break
 		sleep 0.1
 	done
@@ -211,7 +211,7 @@ teardown() {
 	export KEY_COOLDOWN=100
 	run -0 gb-keys cool 2
 	run -0 gbk_json '.keys[2].cooling_until - .now'
-	(( output >= 99 && output <= 100 ))
+	(( output >= 90 && output <= 100 ))
 }
 
 @test "no usable key: exit 1 with the earliest recovery time" {
@@ -222,7 +222,7 @@ teardown() {
 	run -1 --separate-stderr gb-keys next
 	[ "$output" = "" ]
 	[[ $stderr =~ ^gb-keys:\ no\ usable\ key\;\ retry\ after\ ([0-9]+)\ s\ \(at\ ([0-9]+)\)$ ]]
-	(( BASH_REMATCH[1] >= 39 && BASH_REMATCH[1] <= 40 ))
+	(( BASH_REMATCH[1] >= 30 && BASH_REMATCH[1] <= 40 ))
 	[ "${BASH_REMATCH[2]}" = "$(gbk_json '.keys[2].cooling_until')" ]
 }
 
@@ -284,7 +284,7 @@ teardown() {
 	run -0 gb-keys cool 1 600
 	run -0 gb-keys list
 	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
-	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (599|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
+	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
 }
 
 @test "list --json: every field" {
