@@ -132,6 +132,13 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	[ "$(key 1 state)" = active ]
 }
 
+@test "an error wrapped in an array (as Google sometimes sends) is understood" {
+	upstream_script "{\"status\":400,\"body\":[$ERR_KEY]}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$(key 0 last_error.reason)" = API_KEY_INVALID ]
+}
+
 @test "a success resets the key's failure count" {
 	upstream_script "{\"status\":400,\"reason\":\"API_KEY_INVALID\",\"key\":\"$K1\"}"
 	run -0 --separate-stderr gbcall GET models
