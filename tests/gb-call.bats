@@ -552,3 +552,16 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "${lines[0]}" = models/gemini-2.0-flash ]
 	[ "$(upstream_request 3 .query)" = pageSize=1000 ]
 }
+
+@test "concurrent calls share the key state without losing a use" {
+	for i in $(seq 12); do
+		gb-call POST "$GEN" <req.json >"out.$i" 2>"err.$i" 3>&- &
+	done
+	for i in $(seq 12); do
+		wait -n || { echo "a call failed" >&2; return 1; }
+	done
+	[ "$(cat err.* | wc -c)" = 0 ]
+	[ "$(gb-keys list --json | jq '[.keys[].uses] | add')" = 12 ]
+	[ "$(gb-keys list --json | jq -c '[.keys[].uses]')" = '[4,4,4]' ]
+	[ "$(upstream_count)" = 12 ]
+}
