@@ -667,6 +667,9 @@ def main():
         SCRIPT_DIR = sys.argv[2]
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
+    # benchmarks open many connections at once: a deep accept queue keeps
+    # them from waiting out SYN retransmits
+    ThreadingHTTPServer.request_queue_size = 1024
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     if os.environ.get("FAKE_UPSTREAM_CERT"):
         import ssl
