@@ -22,6 +22,8 @@
 #include "convert.h"
 #include "gemini.h"
 
+#define TOOL_RESULT_MAX	(64 * 1024 * 1024)	/* without a MAX_BODY */
+
 struct pending {			/* one tool result waiting in a run */
 	size_t	 pos;			/* position of the call it answers */
 	size_t	 seq;			/* arrival, for a stable sort */
@@ -407,7 +409,9 @@ tool_response(struct req *r, size_t i, const json_t *c)
 	json_t *v;
 	size_t j;
 
-	gb_buf_init(&b, (size_t)r->cfg->max_body);
+	/* the joined text is never longer than the request it came in */
+	gb_buf_init(&b, r->cfg->max_body > 0 ? (size_t)r->cfg->max_body :
+	    TOOL_RESULT_MAX);
 	if (json_is_string(c)) {
 		if (gb_buf_append(&b, json_string_value(c),
 		    json_string_length(c)) == -1)
