@@ -789,6 +789,10 @@ reasoning(struct req *r, json_t *gc, const json_t *req, const json_t *g)
 		if (r->gemini3)
 			json_object_set_new(tc, "thinkingLevel",
 			    json_string(level[i]));
+		else if (budget[i] == 0 && strstr(r->upstream, "2.5-pro"))
+			/* 2.5 Pro cannot stop thinking: its least budget */
+			json_object_set_new(tc, "thinkingBudget",
+			    json_integer(128));
 		else
 			json_object_set_new(tc, "thinkingBudget",
 			    json_integer(budget[i]));

@@ -202,6 +202,10 @@ load lib/convert
 	check_convert_fixture chat-request reasoning-none-budget-0
 }
 
+@test "chat-request/reasoning-none-on-2-5-pro-least-budget-128" {
+	check_convert_fixture chat-request reasoning-none-on-2-5-pro-least-budget-128
+}
+
 @test "chat-request/reasoning-unknown-value-error" {
 	check_convert_fixture chat-request reasoning-unknown-value-error
 }
