@@ -118,15 +118,21 @@ read_json(size_t cap)
 	json_t *j;
 	char msg[GB_ERR_MSGSIZE];
 
+	int ioerr, toobig;
+
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		die(GB_EXIT_TEMP, "out of memory");
 	r->cap = cap;
 	j = json_load_callback(read_cb, r, JSON_DECODE_ANY, &je);
-	if (r->ioerr != 0) {
-		snprintf(msg, sizeof(msg), "stdin: %s", strerror(r->ioerr));
+	ioerr = r->ioerr;
+	toobig = r->toobig;
+	free(r);
+	if (ioerr != 0) {
+		snprintf(msg, sizeof(msg), "stdin: %s", strerror(ioerr));
 		die(GB_EXIT_TEMP, msg);
 	}
-	if (r->toobig) {
+	if (toobig) {
+		json_decref(j);
 		snprintf(msg, sizeof(msg), "stdin: more than %zu bytes "
 		    "(MAX_BODY)", cap);
 		die(GB_EXIT_USAGE, msg);
@@ -136,7 +142,6 @@ read_json(size_t cap)
 		    "column %d: %s", je.line, je.column, je.text);
 		die(GB_EXIT_USAGE, msg);
 	}
-	free(r);
 	return j;
 }
 
