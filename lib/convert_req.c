@@ -1107,6 +1107,11 @@ check_types(struct req *r, const json_t *req)
 	v = json_object_get(req, "stream_options");
 	if (v != NULL && !json_is_null(v) && !json_is_object(v))
 		return BAD(r, "stream_options: expected an object");
+	/* the deprecated forms would otherwise vanish without a word */
+	if (json_array_size(json_object_get(req, "functions")) > 0 ||
+	    json_is_object(json_object_get(req, "function_call")))
+		return BAD(r, "functions: the deprecated function calling "
+		    "form is not supported, use tools");
 	v = json_object_get(req, "messages");
 	if (!json_is_array(v))
 		return BAD(r, "messages: expected an array");

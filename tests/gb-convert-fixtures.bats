@@ -62,6 +62,14 @@ load lib/convert
 	check_convert_fixture chat-request data-url-not-base64-error
 }
 
+@test "chat-request/deprecated-function-role-error" {
+	check_convert_fixture chat-request deprecated-function-role-error
+}
+
+@test "chat-request/deprecated-functions-error" {
+	check_convert_fixture chat-request deprecated-functions-error
+}
+
 @test "chat-request/developer-role-like-system" {
 	check_convert_fixture chat-request developer-role-like-system
 }
