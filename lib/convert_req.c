@@ -500,8 +500,13 @@ call_signature(const json_t *tc)
 	    "thought_signature"));
 	if (s != NULL && *s != '\0')
 		return s;
-	return gb_gemini_call_sig(json_string_value(json_object_get(tc,
-	    "id")));
+	/* only ids minted by gb_gemini_call_id: call_<16 hex>~<sig> */
+	s = json_string_value(json_object_get(tc, "id"));
+	if (s == NULL || strncmp(s, "call_", 5) != 0 ||
+	    strspn(s + 5, "0123456789abcdef") != 16 ||
+	    s[21] != GB_CALL_ID_SIGSEP)
+		return NULL;
+	return gb_gemini_call_sig(s);
 }
 
 static int

@@ -278,6 +278,10 @@ load lib/convert
 	check_convert_fixture chat-request signature-none-for-gemini-2-5
 }
 
+@test "chat-request/signature-not-taken-from-foreign-id-with-tilde" {
+	check_convert_fixture chat-request signature-not-taken-from-foreign-id-with-tilde
+}
+
 @test "chat-request/signature-placeholder-first-call-gemini-3" {
 	check_convert_fixture chat-request signature-placeholder-first-call-gemini-3
 }
