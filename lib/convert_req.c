@@ -745,12 +745,18 @@ thinking_config(struct req *r, const json_t *tc)
 	return o;
 }
 
+/*
+ * Models that take a thinkingConfig: 2.5, 3, the old "thinking"
+ * experiments and the unversioned aliases (gemini-flash-latest, ...),
+ * which point at thinking models. Others answer 400 to one.
+ */
 static int
 thinking_capable(const char *m)
 {
 	return strstr(m, "gemini-2.5") != NULL ||
 	    strncmp(m, "gemini-3", 8) == 0 || strstr(m, "thinking") != NULL ||
-	    strstr(m, "-latest") != NULL;
+	    strncmp(m, "gemini-flash", 12) == 0 ||
+	    strncmp(m, "gemini-pro", 10) == 0;
 }
 
 static int

@@ -318,8 +318,16 @@ load lib/convert
 	check_convert_fixture chat-request temperature-string-error
 }
 
+@test "chat-request/thinking-asked-of-unversioned-alias" {
+	check_convert_fixture chat-request thinking-asked-of-unversioned-alias
+}
+
 @test "chat-request/thinking-model-include-thoughts-when-shown" {
 	check_convert_fixture chat-request thinking-model-include-thoughts-when-shown
+}
+
+@test "chat-request/thinking-not-asked-of-gemini-1-5-latest" {
+	check_convert_fixture chat-request thinking-not-asked-of-gemini-1-5-latest
 }
 
 @test "chat-request/thinking-not-asked-when-hidden" {
