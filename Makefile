@@ -73,6 +73,18 @@ check: deps
 	@$(MAKE) --no-print-directory lint
 	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bats tests
 
+# The unit-level tools under valgrind (tests that cannot run under it
+# skip themselves when GB_VALGRIND is set).
+VALGRIND_TESTS ?= $(sort $(wildcard tests/config.bats tests/gb-convert*.bats \
+	tests/gb-sse*.bats tests/gb-keys*.bats tests/gb-call*.bats))
+check-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	sh tests/valgrind.sh $(CURDIR)/$(B)/bin $(VALGRIND_TESTS)
+
+# Build the Dockerfile with podman and try the image (slow: not in check).
+check-docker:
+	bash tests/docker.sh
+
 lint:
 	@if [ -n "$(MANS)" ]; then \
 		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
@@ -117,5 +129,5 @@ fuzz:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check deps lint run install uninstall clean fuzz
+.PHONY: all check check-valgrind check-docker deps lint run install uninstall clean fuzz
 .SECONDARY:
