@@ -239,3 +239,12 @@ with open(sys.argv[2], "w") as f:
 	run -0 grep -F 'gb-serve: debug response: {"candidates"' "$SERVE_LOG"
 	run -1 grep -e AIzaSyAAAA -e tok-user -e tok-admin "$SERVE_LOG"
 }
+
+@test "tools come from GB_LIBEXECDIR or gb-serve's own directory, never PATH" {
+	mkdir empty
+	# the tools are on PATH (test_helper puts them there) but not used
+	GB_LIBEXECDIR=$PWD/empty start_serve listen
+	run -0 curl -sS -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
+	assert_output '{"error":{"code":500,"message":"gb-call: No such file or directory","status":"INTERNAL"}}500'
+}
