@@ -274,3 +274,11 @@ CHAT_HDRS=$'Host: x\r\nAuthorization: Bearer tok-user\r\nContent-Type: applicati
 	run -0 grep -c 'POST /v1/chat/completions 200 [0-9]*ms model=logme key=AIzaSy…fGhI bytes=17$' "$SERVE_LOG"
 	run -1 grep -e tok-user -e tok-admin -e AIzaSyAAAA "$SERVE_LOG"
 }
+
+@test "an HTTP/1.0 client gets a stream delimited by the close" {
+	run -0 raw <<<$'POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer tok-user\r\nContent-Length: 29\r\n\r\n{"model":"s0","stream": true}'
+	assert_line --index 0 $'HTTP/1.0 200 OK\r'
+	refute_output --partial 'Transfer-Encoding'
+	assert_line $'Connection: close\r'
+	assert_output --partial $'\r\n\r\n{"model":"s0","stream": true}[closed]'
+}
