@@ -179,11 +179,25 @@ with open(sys.argv[2], "w") as f:
 	export API_KEYS=k MAX_BODY=lots
 	run -100 --separate-stderr gb-serve -l 127.0.0.1:1
 	[[ $stderr == "gb-serve: MAX_BODY"* ]]
+	# -n checks without serving
+	run -100 --separate-stderr gb-serve -n
+	[[ $stderr == "gb-serve: MAX_BODY"* ]]
+	unset MAX_BODY
+	run -0 --separate-stderr gb-serve -n
+	[ "$stderr" = "" ]
+}
+
+@test "make run checks the configuration before it listens" {
+	printf 'API_KEYS=k\n' > bad.env
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN
+	run -2 --separate-stderr env ENV_FILE="$PWD/bad.env" \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run
+	[[ $stderr == *"gb-serve: ALLOWED_TOKENS"* ]]
 }
 
 @test "usage errors: operands, bad numbers, no socket, a bad address" {
 	run -100 --separate-stderr gb-serve extra
-	[ "$stderr" = "usage: gb-serve [-c children] [-i idle] [-l address] [-t timeout]" ]
+	[ "$stderr" = "usage: gb-serve [-n] [-c children] [-i idle] [-l address] [-t timeout]" ]
 	run -100 --separate-stderr gb-serve -c 0
 	[ "$stderr" = "gb-serve: -c 0: too small" ]
 	run -100 --separate-stderr gb-serve < /dev/null
