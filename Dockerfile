@@ -13,7 +13,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config libcurl4-openssl-dev libjansson-dev \
 	libsystemd-dev bats bats-assert bats-support mandoc jq python3 curl \
-	ca-certificates systemd valgrind util-linux time >/dev/null \
+	ca-certificates systemd valgrind util-linux time bsdextrautils >/dev/null \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
