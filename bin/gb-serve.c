@@ -47,7 +47,7 @@ static int sigpipe_fd[2] = { -1, -1 };
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: gb-serve [-c children] [-i idle] "
+	fprintf(stderr, "usage: gb-serve [-n] [-c children] [-i idle] "
 	    "[-l address] [-t timeout]\n");
 	exit(GB_EXIT_USAGE);
 }
@@ -493,9 +493,9 @@ main(int argc, char *argv[])
 	const char *addr = NULL, *errstr;
 	struct gb_err err;
 	long long v;
-	int ch, n, fd;
+	int ch, n, fd, check = 0;
 
-	while ((ch = getopt(argc, argv, "c:i:l:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:i:l:nt:")) != -1) {
 		switch (ch) {
 		case 'c':
 			if (gb_strtonum(optarg, 1, 65536, &v, &errstr) == -1) {
@@ -515,6 +515,9 @@ main(int argc, char *argv[])
 			break;
 		case 'l':
 			addr = optarg;
+			break;
+		case 'n':
+			check = 1;
 			break;
 		case 't':
 			if (gb_strtonum(optarg, 1, 86400, &v, &errstr) == -1) {
@@ -536,6 +539,10 @@ main(int argc, char *argv[])
 	    &err) == -1) {
 		fprintf(stderr, "gb-serve: %s\n", err.msg);
 		return GB_EXIT_USAGE;
+	}
+	if (check) {
+		gb_config_free(&cfg);
+		return GB_EXIT_OK;
 	}
 
 	if (addr != NULL)

@@ -607,12 +607,18 @@ put_head(struct gb_http_conn *c, struct gb_http_req *r, struct gb_buf *b,
     int status, const char *ctype, const char *hdrs, long long len)
 {
 	int minor = r->minor == 0 ? 0 : 1;
+	char date[64];
+	struct tm tm;
+	time_t now;
 
 	r->status = status;
 	if (!r->body_read)
 		c->broken = 1;	/* the unread body is in the way */
-	if (gb_buf_printf(b, "HTTP/1.%d %d %s\r\n", minor, status,
-	    gb_http_reason(status)) == -1)
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (gb_buf_printf(b, "HTTP/1.%d %d %s\r\nDate: %s\r\n", minor,
+	    status, gb_http_reason(status), date) == -1)
 		return -1;
 	if (hdrs != NULL && gb_buf_puts(b, hdrs) == -1)
 		return -1;

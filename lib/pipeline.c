@@ -165,7 +165,7 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 	if (r == (ssize_t)sizeof(e)) {
 		st = gb_pipeline_wait(pl, pid);
 		(void)st;
-		return gb_err_set(err, GB_EXIT_TEMP, 500, "%s: %s", path,
+		return gb_err_set(err, GB_EXIT_TEMP, 500, "%s: %s", argv[0],
 		    strerror(e));
 	}
 	return pid;

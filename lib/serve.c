@@ -1215,8 +1215,11 @@ do_embed(struct gb_serve *s, struct gb_http_req *req)
 	gb_buf_init(&out, ANSWER_MAX);
 	meta = run_request_converter(s, req, &pl, "embed-request", &conv_out,
 	    &rc);
-	if (meta == NULL)
+	if (meta == NULL) {
+		if (rc == -2)
+			gb_pipeline_kill(&pl);
 		goto done;
+	}
 	scopy(model, sizeof(model), jstr(meta, "model"));
 	scopy(path, sizeof(path), jstr(meta, "path"));
 	scopy(enc, sizeof(enc), *jstr(meta, "encoding_format") ?

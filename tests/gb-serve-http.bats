@@ -26,7 +26,10 @@ teardown_file() {
 CHAT_HDRS=$'Host: x\r\nAuthorization: Bearer tok-user\r\nContent-Type: application/json\r\n'
 
 @test "GET /health answers healthy with exact framing and CORS" {
-	run -0 raw <<<$'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+	raw <<<$'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' > out
+	# the date changes: check its form, then compare the rest exactly
+	run -0 grep -cE $'^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT\r$' out
+	run -0 sed '/^Date: /d' out
 	assert_output $'HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: *\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{"status":"healthy"}[closed]'
 }
 
@@ -270,4 +273,12 @@ CHAT_HDRS=$'Host: x\r\nAuthorization: Bearer tok-user\r\nContent-Type: applicati
 	curl -sS -o /dev/null -H 'Authorization: Bearer tok-user' "$(url /v1/chat/completions)" -d '{"model":"logme"}'
 	run -0 grep -c 'POST /v1/chat/completions 200 [0-9]*ms model=logme key=AIzaSy…fGhI bytes=17$' "$SERVE_LOG"
 	run -1 grep -e tok-user -e tok-admin -e AIzaSyAAAA "$SERVE_LOG"
+}
+
+@test "an HTTP/1.0 client gets a stream delimited by the close" {
+	run -0 raw <<<$'POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer tok-user\r\nContent-Length: 29\r\n\r\n{"model":"s0","stream": true}'
+	assert_line --index 0 $'HTTP/1.0 200 OK\r'
+	refute_output --partial 'Transfer-Encoding'
+	assert_line $'Connection: close\r'
+	assert_output --partial $'\r\n\r\n{"model":"s0","stream": true}[closed]'
 }

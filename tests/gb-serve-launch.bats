@@ -179,11 +179,25 @@ with open(sys.argv[2], "w") as f:
 	export API_KEYS=k MAX_BODY=lots
 	run -100 --separate-stderr gb-serve -l 127.0.0.1:1
 	[[ $stderr == "gb-serve: MAX_BODY"* ]]
+	# -n checks without serving
+	run -100 --separate-stderr gb-serve -n
+	[[ $stderr == "gb-serve: MAX_BODY"* ]]
+	unset MAX_BODY
+	run -0 --separate-stderr gb-serve -n
+	[ "$stderr" = "" ]
+}
+
+@test "make run checks the configuration before it listens" {
+	printf 'API_KEYS=k\n' > bad.env
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN
+	run -2 --separate-stderr env ENV_FILE="$PWD/bad.env" \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run
+	[[ $stderr == *"gb-serve: ALLOWED_TOKENS"* ]]
 }
 
 @test "usage errors: operands, bad numbers, no socket, a bad address" {
 	run -100 --separate-stderr gb-serve extra
-	[ "$stderr" = "usage: gb-serve [-c children] [-i idle] [-l address] [-t timeout]" ]
+	[ "$stderr" = "usage: gb-serve [-n] [-c children] [-i idle] [-l address] [-t timeout]" ]
 	run -100 --separate-stderr gb-serve -c 0
 	[ "$stderr" = "gb-serve: -c 0: too small" ]
 	run -100 --separate-stderr gb-serve < /dev/null
@@ -238,4 +252,13 @@ with open(sys.argv[2], "w") as f:
 	run -0 grep -F 'gb-serve: debug request: {"contents":[{"role":"user","parts":[{"text":"AIzaSy…fGhI …in …er"}]}]}' "$SERVE_LOG"
 	run -0 grep -F 'gb-serve: debug response: {"candidates"' "$SERVE_LOG"
 	run -1 grep -e AIzaSyAAAA -e tok-user -e tok-admin "$SERVE_LOG"
+}
+
+@test "tools come from GB_LIBEXECDIR or gb-serve's own directory, never PATH" {
+	mkdir empty
+	# the tools are on PATH (test_helper puts them there) but not used
+	GB_LIBEXECDIR=$PWD/empty start_serve listen
+	run -0 curl -sS -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
+	assert_output '{"error":{"code":500,"message":"gb-call: No such file or directory","status":"INTERNAL"}}500'
 }

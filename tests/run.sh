@@ -38,6 +38,10 @@ for v in $vars; do
 	[ -n "$isset" ] && set -- "$@" -E "$v"
 done
 
+# systemd-socket-activate starts gb-serve at the first connection: check
+# the configuration now, so a mistake shows here and not at the first
+# request
+"$bin/gb-serve" -n || exit 1
 echo "make run: serving on http://$listen (configuration from $env; Ctrl-C stops)" >&2
 if command -v systemd-socket-activate >/dev/null 2>&1; then
 	exec systemd-socket-activate -l "$listen" "$@" "$bin/gb-serve"
