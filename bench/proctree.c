@@ -10,7 +10,9 @@
  *   RSS peak_kib=N peak_procs=P samples=S
  * "cpu": print once the CPU time of that tree (utime+stime of each
  * matching live process plus cutime+cstime, i.e. the children it has
- * reaped), as
+ * reaped; ROOTPID always counts, whatever its name, so that a launcher
+ * such as systemd-socket-activate --accept brings in its reaped
+ * children), as
  *   CPU us=N procs=P
  * A benchmark helper, not part of the product.
  */
@@ -149,7 +151,8 @@ main(int argc, char *argv[])
 		n = scan(argv[3]);
 		mark(n, root);
 		for (i = procsn = 0; i < n; i++)
-			if (procs[i].intree && procs[i].match) {
+			if (procs[i].intree && (procs[i].match ||
+			    procs[i].pid == root)) {
 				ticks += procs[i].ticks;
 				procsn++;
 			}

@@ -240,8 +240,9 @@ target() {
 
 wrk_run() {	# CONNS THREADS SECONDS -> BENCH line
 	BENCH_PATH=$T_CPATH BENCH_BODY=$T_CBODY BENCH_TOKEN=$T_TOKEN \
-	    wrk -t"$2" -c"$1" -d"$3"s --latency -s "$here/chat.lua" \
-	    "http://127.0.0.1:$T_PORT" 2>&1 | grep '^BENCH'
+	    wrk -t"$2" -c"$1" -d"$3"s --timeout 10s --latency -s "$here/chat.lua" \
+	    "http://127.0.0.1:$T_PORT" 2>&1 | tee -a "$work/wrk.log" |
+	    grep '^BENCH'
 }
 
 # measure ROUND NAME: the three workloads against one target.
