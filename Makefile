@@ -51,7 +51,7 @@ $(B)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/bin/%.o: bin/%.c
+$(B)/obj/%.o: bin/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -59,10 +59,11 @@ $(B)/libgb.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
 
-$(B)/bin/%: $(B)/bin/%.o $(B)/libgb.a
+$(B)/bin/%: $(B)/obj/%.o $(B)/libgb.a
+	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/libgb.a $(DEP_LIBS)
 
--include $(LIB_OBJ:.o=.d) $(TOOLS:=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:bin/%.c=$(B)/obj/%.d)
 
 # Test dependencies are installed only when something is missing.
 deps:

@@ -20,7 +20,32 @@ struct gb_keys;
 enum gb_key_outcome {
 	GB_KEY_OK,	/* success: consecutive failures back to 0 */
 	GB_KEY_FAIL,	/* a key fault (400 API_KEY_INVALID, 401, 403) */
-	GB_KEY_COOL	/* 429: rest for the given seconds (<0: KEY_COOLDOWN) */
+	GB_KEY_COOL,	/* 429: rest for the given seconds (<0: KEY_COOLDOWN) */
+	GB_KEY_REVIVE,	/* back to active: no cooldown, no failure streak */
+	GB_KEY_NOTE	/* only remember status and reason as the last error */
+};
+
+/* What a key is at a given moment (derived from gb_key_info and now). */
+enum gb_key_state {
+	GB_KEY_ACTIVE,
+	GB_KEY_COOLING,
+	GB_KEY_INVALID
+};
+
+#define GB_KEYS_REASON_MAX	80	/* bytes of "last error" reason kept */
+#define GB_KEYS_WAIT_MS		5000	/* default lock wait, milliseconds */
+
+/* Everything the state file remembers about one key. */
+struct gb_key_info {
+	int		 invalid;	/* MAX_FAILURES reached */
+	time_t		 until;		/* cooling until then (0: never) */
+	long		 consec;	/* consecutive failures */
+	unsigned long long uses;	/* times handed out by next */
+	unsigned long long fails;	/* times recorded as failed */
+	time_t		 last_used;	/* 0: never */
+	time_t		 last_error;	/* time of the last error, 0: never */
+	int		 status;	/* HTTP status of the last error, or 0 */
+	char		 reason[GB_KEYS_REASON_MAX + 1];
 };
 
 /* Open the state under cfg->state_dir for the keys in cfg->api_keys. */
@@ -47,5 +72,42 @@ int	gb_keys_next(struct gb_keys *, const size_t *, size_t, time_t *,
  */
 int	gb_keys_record(struct gb_keys *, size_t, enum gb_key_outcome, long,
 	    int, const char *, struct gb_err *);
+
+/*
+ * Read the state without taking the lock (the file is only ever
+ * replaced whole, so a reader sees one complete version). Afterwards
+ * gb_keys_info() and gb_keys_position() describe it. A missing file is
+ * a fresh state; a corrupt one is an error (GB_EXIT_TEMP).
+ */
+int	gb_keys_load(struct gb_keys *, struct gb_err *);
+const struct gb_key_info *gb_keys_info(const struct gb_keys *, size_t);
+size_t	gb_keys_position(const struct gb_keys *);
+enum gb_key_state gb_keys_state(const struct gb_key_info *, time_t);
+
+/*
+ * Find a key by its index ("3") or masked id ("AIzaSy…fGhI", with "..."
+ * accepted for the ellipsis). Fails with GB_EXIT_USAGE when nothing or
+ * more than one key matches; the message never contains a full key.
+ */
+int	gb_keys_find(const struct gb_keys *, const char *, size_t *,
+	    struct gb_err *);
+
+/* Revive one key (idx) or all of them (idx == (size_t)-1). */
+int	gb_keys_reset(struct gb_keys *, size_t, struct gb_err *);
+
+/*
+ * How long a caller waits for the lock before giving up with
+ * GB_EXIT_TEMP (milliseconds; default GB_KEYS_WAIT_MS).
+ */
+void	gb_keys_set_wait(struct gb_keys *, long);
+
+/*
+ * A warning for the operator from the last call, or NULL: set when a
+ * corrupt state file was moved aside and a fresh state started.
+ */
+const char *gb_keys_notice(const struct gb_keys *);
+
+/* The 16 hex digits that stand for key idx in the state file. */
+const char *gb_keys_id(const struct gb_keys *, size_t);
 
 #endif

@@ -1,0 +1,568 @@
+/*
+ * gb-keys - look at and change the key rotation state (gb-keys(1)).
+ *
+ * The state itself is lib/keys.c; this file parses the command line,
+ * prints tables and JSON, and does the upstream calls of "check".
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "gb.h"
+#include "keys.h"
+#include "mask.h"
+
+#define CHECK_BODY_MAX	(64 * 1024)
+#define LIBCURL		"libcurl.so.4"
+
+/*
+ * libcurl is loaded with dlopen(3) by "check" alone: linking it costs
+ * every other command about 3.4 ms of dynamic loading at start (libcurl
+ * pulls in TLS, LDAP, Kerberos...), ten times the work of "next".
+ */
+struct curlapi {
+	void		*lib;
+	CURLcode	(*global_init)(long);
+	void		(*global_cleanup)(void);
+	CURL		*(*easy_init)(void);
+	void		(*easy_reset)(CURL *);
+	CURLcode	(*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode	(*easy_perform)(CURL *);
+	CURLcode	(*easy_getinfo)(CURL *, CURLINFO, ...);
+	void		(*easy_cleanup)(CURL *);
+	const char	*(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void		(*slist_free_all)(struct curl_slist *);
+};
+
+static int
+curl_load(struct curlapi *a)
+{
+	static const char *names[] = { "curl_global_init",
+	    "curl_global_cleanup", "curl_easy_init", "curl_easy_reset",
+	    "curl_easy_setopt", "curl_easy_perform", "curl_easy_getinfo",
+	    "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
+	    "curl_slist_free_all" };
+	void **slot[GB_NELEM(names)];
+	size_t i;
+
+	slot[0] = (void **)&a->global_init;
+	slot[1] = (void **)&a->global_cleanup;
+	slot[2] = (void **)&a->easy_init;
+	slot[3] = (void **)&a->easy_reset;
+	slot[4] = (void **)&a->easy_setopt;
+	slot[5] = (void **)&a->easy_perform;
+	slot[6] = (void **)&a->easy_getinfo;
+	slot[7] = (void **)&a->easy_cleanup;
+	slot[8] = (void **)&a->easy_strerror;
+	slot[9] = (void **)&a->slist_append;
+	slot[10] = (void **)&a->slist_free_all;
+	if ((a->lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		fprintf(stderr, "gb-keys: %s\n", dlerror());
+		return -1;
+	}
+	for (i = 0; i < GB_NELEM(names); i++)
+		if ((*slot[i] = dlsym(a->lib, names[i])) == NULL) {
+			fprintf(stderr, "gb-keys: %s: no %s\n", LIBCURL,
+			    names[i]);
+			dlclose(a->lib);
+			return -1;
+		}
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: gb-keys [-w seconds] next\n"
+	    "       gb-keys [-w seconds] ok key\n"
+	    "       gb-keys [-w seconds] fail key [status [reason]]\n"
+	    "       gb-keys [-w seconds] cool key [seconds]\n"
+	    "       gb-keys [-w seconds] list [--json]\n"
+	    "       gb-keys [-w seconds] reset [key]\n"
+	    "       gb-keys [-w seconds] check\n");
+	exit(GB_EXIT_USAGE);
+}
+
+static int
+fail(const struct gb_err *e)
+{
+	fprintf(stderr, "gb-keys: %s\n", e->msg);
+	return e->code ? e->code : GB_EXIT_TEMP;
+}
+
+static const char *
+state_name(enum gb_key_state s)
+{
+	switch (s) {
+	case GB_KEY_COOLING:
+		return "cooling";
+	case GB_KEY_INVALID:
+		return "invalid";
+	default:
+		return "active";
+	}
+}
+
+static void
+isotime(time_t t, char *out, size_t outsz)
+{
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, outsz, "-");
+}
+
+/* Display width of a UTF-8 string (the masks carry an ellipsis). */
+static size_t
+width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+#define NCOL	7
+
+static int
+cmd_list_text(struct gb_keys *k, time_t now)
+{
+	static const char *head[NCOL] = { "INDEX", "KEY", "STATE", "FAILS",
+	    "USES", "LAST ERROR", "WHEN" };
+	const char *cell[NCOL];
+	char buf[NCOL][128], m[GB_MASK_SIZE];
+	const struct gb_key_info *st;
+	size_t n = gb_keys_count(k), i, c, w[NCOL], pass, pad;
+	enum gb_key_state s;
+
+	for (c = 0; c < NCOL; c++)
+		w[c] = strlen(head[c]);
+	/* pass 0 measures the columns, pass 1 prints */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i <= n; i++) {
+			if (i == 0) {
+				for (c = 0; c < NCOL; c++)
+					cell[c] = head[c];
+			} else {
+				st = gb_keys_info(k, i - 1);
+				s = gb_keys_state(st, now);
+				for (c = 0; c < NCOL; c++)
+					cell[c] = buf[c];
+				snprintf(buf[0], sizeof(buf[0]), "%zu", i - 1);
+				snprintf(buf[1], sizeof(buf[1]), "%s",
+				    gb_mask(gb_keys_key(k, i - 1), m,
+				    sizeof(m)));
+				if (s == GB_KEY_COOLING)
+					snprintf(buf[2], sizeof(buf[2]),
+					    "cooling %lld s",
+					    (long long)(st->until - now));
+				else
+					snprintf(buf[2], sizeof(buf[2]), "%s",
+					    state_name(s));
+				snprintf(buf[3], sizeof(buf[3]), "%ld/%llu",
+				    st->consec, st->fails);
+				snprintf(buf[4], sizeof(buf[4]), "%llu",
+				    st->uses);
+				if (st->last_error > 0 && st->status > 0)
+					snprintf(buf[5], sizeof(buf[5]),
+					    "%d %s", st->status,
+					    st->reason[0] ? st->reason : "-");
+				else if (st->last_error > 0)
+					snprintf(buf[5], sizeof(buf[5]),
+					    "- %s",
+					    st->reason[0] ? st->reason : "-");
+				else
+					snprintf(buf[5], sizeof(buf[5]), "-");
+				isotime(st->last_error, buf[6],
+				    sizeof(buf[6]));
+			}
+			for (c = 0; c < NCOL; c++) {
+				if (pass == 0) {
+					if (width(cell[c]) > w[c])
+						w[c] = width(cell[c]);
+					continue;
+				}
+				fputs(cell[c], stdout);
+				if (c == NCOL - 1) {
+					putchar('\n');
+					break;
+				}
+				for (pad = width(cell[c]); pad < w[c] + 2;
+				    pad++)
+					putchar(' ');
+			}
+		}
+	}
+	return GB_EXIT_OK;
+}
+
+static json_t *
+opt_time(time_t t)
+{
+	return t > 0 ? json_integer((json_int_t)t) : json_null();
+}
+
+static int
+cmd_list_json(struct gb_keys *k, time_t now)
+{
+	const struct gb_key_info *st;
+	json_t *root, *arr, *o, *le;
+	char m[GB_MASK_SIZE];
+	size_t i;
+	enum gb_key_state s;
+	int rc;
+
+	root = json_pack("{s:I,s:I,s:[]}", "now", (json_int_t)now,
+	    "position", (json_int_t)gb_keys_position(k), "keys");
+	if (root == NULL)
+		goto nomem;
+	arr = json_object_get(root, "keys");
+	for (i = 0; i < gb_keys_count(k); i++) {
+		st = gb_keys_info(k, i);
+		s = gb_keys_state(st, now);
+		if (st->last_error > 0)
+			le = json_pack("{s:o,s:s,s:I}", "status",
+			    st->status > 0 ? json_integer(st->status) :
+			    json_null(), "reason", st->reason, "at",
+			    (json_int_t)st->last_error);
+		else
+			le = json_null();
+		o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o}",
+		    "index", (json_int_t)i,
+		    "key", gb_mask(gb_keys_key(k, i), m, sizeof(m)),
+		    "id", gb_keys_id(k, i),
+		    "state", state_name(s),
+		    "cooling_until", s == GB_KEY_COOLING ?
+		    opt_time(st->until) : json_null(),
+		    "consecutive_failures", (json_int_t)st->consec,
+		    "failures", (json_int_t)st->fails,
+		    "uses", (json_int_t)st->uses,
+		    "last_used", opt_time(st->last_used),
+		    "last_error", le);
+		if (o == NULL || json_array_append_new(arr, o) == -1) {
+			json_decref(root);
+			goto nomem;
+		}
+	}
+	rc = json_dumpf(root, stdout, JSON_COMPACT);
+	json_decref(root);
+	putchar('\n');
+	return rc == 0 ? GB_EXIT_OK : GB_EXIT_TEMP;
+nomem:
+	fprintf(stderr, "gb-keys: out of memory\n");
+	return GB_EXIT_TEMP;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct gb_buf *b = arg;
+
+	(void)size;
+	if (gb_buf_append(b, p, nmemb) == -1)
+		return 0;
+	return nmemb;
+}
+
+/*
+ * The short reason of a Gemini error body: the first details[].reason
+ * (API_KEY_INVALID), else error.status (PERMISSION_DENIED), else "-".
+ */
+static void
+error_reason(const struct gb_buf *b, char *out, size_t outsz)
+{
+	json_t *root, *e, *d, *v;
+	size_t i;
+
+	snprintf(out, outsz, "-");
+	if ((root = json_loadb(b->data ? b->data : "", b->len, 0, NULL)) ==
+	    NULL)
+		return;
+	e = json_object_get(root, "error");
+	json_array_foreach(json_object_get(e, "details"), i, d)
+		if (json_is_string(v = json_object_get(d, "reason"))) {
+			snprintf(out, outsz, "%s", json_string_value(v));
+			json_decref(root);
+			return;
+		}
+	if (json_is_string(v = json_object_get(e, "status")))
+		snprintf(out, outsz, "%s", json_string_value(v));
+	json_decref(root);
+}
+
+/*
+ * Ask upstream for one model with each invalid or cooling key; a key
+ * that answers 200 is revived, any other answer is remembered as its
+ * last error. Exit 111 if some key could not be checked at all.
+ */
+static int
+cmd_check(struct gb_keys *k, const struct gb_config *cfg)
+{
+	char url[2048], hdr[1024], m[GB_MASK_SIZE], reason[128];
+	char ebuf[CURL_ERROR_SIZE];
+	const struct gb_key_info *st;
+	struct curl_slist *h;
+	struct gb_err err;
+	struct gb_buf body;
+	CURL *c;
+	CURLcode cc;
+	enum gb_key_state s;
+	size_t i, n = gb_keys_count(k);
+	long status;
+	time_t now = time(NULL);
+	int rc = GB_EXIT_OK;
+	unsigned char *todo;
+	struct curlapi api;
+
+	if (gb_keys_load(k, &err) == -1)
+		return fail(&err);
+	if ((todo = calloc(n, 1)) == NULL) {
+		fprintf(stderr, "gb-keys: out of memory\n");
+		return GB_EXIT_TEMP;
+	}
+	for (i = 0; i < n; i++)
+		todo[i] = gb_keys_state(gb_keys_info(k, i), now) !=
+		    GB_KEY_ACTIVE;
+	if (snprintf(url, sizeof(url), "%s/models?pageSize=1",
+	    cfg->base_url) >= (int)sizeof(url)) {
+		free(todo);
+		fprintf(stderr, "gb-keys: BASE_URL too long\n");
+		return GB_EXIT_USAGE;
+	}
+	if (curl_load(&api) == -1) {
+		free(todo);
+		return GB_EXIT_TEMP;
+	}
+	if (api.global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+	    (c = api.easy_init()) == NULL) {
+		free(todo);
+		dlclose(api.lib);
+		fprintf(stderr, "gb-keys: cannot initialise libcurl\n");
+		return GB_EXIT_TEMP;
+	}
+	for (i = 0; i < n; i++) {
+		if (!todo[i])
+			continue;
+		gb_mask(gb_keys_key(k, i), m, sizeof(m));
+		gb_buf_init(&body, CHECK_BODY_MAX);
+		snprintf(hdr, sizeof(hdr), "x-goog-api-key: %s",
+		    gb_keys_key(k, i));
+		h = api.slist_append(NULL, hdr);
+		explicit_bzero(hdr, sizeof(hdr));
+		api.easy_reset(c);
+		ebuf[0] = '\0';
+		api.easy_setopt(c, CURLOPT_URL, url);
+		api.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		api.easy_setopt(c, CURLOPT_TIMEOUT, cfg->timeout);
+		api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+		    cfg->timeout < 10 ? cfg->timeout : 10L);
+		api.easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+		api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+		api.easy_setopt(c, CURLOPT_WRITEDATA, &body);
+		if (cfg->proxy != NULL)
+			api.easy_setopt(c, CURLOPT_PROXY, cfg->proxy);
+		cc = h == NULL ? CURLE_OUT_OF_MEMORY : api.easy_perform(c);
+		api.slist_free_all(h);
+		status = 0;
+		api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR &&
+		    status != 0)) {
+			printf("%zu %s unreachable (%s)\n", i, m,
+			    ebuf[0] != '\0' ? ebuf : api.easy_strerror(cc));
+			rc = GB_EXIT_TEMP;
+		} else if (status == 200) {
+			if (gb_keys_record(k, i, GB_KEY_REVIVE, 0, 0, NULL,
+			    &err) == -1)
+				rc = fail(&err);
+			else
+				printf("%zu %s revived\n", i, m);
+		} else {
+			error_reason(&body, reason, sizeof(reason));
+			if (gb_keys_record(k, i, GB_KEY_NOTE, 0, (int)status,
+			    reason, &err) == -1)
+				rc = fail(&err);
+			else {
+				st = gb_keys_info(k, i);
+				s = gb_keys_state(st, time(NULL));
+				printf("%zu %s still %s (%ld %s)\n", i, m,
+				    state_name(s), status, st->reason);
+			}
+		}
+		gb_buf_free(&body);
+	}
+	api.easy_cleanup(c);
+	api.global_cleanup();
+	dlclose(api.lib);
+	free(todo);
+	return rc;
+}
+
+static int
+cmd_next(struct gb_keys *k)
+{
+	struct gb_err err;
+	time_t at;
+	int i;
+
+	if ((i = gb_keys_next(k, NULL, 0, &at, &err)) == -1) {
+		if (err.code == GB_EXIT_NO && at != 0) {
+			long long left = (long long)(at - time(NULL));
+
+			fprintf(stderr, "gb-keys: no usable key; "
+			    "retry after %lld s (at %lld)\n",
+			    left < 1 ? 1 : left, (long long)at);
+			return GB_EXIT_NO;
+		}
+		return fail(&err);
+	}
+	printf("%s\n", gb_keys_key(k, (size_t)i));
+	return GB_EXIT_OK;
+}
+
+static int
+num_arg(const char *s, long long min, long long max, const char *what,
+    long long *out)
+{
+	const char *es;
+
+	if (gb_strtonum(s, min, max, out, &es) == -1) {
+		fprintf(stderr, "gb-keys: %s %.20s is %s (allowed %lld to "
+		    "%lld)\n", what, s, es, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct gb_config cfg;
+	struct gb_keys *k;
+	struct gb_err err;
+	const char *cmd;
+	long long wait = GB_KEYS_WAIT_MS / 1000, v;
+	size_t idx;
+	int ch, rc, json = 0;
+	enum { NEXT, OK, FAIL, COOL, LIST, RESET, CHECK } op;
+
+	while ((ch = getopt(argc, argv, "+w:")) != -1) {
+		switch (ch) {
+		case 'w':
+			if (num_arg(optarg, 0, 3600, "-w", &wait) == -1)
+				return GB_EXIT_USAGE;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	cmd = argv[0];
+	argc--;
+	argv++;
+	if (strcmp(cmd, "next") == 0 && argc == 0)
+		op = NEXT;
+	else if (strcmp(cmd, "ok") == 0 && argc == 1)
+		op = OK;
+	else if (strcmp(cmd, "fail") == 0 && argc >= 1 && argc <= 3)
+		op = FAIL;
+	else if (strcmp(cmd, "cool") == 0 && argc >= 1 && argc <= 2)
+		op = COOL;
+	else if (strcmp(cmd, "list") == 0 && (argc == 0 || (argc == 1 &&
+	    strcmp(argv[0], "--json") == 0))) {
+		op = LIST;
+		json = argc == 1;
+	} else if (strcmp(cmd, "reset") == 0 && argc <= 1)
+		op = RESET;
+	else if (strcmp(cmd, "check") == 0 && argc == 0)
+		op = CHECK;
+	else
+		usage();
+
+	if (gb_config_load(&cfg, GB_CONFIG_NEED_KEYS, &err) == -1)
+		return fail(&err);
+	if ((k = gb_keys_open(&cfg, &err)) == NULL) {
+		gb_config_free(&cfg);
+		return fail(&err);
+	}
+	gb_keys_set_wait(k, (long)wait * 1000);
+
+	rc = GB_EXIT_OK;
+	if (argc >= 1 && op != LIST &&
+	    gb_keys_find(k, argv[0], &idx, &err) == -1) {
+		rc = fail(&err);
+		goto out;
+	}
+	switch (op) {
+	case NEXT:
+		rc = cmd_next(k);
+		break;
+	case OK:
+		if (gb_keys_record(k, idx, GB_KEY_OK, 0, 0, NULL, &err) == -1)
+			rc = fail(&err);
+		break;
+	case FAIL:
+		v = 0;
+		if (argc >= 2 && num_arg(argv[1], 0, 999, "status", &v) == -1) {
+			rc = GB_EXIT_USAGE;
+			break;
+		}
+		if (gb_keys_record(k, idx, GB_KEY_FAIL, 0, (int)v,
+		    argc >= 3 ? argv[2] : NULL, &err) == -1)
+			rc = fail(&err);
+		break;
+	case COOL:
+		v = -1;
+		if (argc >= 2 && num_arg(argv[1], 0, 86400 * 7, "seconds",
+		    &v) == -1) {
+			rc = GB_EXIT_USAGE;
+			break;
+		}
+		if (gb_keys_record(k, idx, GB_KEY_COOL, (long)v, 429, NULL,
+		    &err) == -1)
+			rc = fail(&err);
+		break;
+	case LIST:
+		if (gb_keys_load(k, &err) == -1)
+			rc = fail(&err);
+		else if (json)
+			rc = cmd_list_json(k, time(NULL));
+		else
+			rc = cmd_list_text(k, time(NULL));
+		break;
+	case RESET:
+		if (gb_keys_reset(k, argc == 1 ? idx : (size_t)-1, &err) == -1)
+			rc = fail(&err);
+		break;
+	case CHECK:
+		rc = cmd_check(k, &cfg);
+		break;
+	}
+	if (gb_keys_notice(k) != NULL)
+		fprintf(stderr, "gb-keys: %s\n", gb_keys_notice(k));
+out:
+	gb_keys_close(k);
+	gb_config_free(&cfg);
+	if ((fflush(stdout) == EOF || ferror(stdout)) && rc == GB_EXIT_OK) {
+		fprintf(stderr, "gb-keys: stdout: %s\n", strerror(errno));
+		rc = GB_EXIT_TEMP;
+	}
+	return rc;
+}

@@ -1,0 +1,648 @@
+#!/usr/bin/env python3
+"""fake-upstream.py - a scriptable fake of Google's Gemini API (v1beta) for tests.
+
+Usage: fake-upstream.py PORT [SCRIPT_DIR]
+
+Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one), prints one line
+"listening on 127.0.0.1:<port>" to stdout once it accepts connections, and
+serves until it gets SIGTERM/SIGINT. Python 3 standard library only.
+Point BASE_URL at http://127.0.0.1:<port>/v1beta.
+
+Gemini routes (default behaviour, when no scripted response matches)
+  GET  /v1beta/models[?pageSize=N&pageToken=T]   a small models list, paged
+  GET  /v1beta/models/{m}                        one model, or 404 NOT_FOUND
+  POST /v1beta/models/{m}:generateContent        "echo: <last user text>",
+                                                 finishReason STOP, usageMetadata
+  POST /v1beta/models/{m}:streamGenerateContent  ?alt=sse: the same answer in
+                                                 3 SSE events (CRLF framing);
+                                                 without alt=sse: a JSON array
+  POST /v1beta/models/{m}:countTokens            {"totalTokens": <words>}
+  POST /v1beta/models/{m}:embedContent           a deterministic vector
+  POST /v1beta/models/{m}:batchEmbedContents     one vector per request
+The key is taken from the x-goog-api-key header (or ?key=). No key: 403
+PERMISSION_DENIED as Google answers. Any other key is valid unless a
+scripted response says otherwise. Unknown paths: 404 NOT_FOUND.
+
+Control interface (JSON in, JSON out; stable, other tests rely on it)
+  GET  /_control/health            {"status":"ok","port":N}
+  POST /_control/script            body: a response spec or an array of them;
+                                   appended to the queue -> {"queued":N}
+  POST /_control/load?name=NAME    like script, from SCRIPT_DIR/NAME.json
+  POST /_control/go[?count=N]      release N (default 1) waits ("go" signals
+                                   are counted; a wait consumes one)
+  POST /_control/reset             empty the queue, the records, the go count
+  GET  /_control/queue             what is left in the queue
+  GET  /_control/requests[?wait=N[&settled=1]]
+                                   every request recorded so far, oldest
+                                   first. wait=N blocks (up to 10 s) until at
+                                   least N requests arrived; settled=1 also
+                                   until the first N have an outcome.
+
+  A record: {"seq":1, "method":"POST", "path":"/v1beta/models/m:generateContent",
+  "query":"alt=sse", "headers":{lower-case name: value}, "body":"<text>",
+  "key":"<x-goog-api-key or ?key= or null>", "status":200, "events_sent":N,
+  "outcome":null|"complete"|"client_gone"|"reset"|"closed"|"go_timeout"}.
+  outcome is null while the response is in progress; "client_gone" means the
+  client closed its end (seen while writing, or while waiting or sleeping).
+
+Response spec (every field optional)
+  "key": "K"         only a request with this key may take this entry
+  "path": "S"        only a request whose path contains S may take it
+  "method": "POST"   only a request with this method may take it
+  "repeat": true     never consumed (e.g. key K always invalid)
+  "status": 200      HTTP status
+  "headers": {...}   extra response headers
+  "body": str|json   the body (JSON values are encoded compactly)
+  "body_file": "F"   the body, read from SCRIPT_DIR/F
+  "message","reason","retry_delay","quota_id"
+                     for status >= 400 without a body: a Google-style error
+                     body {"error":{"code","message","status","details"}}
+                     with ErrorInfo.reason, RetryInfo.retryDelay ("37s"),
+                     QuotaFailure quotaId as given
+  "events": [...]    an SSE stream: a JSON value becomes one event
+                     "data: <compact json>" + blank line; a string is sent
+                     verbatim (comments, split events, bad framing)
+  "framing": "crlf"  line ends for events: "crlf" (Google's) or "lf"
+  "chunks": [str]    raw body pieces, each written and flushed alone
+  "split": N         write every event/chunk in pieces of N bytes
+  "delay": S         seconds to wait before the status line
+  "event_delay": S   seconds to wait before each event/chunk after the first
+  "wait_headers": true  wait for a go signal before the status line
+  "wait_before": [i] wait for a go signal before event/chunk i (0-based)
+  "reset_after": N   after N events/chunks, reset the connection (RST)
+  "close_after": N   after N events/chunks, close without finishing the body
+  "transfer": "chunked"|"length"|"close"
+                     how the body is delimited; default "length" for a
+                     plain body, "chunked" for events/chunks
+A request takes the first queue entry it matches; with none, the default
+behaviour above answers. Waits give up after 30 s (outcome "go_timeout").
+A client that closes its connection during a wait or delay is noticed at
+once (outcome "client_gone").
+"""
+
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SCRIPT_DIR = None
+STATE = threading.Condition()
+QUEUE = []
+RECORDS = []
+GO = [0]
+WAIT_LIMIT = 30.0
+
+MODELS = [
+    ("gemini-2.0-flash", "Gemini 2.0 Flash",
+     ["generateContent", "countTokens"]),
+    ("gemini-2.0-flash-exp", "Gemini 2.0 Flash Experimental",
+     ["generateContent", "countTokens"]),
+    ("gemini-2.5-flash", "Gemini 2.5 Flash",
+     ["generateContent", "countTokens", "createCachedContent"]),
+    ("gemini-2.5-pro", "Gemini 2.5 Pro",
+     ["generateContent", "countTokens", "createCachedContent"]),
+    ("gemini-embedding-001", "Gemini Embedding 001",
+     ["embedContent", "countTextTokens", "countTokens",
+      "batchEmbedContents"]),
+    ("text-embedding-004", "Text Embedding 004",
+     ["embedContent", "batchEmbedContents"]),
+]
+
+CANONICAL = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+    404: "NOT_FOUND", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
+MESSAGES = {
+    400: "Request contains an invalid argument.",
+    401: "Request had invalid authentication credentials.",
+    403: "The caller does not have permission",
+    404: "Requested entity was not found.",
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "An internal error has occurred. Please retry or report in "
+         "https://developers.generativeai.google/guide/troubleshooting",
+    503: "The model is overloaded. Please try again later.",
+    504: "Deadline expired before operation could complete.",
+}
+
+
+class ClientGone(Exception):
+    pass
+
+
+class GoTimeout(Exception):
+    pass
+
+
+def compact(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def google_error(status, message=None, reason=None, retry_delay=None,
+                 quota_id=None):
+    if status in CANONICAL:
+        canon = CANONICAL[status]
+    elif status >= 500:
+        canon = "INTERNAL"
+    else:
+        canon = "FAILED_PRECONDITION"
+    if message is None:
+        if reason == "API_KEY_INVALID":
+            message = "API key not valid. Please pass a valid API key."
+        else:
+            message = MESSAGES.get(status, "Error %d" % status)
+    err = {"code": status, "message": message, "status": canon}
+    details = []
+    if reason is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": reason, "domain": "googleapis.com",
+                        "metadata": {"service":
+                                     "generativelanguage.googleapis.com"}})
+    if quota_id is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [{"quotaMetric":
+                                        "generativelanguage.googleapis.com/"
+                                        "generate_content_free_tier_requests",
+                                        "quotaId": quota_id}]})
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": retry_delay})
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+def model_object(mid, display, methods):
+    return {"name": "models/" + mid, "version": "001",
+            "displayName": display, "description": display + " (fake)",
+            "inputTokenLimit": 1048576, "outputTokenLimit": 8192,
+            "supportedGenerationMethods": methods,
+            "temperature": 1.0, "topP": 0.95, "topK": 40}
+
+
+def last_user_text(req):
+    texts = []
+    contents = req.get("contents") if isinstance(req, dict) else None
+    if isinstance(contents, list):
+        for c in reversed(contents):
+            if isinstance(c, dict) and c.get("role", "user") == "user":
+                for p in c.get("parts") or []:
+                    if isinstance(p, dict) and isinstance(p.get("text"), str):
+                        texts.append(p["text"])
+                break
+    return "".join(texts)
+
+
+def vector(text, dims):
+    out = []
+    seed = text.encode("utf-8", "replace")
+    i = 0
+    while len(out) < dims:
+        h = hashlib.sha256(seed + b"#" + str(i).encode()).digest()
+        for b in h:
+            if len(out) == dims:
+                break
+            out.append(round(b / 255.0 - 0.5, 6))
+        i += 1
+    return out
+
+
+def parse_body(raw):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def default_response(method, path, query, raw, key, seq):
+    """The spec answering an unscripted request."""
+    q = urllib.parse.parse_qs(query)
+    if not path.startswith("/v1beta/"):
+        return {"status": 404, "message": "Not found: " + path}
+    if key is None or key == "":
+        return {"status": 403, "message": "Method doesn't allow unregistered "
+                "callers (callers without established identity). Please use "
+                "API Key or other form of API consumer identity to call "
+                "this API."}
+    rest = path[len("/v1beta/"):]
+    if method == "GET" and rest == "models":
+        try:
+            size = int(q.get("pageSize", ["50"])[0])
+            start = int(q.get("pageToken", ["0"])[0] or 0)
+        except ValueError:
+            return {"status": 400, "message": "Invalid pageSize or pageToken"}
+        size = max(1, min(size, 1000))
+        page = MODELS[start:start + size]
+        body = {"models": [model_object(*m) for m in page]}
+        if start + size < len(MODELS):
+            body["nextPageToken"] = str(start + size)
+        return {"body": body}
+    if method == "GET" and rest.startswith("models/"):
+        mid = rest[len("models/"):]
+        for m in MODELS:
+            if m[0] == mid:
+                return {"body": model_object(*m)}
+        return {"status": 404, "message": "models/%s is not found for API "
+                "version v1beta, or is not supported for generateContent."
+                % mid}
+    if method != "POST" or not rest.startswith("models/") or ":" not in rest:
+        return {"status": 404, "message": "Not found: " + path}
+    model, action = rest[len("models/"):].rsplit(":", 1)
+    req = parse_body(raw)
+    if req is None:
+        return {"status": 400, "message": "Invalid JSON payload received."}
+    if action in ("generateContent", "streamGenerateContent"):
+        text = last_user_text(req)
+        answer = ("echo: " + text) if text else "Hello from the fake upstream."
+        ptok = max(1, len(text.split()))
+        ctok = len(answer.split())
+        usage = {"promptTokenCount": ptok, "candidatesTokenCount": ctok,
+                 "totalTokenCount": ptok + ctok}
+        if action == "generateContent":
+            return {"body": {
+                "candidates": [{"content": {"parts": [{"text": answer}],
+                                            "role": "model"},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": usage, "modelVersion": model,
+                "responseId": "fake-%d" % seq}}
+        n = len(answer)
+        cuts = [0, n // 3, 2 * n // 3, n]
+        evs = []
+        for i in range(3):
+            cand = {"content": {"parts": [{"text": answer[cuts[i]:cuts[i + 1]]}],
+                                "role": "model"}, "index": 0}
+            ev = {"candidates": [cand], "modelVersion": model,
+                  "responseId": "fake-%d" % seq}
+            if i == 2:
+                cand["finishReason"] = "STOP"
+                ev["usageMetadata"] = usage
+            else:
+                ev["usageMetadata"] = {"promptTokenCount": ptok,
+                                       "totalTokenCount": ptok}
+            evs.append(ev)
+        if q.get("alt", [""])[0] == "sse":
+            return {"events": evs,
+                    "headers": {"Content-Type": "text/event-stream"}}
+        return {"body": evs}
+    if action == "countTokens":
+        inner = req.get("generateContentRequest", req)
+        words = 0
+        for c in inner.get("contents") or []:
+            for p in (c.get("parts") or []) if isinstance(c, dict) else []:
+                if isinstance(p, dict) and isinstance(p.get("text"), str):
+                    words += len(p["text"].split())
+        return {"body": {"totalTokens": words,
+                         "promptTokensDetails": [{"modality": "TEXT",
+                                                  "tokenCount": words}]}}
+    if action == "embedContent":
+        dims = req.get("outputDimensionality") or 8
+        text = "".join(p.get("text", "") for p in
+                       (req.get("content") or {}).get("parts") or [])
+        return {"body": {"embedding": {"values": vector(text, dims)}}}
+    if action == "batchEmbedContents":
+        reqs = req.get("requests")
+        if not isinstance(reqs, list) or len(reqs) > 100:
+            return {"status": 400, "message": "* BatchEmbedContentsRequest."
+                    "requests: at most 100 requests can be in one batch\n"}
+        embs = []
+        for r in reqs:
+            if r.get("model") != "models/" + model:
+                return {"status": 400, "message": "Model name in request "
+                        "does not match the URL's model"}
+            dims = r.get("outputDimensionality") or 8
+            text = "".join(p.get("text", "") for p in
+                           (r.get("content") or {}).get("parts") or [])
+            embs.append({"values": vector(text, dims)})
+        return {"body": {"embeddings": embs}}
+    return {"status": 404, "message": "Unknown action " + action}
+
+
+def take_scripted(method, path, key):
+    with STATE:
+        for i, spec in enumerate(QUEUE):
+            if "key" in spec and spec["key"] != key:
+                continue
+            if "path" in spec and spec["path"] not in path:
+                continue
+            if "method" in spec and spec["method"] != method:
+                continue
+            if not spec.get("repeat"):
+                del QUEUE[i]
+            return spec
+    return None
+
+
+def load_script(name):
+    if SCRIPT_DIR is None or "/" in name or name.startswith("."):
+        raise ValueError("no such script: " + name)
+    with open(os.path.join(SCRIPT_DIR, name + ".json"), "rb") as f:
+        return json.load(f)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-gemini/1"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt, *args):
+        if os.environ.get("FAKE_UPSTREAM_VERBOSE"):
+            sys.stderr.write("fake-upstream: " + (fmt % args) + "\n")
+
+    # --- request side ---
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            out = b""
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n",
+                                                             b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def dispatch(self):
+        url = urllib.parse.urlsplit(self.path)
+        raw = self.read_body()
+        if url.path.startswith("/_control/"):
+            self.control(url.path[len("/_control/"):], url.query, raw)
+            return
+        q = urllib.parse.parse_qs(url.query)
+        key = self.headers.get("x-goog-api-key")
+        if key is None and "key" in q:
+            key = q["key"][0]
+        rec = {"method": self.command, "path": url.path, "query": url.query,
+               "headers": {k.lower(): v for k, v in self.headers.items()},
+               "body": raw.decode("utf-8", "replace"), "key": key,
+               "status": None, "events_sent": 0, "outcome": None}
+        with STATE:
+            rec["seq"] = len(RECORDS) + 1
+            RECORDS.append(rec)
+            STATE.notify_all()
+        spec = take_scripted(self.command, url.path, key)
+        if spec is None:
+            spec = default_response(self.command, url.path, url.query, raw,
+                                    key, rec["seq"])
+        try:
+            outcome = self.respond(spec, rec)
+        except ClientGone:
+            outcome = "client_gone"
+            self.close_connection = True
+        except GoTimeout:
+            outcome = "go_timeout"
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            outcome = "client_gone"
+            self.close_connection = True
+        with STATE:
+            rec["outcome"] = outcome
+            STATE.notify_all()
+
+    # --- response side ---
+
+    def client_gone(self):
+        """True when the peer has closed its end (EOF or RST pending)."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if not r:
+                return False
+            data = self.connection.recv(1, socket.MSG_PEEK)
+            return data == b""
+        except (ConnectionResetError, OSError):
+            return True
+
+    def pause(self, seconds):
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if self.client_gone():
+                raise ClientGone()
+            time.sleep(min(left, 0.02))
+
+    def wait_go(self):
+        end = time.monotonic() + WAIT_LIMIT
+        while True:
+            with STATE:
+                if GO[0] > 0:
+                    GO[0] -= 1
+                    return
+                STATE.wait(0.02)
+            if self.client_gone():
+                raise ClientGone()
+            if time.monotonic() > end:
+                raise GoTimeout()
+
+    def send_piece(self, data, chunked, split):
+        if not data:
+            return
+        step = split if split and split > 0 else len(data)
+        for i in range(0, len(data), step):
+            part = data[i:i + step]
+            if chunked:
+                part = b"%x\r\n" % len(part) + part + b"\r\n"
+            self.wfile.write(part)
+            self.wfile.flush()
+
+    def respond(self, spec, rec):
+        status = int(spec.get("status", 200))
+        headers = dict(spec.get("headers") or {})
+        framing = "\r\n" if spec.get("framing", "crlf") == "crlf" else "\n"
+        pieces = None
+        if "events" in spec:
+            pieces = []
+            for ev in spec["events"]:
+                if isinstance(ev, str):
+                    pieces.append(ev.encode("utf-8"))
+                else:
+                    pieces.append(("data: " + compact(ev) + framing +
+                                   framing).encode("utf-8"))
+            headers.setdefault("Content-Type", "text/event-stream")
+        elif "chunks" in spec:
+            pieces = [c.encode("utf-8") for c in spec["chunks"]]
+        if pieces is None:
+            if "body_file" in spec:
+                with open(os.path.join(SCRIPT_DIR or ".", spec["body_file"]),
+                          "rb") as f:
+                    body = f.read()
+            elif "body" in spec:
+                b = spec["body"]
+                body = b.encode("utf-8") if isinstance(b, str) else \
+                    compact(b).encode("utf-8")
+            elif status >= 400:
+                body = compact(google_error(
+                    status, spec.get("message"), spec.get("reason"),
+                    spec.get("retry_delay"), spec.get("quota_id"))).encode()
+            else:
+                body = b""
+            pieces = [body]
+            transfer = spec.get("transfer", "length")
+        else:
+            transfer = spec.get("transfer", "chunked")
+        headers.setdefault("Content-Type", "application/json; charset=UTF-8")
+        if spec.get("delay"):
+            self.pause(float(spec["delay"]))
+        if spec.get("wait_headers"):
+            self.wait_go()
+        rec["status"] = status
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        if transfer == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        elif transfer == "length":
+            self.send_header("Content-Length", str(sum(map(len, pieces))))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.flush()
+        chunked = transfer == "chunked"
+        waits = set(spec.get("wait_before") or [])
+        split = int(spec.get("split", 0))
+        for i, piece in enumerate(pieces):
+            if spec.get("reset_after") == i:
+                return self.reset()
+            if spec.get("close_after") == i:
+                self.close_connection = True
+                return "closed"
+            if i > 0 and spec.get("event_delay"):
+                self.pause(float(spec["event_delay"]))
+            if i in waits:
+                self.wait_go()
+            self.send_piece(piece, chunked, split)
+            with STATE:
+                rec["events_sent"] = i + 1
+        if spec.get("reset_after") == len(pieces):
+            return self.reset()
+        if spec.get("close_after") == len(pieces):
+            self.close_connection = True
+            return "closed"
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        return "complete"
+
+    def reset(self):
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.connection.close()
+        return "reset"
+
+    # --- control interface ---
+
+    def reply(self, status, obj):
+        body = (compact(obj) + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self, what, query, raw):
+        q = urllib.parse.parse_qs(query)
+        try:
+            if what == "health" and self.command == "GET":
+                return self.reply(200, {"status": "ok",
+                                        "port": self.server.server_port})
+            if what in ("script", "load") and self.command == "POST":
+                if what == "load":
+                    specs = load_script(q.get("name", [""])[0])
+                else:
+                    specs = json.loads(raw.decode("utf-8"))
+                if isinstance(specs, dict):
+                    specs = [specs]
+                if not isinstance(specs, list) or \
+                        not all(isinstance(s, dict) for s in specs):
+                    raise ValueError("a spec is a JSON object")
+                with STATE:
+                    QUEUE.extend(specs)
+                return self.reply(200, {"queued": len(specs)})
+            if what == "go" and self.command == "POST":
+                n = int(q.get("count", ["1"])[0])
+                with STATE:
+                    GO[0] += n
+                    STATE.notify_all()
+                return self.reply(200, {"go": GO[0]})
+            if what == "reset" and self.command == "POST":
+                with STATE:
+                    del QUEUE[:]
+                    del RECORDS[:]
+                    GO[0] = 0
+                return self.reply(200, {"reset": True})
+            if what == "queue" and self.command == "GET":
+                with STATE:
+                    return self.reply(200, list(QUEUE))
+            if what == "requests" and self.command == "GET":
+                want = int(q.get("wait", ["0"])[0])
+                settled = q.get("settled", ["0"])[0] not in ("0", "")
+                end = time.monotonic() + 10
+                with STATE:
+                    while time.monotonic() < end:
+                        if len(RECORDS) >= want and not (settled and any(
+                                r["outcome"] is None
+                                for r in RECORDS[:want])):
+                            break
+                        STATE.wait(0.05)
+                    return self.reply(200, list(RECORDS))
+        except (ValueError, OSError) as e:
+            return self.reply(400, {"error": str(e)})
+        return self.reply(404, {"error": "no such control: " + what})
+
+
+def main():
+    global SCRIPT_DIR
+    if len(sys.argv) not in (2, 3):
+        sys.stderr.write("usage: fake-upstream.py PORT [SCRIPT_DIR]\n")
+        sys.exit(100)
+    port = int(sys.argv[1])
+    if len(sys.argv) == 3:
+        SCRIPT_DIR = sys.argv[2]
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.allow_reuse_address = True
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    print("listening on 127.0.0.1:%d" % srv.server_port, flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()

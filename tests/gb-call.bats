@@ -1,0 +1,495 @@
+#!/usr/bin/env bats
+# gb-call against the fake upstream: every row of the retry policy (what
+# the caller sees and what the key state says afterwards), streaming
+# without buffering, client disconnect, and keys kept out of argv, URLs
+# and messages.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper
+load lib/upstream
+
+# Three keys shaped like Google's (39 characters); masks end in their
+# last four characters.
+K1=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrS0001
+K2=AIzaSyB1b2C3d4E5f6G7h8I9j0KlMnOpQrS0002
+K3=AIzaSyC1b2C3d4E5f6G7h8I9j0KlMnOpQrS0003
+M1='AIzaSy…0001'
+M2='AIzaSy…0002'
+M3='AIzaSy…0003'
+GEN=models/gemini-2.0-flash:generateContent
+STREAM='models/gemini-2.0-flash:streamGenerateContent?alt=sse'
+REQ='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
+
+setup_file() {
+	upstream_start
+}
+
+teardown_file() {
+	upstream_stop
+}
+
+setup() {
+	upstream_reset
+	upstream_env
+	export API_KEYS="$K1,$K2,$K3"
+	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
+	printf '%s' "$REQ" >req.json
+}
+
+# gbcall ARGS...: gb-call with its status line written to ./status
+gbcall() {
+	gb-call -S 4 "$@" 4>status
+}
+
+# status_is JSON: the status line, exactly
+status_is() {
+	local got
+	got=$(cat status)
+	[ "$got" = "$1" ] || {
+		printf 'status line\n  expected: %s\n  actual:   %s\n' "$1" \
+		    "$got" >&2
+		return 1
+	}
+}
+
+# key IDX FIELD: a field of gb-keys list --json for key IDX
+key() {
+	gb-keys list --json | jq -r ".keys[$1].$2"
+}
+
+# no_keys TEXT...: none of the full keys appears in TEXT
+no_keys() {
+	local t="$*"
+	[[ $t != *"$K1"* && $t != *"$K2"* && $t != *"$K3"* ]] || {
+		echo "a full key leaked: $t" >&2
+		return 1
+	}
+}
+
+# The Google-style error bodies the fake makes up (for exact comparisons).
+ERR_KEY='{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com"}}]}}'
+ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}'
+
+# --- 2xx ---------------------------------------------------------------
+
+@test "2xx: the answer on stdout, status line first, key recorded ok" {
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output '{"candidates":[{"content":{"parts":[{"text":"echo: hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3},"modelVersion":"gemini-2.0-flash","responseId":"fake-1"}'
+	[ "$stderr" = "" ]
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 uses)" = 1 ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
+@test "what reaches upstream: method, path, query, key header, body" {
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	r=$(upstream_request 1)
+	[ "$(jq -r .method <<<"$r")" = POST ]
+	[ "$(jq -r .path <<<"$r")" = /v1beta/models/gemini-2.0-flash:generateContent ]
+	[ "$(jq -r .query <<<"$r")" = "" ]
+	[ "$(jq -r '.headers["x-goog-api-key"]' <<<"$r")" = "$K1" ]
+	[ "$(jq -r '.headers["content-type"]' <<<"$r")" = application/json ]
+	[ "$(jq -r '.headers.expect' <<<"$r")" = null ]
+	[ "$(jq -r .body <<<"$r")" = "$REQ" ]
+
+	# GET: no body, no content type; the query is passed on as given
+	run -0 --separate-stderr gbcall GET 'models?pageSize=2'
+	r=$(upstream_request 2)
+	[ "$(jq -r .method <<<"$r")" = GET ]
+	[ "$(jq -r .path <<<"$r")" = /v1beta/models ]
+	[ "$(jq -r .query <<<"$r")" = pageSize=2 ]
+	[ "$(jq -r '.headers["x-goog-api-key"]' <<<"$r")" = "$K2" ]
+	[ "$(jq -r '.headers["content-type"]' <<<"$r")" = null ]
+	[ "$(jq -r .body <<<"$r")" = "" ]
+	[ "$(jq -r '.models | length' <<<"$output")" = 2 ]
+}
+
+@test "a POST body is passed on byte for byte (binary, no newline added)" {
+	upstream_script '{"body":{}}'
+	printf '{"a":"\\u00e9\001"}\n\n' >body
+	run -0 --separate-stderr gbcall POST "$GEN" <body
+	upstream_request 1 .body >got
+	printf '{"a":"\\u00e9\001"}\n\n\n' | cmp - got
+}
+
+# --- key faults: 400 API_KEY_INVALID, 401, 403 -------------------------
+
+@test "400 API_KEY_INVALID: key failure recorded, retried on the next key" {
+	upstream_script '{"status":400,"reason":"API_KEY_INVALID"}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 400 API_KEY_INVALID, key failure recorded" ]
+	[ "$(upstream_request 1 '.headers["x-goog-api-key"]')" = "$K1" ]
+	[ "$(upstream_request 2 '.headers["x-goog-api-key"]')" = "$K2" ]
+	[ "$(upstream_request 2 .body)" = "$REQ" ]
+	[ "$(key 0 consecutive_failures)" = 1 ]
+	[ "$(key 0 last_error.status)" = 400 ]
+	[ "$(key 0 last_error.reason)" = API_KEY_INVALID ]
+	[ "$(key 1 consecutive_failures)" = 0 ]
+	[ "$(key 1 state)" = active ]
+}
+
+@test "401 and 403: key failures, retried on the next key" {
+	upstream_script '[{"status":401},{"status":403}]'
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$(upstream_count)" = 3 ]
+	[ "$(key 0 consecutive_failures)" = 1 ]
+	[ "$(key 0 last_error.status)" = 401 ]
+	[ "$(key 1 consecutive_failures)" = 1 ]
+	[ "$(key 1 last_error.status)" = 403 ]
+	[ "$(key 2 consecutive_failures)" = 0 ]
+}
+
+@test "MAX_FAILURES key faults make a key invalid; none left: 503, exit 1" {
+	export MAX_FAILURES=1
+	upstream_script '{"status":400,"reason":"API_KEY_INVALID","repeat":true}'
+	run -1 --separate-stderr gbcall POST "$GEN" <req.json
+	# the last upstream answer is passed on unchanged
+	assert_output "$ERR_KEY"
+	status_is "{\"status\":400,\"key\":\"$M3\",\"attempts\":3}"
+	[ "${stderr##*$'\n'}" = "gb-call: giving up after 3 attempts: HTTP 400 API_KEY_INVALID" ]
+	for i in 0 1 2; do [ "$(key $i state)" = invalid ]; done
+
+	run -1 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output '{"error":{"code":503,"message":"no usable API key","status":"UNAVAILABLE"}}'
+	status_is '{"status":503,"key":null,"attempts":0}'
+	[ "$stderr" = "gb-call: no usable API key" ]
+	[ "$(upstream_count)" = 3 ]
+}
+
+# --- 429 ---------------------------------------------------------------
+
+@test "429: the key cools for RetryInfo's delay, retried on the next key" {
+	upstream_script '{"status":429,"retry_delay":"37s","quota_id":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for 37 s" ]
+	list=$(gb-keys list --json)
+	[ "$(jq -r '.keys[0].state' <<<"$list")" = cooling ]
+	left=$(jq -r '.keys[0].cooling_until - .now' <<<"$list")
+	((left >= 36 && left <= 37))
+	[ "$(jq -r '.keys[0].consecutive_failures' <<<"$list")" = 0 ]
+	[ "$(jq -r '.keys[1].state' <<<"$list")" = active ]
+}
+
+@test "429: a fractional delay rounds up; no delay means KEY_COOLDOWN" {
+	export KEY_COOLDOWN=123
+	upstream_script '[{"status":429,"retry_delay":"1.200s"},{"status":429}]'
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for 2 s
+gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
+	list=$(gb-keys list --json)
+	left=$(jq -r '.keys[1].cooling_until - .now' <<<"$list")
+	((left >= 122 && left <= 123))
+}
+
+@test "429: a Retry-After header is used when RetryInfo is missing" {
+	upstream_script '{"status":429,"headers":{"Retry-After":"45"}}'
+	run -0 --separate-stderr gbcall GET models
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for 45 s" ]
+}
+
+@test "every key cooling: 429 with retry_after = earliest recovery, exit 1" {
+	upstream_script '[{"status":429,"retry_delay":"30s"},{"status":429,"retry_delay":"10s"},{"status":429,"retry_delay":"20s"}]'
+	run -1 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r .error.status <<<"$output")" = RESOURCE_EXHAUSTED ]
+	[ "$(jq -r '.error.details[0].retryDelay' <<<"$output")" = 20s ]
+	[ "$(jq -c 'del(.retry_after)' status)" = "{\"status\":429,\"key\":\"$M3\",\"attempts\":3}" ]
+	ra=$(jq .retry_after status)
+	((ra >= 9 && ra <= 10))
+	for i in 0 1 2; do [ "$(key $i state)" = cooling ]; done
+
+	# the next call makes no upstream request at all
+	run -1 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output '{"error":{"code":429,"message":"every API key is cooling down; retry later","status":"RESOURCE_EXHAUSTED"}}'
+	[ "$(jq -c 'del(.retry_after)' status)" = '{"status":429,"key":null,"attempts":0}' ]
+	ra=$(jq .retry_after status)
+	((ra >= 9 && ra <= 10))
+	[[ $stderr == "gb-call: every API key is cooling down (next in "*" s)" ]]
+	[ "$(upstream_count)" = 3 ]
+}
+
+# --- 5xx, network, timeout ---------------------------------------------
+
+@test "5xx: retried on the next key, keys not penalised" {
+	upstream_script '[{"status":500},{"status":503}]'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 500
+gb-call: attempt 2 with key $M2: HTTP 503" ]
+	for i in 0 1; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+	done
+	# remembered as the last error all the same
+	[ "$(key 1 last_error.status)" = 503 ]
+}
+
+@test "5xx on every attempt: the last answer passed on, exit 111" {
+	upstream_script '{"status":503,"repeat":true}'
+	run -111 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output "$ERR_503"
+	status_is "{\"status\":503,\"key\":\"$M3\",\"attempts\":3}"
+	[ "${stderr##*$'\n'}" = "gb-call: giving up after 3 attempts: HTTP 503" ]
+	[ "$(upstream_count)" = 3 ]
+	for i in 0 1 2; do [ "$(key $i consecutive_failures)" = 0 ]; done
+}
+
+@test "MAX_RETRIES bounds the attempts" {
+	export MAX_RETRIES=2
+	upstream_script '{"status":500,"repeat":true}'
+	run -111 --separate-stderr gbcall GET models
+	status_is "{\"status\":500,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$(upstream_count)" = 2 ]
+}
+
+@test "connection reset mid-answer (not -s): retried, nothing of it on stdout" {
+	upstream_script '{"chunks":["{\"candidates\":[{\"content\":","{}}]}"],"reset_after":1}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[[ $stderr == "gb-call: attempt 1 with key $M1: "* ]]
+	[ "$(upstream_outcome 1)" = reset ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 last_error.reason)" = "network error" ]
+}
+
+@test "unreachable upstream: 502 Gemini-style error, exit 111, no penalty" {
+	port=$(free_port)
+	BASE_URL=http://127.0.0.1:$port/v1beta run -111 --separate-stderr \
+	    gbcall GET models
+	assert_output '{"error":{"code":502,"message":"upstream unreachable","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[[ ${stderr##*$'\n'} == "gb-call: giving up after 3 attempts: Failed to connect to 127.0.0.1 port $port"* ]]
+	for i in 0 1 2; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+	done
+}
+
+@test "TIMEOUT: 504 when the deadline passes, the upstream connection dropped" {
+	export TIMEOUT=1
+	upstream_script '{"delay":20}'
+	run -111 --separate-stderr gbcall GET models
+	assert_output '{"error":{"code":504,"message":"upstream timed out","status":"DEADLINE_EXCEEDED"}}'
+	status_is "{\"status\":504,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: timed out
+gb-call: giving up after 1 attempt: timed out" ]
+	[ "$(upstream_outcome 1)" = client_gone ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
+# --- other 4xx ---------------------------------------------------------
+
+@test "other 4xx: passed on unchanged, not retried, key not penalised" {
+	body='{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}'
+	upstream_script "{\"status\":400,\"body\":$body}"
+	run -1 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output "$body"
+	status_is "{\"status\":400,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$stderr" = "gb-call: upstream answered HTTP 400" ]
+	[ "$(upstream_count)" = 1 ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 last_error)" = null ]
+
+	run -1 --separate-stderr gbcall GET models/no-such-model
+	assert_output '{"error":{"code":404,"message":"models/no-such-model is not found for API version v1beta, or is not supported for generateContent.","status":"NOT_FOUND"}}'
+	status_is "{\"status\":404,\"key\":\"$M2\",\"attempts\":1}"
+	[ "$(upstream_count)" = 2 ]
+	[ "$(key 1 consecutive_failures)" = 0 ]
+}
+
+@test "a non-JSON error body is passed on as it came" {
+	upstream_script '{"status":400,"body":"<html>Bad Request</html>","headers":{"Content-Type":"text/html"}}'
+	run -1 --separate-stderr gbcall GET models
+	assert_output '<html>Bad Request</html>'
+	status_is "{\"status\":400,\"key\":\"$M1\",\"attempts\":1}"
+}
+
+@test "LOG_LEVEL=error keeps retries and 4xx answers off stderr" {
+	export LOG_LEVEL=error
+	upstream_script '[{"status":503},{"status":404}]'
+	run -1 --separate-stderr gbcall GET models
+	[ "$stderr" = "" ]
+	status_is "{\"status\":404,\"key\":\"$M2\",\"attempts\":2}"
+}
+
+# --- streaming ---------------------------------------------------------
+
+@test "-s: each event reaches stdout before upstream sends the next" {
+	upstream_script '{"events":[{"n":1},{"n":2},{"n":3}],"wait_before":[1,2]}'
+	mkfifo out
+	gb-call -s -S 4 POST "$STREAM" <req.json >out 2>err 4>status 3>&- &
+	pid=$!
+	exec 5<out
+	# event 1 is readable while upstream holds back event 2 (it waits
+	# for a go that only comes after we have read event 1)
+	IFS= read -r -t 10 l1 <&5
+	IFS= read -r -t 10 l2 <&5
+	[ "$l1" = $'data: {"n":1}\r' ]
+	[ "$l2" = $'\r' ]
+	# and the status line was out before the first byte
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(upstream_request 1 .events_sent)" = 1 ]
+	upstream_go
+	IFS= read -r -t 10 l1 <&5
+	IFS= read -r -t 10 l2 <&5
+	[ "$l1" = $'data: {"n":2}\r' ]
+	[ "$(upstream_request 1 .events_sent)" = 2 ]
+	upstream_go
+	run cat <&5
+	exec 5<&-
+	assert_output $'data: {"n":3}\r\n\r'
+	wait "$pid"
+	[ "$(cat err)" = "" ]
+	[ "$(upstream_request 1 .query)" = alt=sse ]
+}
+
+@test "-s: a 503 before the first byte is retried; stdout holds one answer" {
+	upstream_script '[{"status":503},{"events":[{"n":1},{"n":2}],"framing":"lf"}]'
+	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	assert_output $'data: {"n":1}\n\ndata: {"n":2}'
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+}
+
+@test "-s: a stream broken after its first byte is not retried, exit 111" {
+	upstream_script '[{"events":[{"n":1},{"n":2}],"reset_after":1},{"events":[{"n":9}]}]'
+	run -111 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	assert_output $'data: {"n":1}\r\n\r'
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[[ $stderr == "gb-call: upstream answer broke off: "* ]]
+	[ "$(upstream_count)" = 1 ]
+	# the key answered 200: it is fine
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
+@test "-s: a stream closed before its end is an error too" {
+	upstream_script '{"events":[{"n":1},{"n":2}],"close_after":1}'
+	run -111 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	assert_output $'data: {"n":1}\r\n\r'
+	[[ $stderr == "gb-call: upstream answer broke off: "* ]]
+}
+
+@test "client disconnect: gb-call and its upstream connection end, no penalty" {
+	upstream_script '{"events":[{"n":1},{"n":2}],"wait_before":[1]}'
+	mkfifo out
+	gb-call -s -S 4 POST "$STREAM" <req.json >out 2>err 4>status 3>&- &
+	pid=$!
+	exec 5<out
+	IFS= read -r -t 10 l1 <&5
+	[ "$l1" = $'data: {"n":1}\r' ]
+	# the key is in no argv while the call is under way
+	run cat "/proc/$pid/cmdline"
+	no_keys "$output"
+	[ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "gb-call -s -S 4 POST $STREAM " ]
+	exec 5<&-
+	# without any go: upstream sees the client leave, gb-call exits
+	[ "$(upstream_outcome 1)" = client_gone ]
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	run wait "$pid"
+	[ "$status" = 111 ]
+	[ "$(cat err)" = "gb-call: write error: Broken pipe" ]
+	[ "$(upstream_request 1 .events_sent)" = 1 ]
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 last_error)" = null ]
+}
+
+# --- keys stay secret --------------------------------------------------
+
+@test "keys appear in no URL, message or status line" {
+	upstream_script '[{"status":400,"reason":"API_KEY_INVALID"},{"status":429},{"status":503}]'
+	run -111 --separate-stderr gbcall POST "$STREAM" <req.json
+	no_keys "$output" "$stderr" "$(cat status)"
+	BASE_URL=http://127.0.0.1:$(free_port)/v1beta run -111 \
+	    --separate-stderr gbcall GET models
+	no_keys "$output" "$stderr" "$(cat status)"
+	run -0 upstream_requests
+	for i in 1 2 3; do
+		r=$(upstream_request $i)
+		no_keys "$(jq -r '.path, .query' <<<"$r")"
+		[ "$(jq -r .headers.host <<<"$r")" = "127.0.0.1:$UPSTREAM_PORT" ]
+	done
+	# nor in the request's URL line as a ?key= parameter
+	[ "$(upstream_request 1 .query)" = alt=sse ]
+}
+
+# --- proxy -------------------------------------------------------------
+
+@test "PROXY: the request goes through the proxy" {
+	export PROXY=$UPSTREAM_URL
+	BASE_URL=http://gemini.invalid/v1beta run -0 --separate-stderr \
+	    gbcall GET models/gemini-2.0-flash
+	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
+	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
+	[ "$(upstream_request 1 .path)" = /v1beta/models/gemini-2.0-flash ]
+}
+
+@test "http_proxy is honoured when PROXY is not set" {
+	http_proxy=$UPSTREAM_URL BASE_URL=http://gemini.invalid/v1beta \
+	    run -0 --separate-stderr gbcall GET models
+	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
+}
+
+# --- output and usage errors ------------------------------------------
+
+@test "stdout on /dev/full: exit 111 with a write error" {
+	run -111 --separate-stderr sh -c 'gb-call POST "$1" <req.json >/dev/full' sh "$GEN"
+	[ "$stderr" = "gb-call: write error: No space left on device" ]
+	[ "$(key 0 state)" = active ]
+}
+
+@test "without -S the status line goes nowhere; stdout only has the body" {
+	run -0 --separate-stderr gb-call GET models/gemini-2.5-flash
+	[ "$(jq -r .name <<<"$output")" = models/gemini-2.5-flash ]
+}
+
+@test "usage errors exit 100" {
+	run -100 --separate-stderr gb-call
+	[ "$stderr" = "usage: gb-call [-s] [-S fd] method path" ]
+	run -100 --separate-stderr gb-call -x GET models
+	[ "${stderr##*$'\n'}" = "usage: gb-call [-s] [-S fd] method path" ]
+	run -100 --separate-stderr gb-call GET
+	run -100 --separate-stderr gb-call GET a b
+	run -100 --separate-stderr gb-call PUT models
+	[ "$stderr" = "gb-call: PUT: method must be GET or POST" ]
+	run -100 --separate-stderr gb-call GET 'models x'
+	[ "$stderr" = "gb-call: invalid path" ]
+	run -100 --separate-stderr gb-call GET ''
+	run -100 --separate-stderr gb-call -S x GET models
+	[ "$stderr" = "gb-call: -S x: invalid" ]
+	run -100 --separate-stderr gb-call -S 1 GET models
+	[ "$stderr" = "gb-call: -S 1: not a status fd" ]
+	run -100 --separate-stderr gb-call -S 9 GET models
+	[ "$stderr" = "gb-call: -S 9: Bad file descriptor" ]
+	[ "$(upstream_count)" = 0 ]
+}
+
+@test "configuration errors exit 100 and name the variable" {
+	unset API_KEYS
+	run -100 --separate-stderr gb-call GET models
+	[[ $stderr == "gb-call: API_KEYS is not set"* ]]
+	API_KEYS=$K1 MAX_RETRIES=x run -100 --separate-stderr gb-call GET models
+	[[ $stderr == "gb-call: MAX_RETRIES"* ]]
+}
+
+@test "a body larger than MAX_BODY exits 100 before any request" {
+	export MAX_BODY=1024
+	head -c 1025 /dev/zero >big
+	run -100 --separate-stderr gb-call POST "$GEN" <big
+	[ "$stderr" = "gb-call: request body larger than MAX_BODY (1024 bytes)" ]
+	[ "$output" = "" ]
+	head -c 1024 /dev/zero >ok
+	run -1 --separate-stderr gb-call POST "$GEN" <ok
+	[ "$(upstream_count)" = 1 ]
+}
