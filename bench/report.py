@@ -115,6 +115,9 @@ def main():
         sh("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"),
         sh("git -C %s rev-parse --short HEAD 2>/dev/null" %
            os.path.dirname(os.path.abspath(__file__)))))
+    w("- load average (1/5/15 min) at start / end: %s (other work on "
+      "the machine shows here and in the spread between rounds)" %
+      os.environ.get("BENCH_LOAD", "?"))
     w("- command: `make bench` (BENCH_ROUNDS=%d BENCH_SECONDS=%s); "
       "took %s s" % (rounds, secs, elapsed))
     w("- workloads: chat = non-stream `POST /v1/chat/completions` "
@@ -138,8 +141,8 @@ def main():
     w("")
     w("| round | target | chat p50 c=1 | chat p99 c=1 | chat req/s c=32 "
       "| stream first event p50 | peak RSS c=32 | procs | CPU/req "
-      "| upstream conns/req | errors |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+      "| upstream conns/req | upstream calls/req | errors |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in range(1, rounds + 1):
         rs = str(r)
         for t in targets:
@@ -152,11 +155,12 @@ def main():
                 return "%s (%s)" % (fmt(v), rfmt(ratio(v, f(m))))
             errs = sum(int(num(g(m)) or 0)
                        for m in ("err1", "err32", "errs"))
-            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+              "| %s |" % (
                 rs, NAMES[t], cell("p50", us), cell("p99", us),
                 cell("rps", rps), cell("first", us), mib(g("rss")),
                 g("procs") or "–", us(g("cpureq")),
-                g("conns") or "–", errs))
+                g("conns") or "–", g("ureq") or "–", errs))
     w("")
 
     # Summary against the targets: medians over the rounds.

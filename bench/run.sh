@@ -24,6 +24,7 @@ model=gemini-2.0-flash
 token=sk-bench-token-1
 keys="AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx01,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx02,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx03,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx04"
 t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -414,6 +415,7 @@ fi
 
 # --- report -----------------------------------------------------------------
 t_end=$(date +%s)
+BENCH_LOAD="$load_start / $(cut -d' ' -f1-3 /proc/loadavg)" \
 python3 "$here/report.py" "$res" "$work/micro.tsv" "$work/start.tsv" \
     "$have_gb" "$tls_ok" "$rounds" "$secs" "$((t_end - t_start))" \
     > "$work/report.md" || die "report failed"
