@@ -236,7 +236,7 @@ def main():
     rows = [l.rstrip("\n").split("\t") for l in open(micro) if l.strip()]
     if rows:
         w("### CPU per invocation, each tool run standalone (fork+exec, "
-          "stdin from a file, 3×100 runs)")
+          "stdin from a file, 3×60 runs)")
         w("")
         w("| program | wall per run | CPU per run | user/sys µs | failed runs |")
         w("|---|---|---|---|---|")
@@ -246,9 +246,9 @@ def main():
         w("")
     rows = [l.rstrip("\n").split("\t") for l in open(start) if l.strip()]
     if rows:
-        w("### Process start costs (median of 5 rounds × 300)")
+        w("### Process start costs (median of 5 rounds × 100; pipe: × 20000)")
         w("")
-        w("| what | wall per iteration | CPU of the child |")
+        w("| what | wall per iteration | CPU of the child (wait4) |")
         w("|---|---|---|")
         for label, wall, c in rows:
             w("| %s | %s | %s |" % (label, us(wall), us(c)))

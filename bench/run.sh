@@ -344,7 +344,7 @@ SB=$work/bin/spawnbench
 spawn_line() {	# LABEL INPUT PROG ARGS... (env already set by caller)
 	local label=$1 in=$2 line
 	shift 2
-	line=$("$SB" -n "${MICRO_N:-100}" -r 3 -i "$in" exec "$@")
+	line=$("$SB" -n "${MICRO_N:-60}" -r 3 -i "$in" exec "$@")
 	printf '%s\t%s\t%s\t%s\t%s\n' "$label" \
 	    "$(echo "$line" | field wall_us)" "$(echo "$line" | field cpu_us)" \
 	    "$(echo "$line" | field user_us)/$(echo "$line" | field sys_us)" \
@@ -386,7 +386,7 @@ if [ "$micro" = 1 ]; then
 	start_line() {	# LABEL DRIVER MODE [PROG]
 		local label=$1 drv=$2 line
 		shift 2
-		line=$("$drv" -n 300 -r 5 "$@")
+		line=$("$drv" -n "${START_N:-100}" -r 5 "$@")
 		printf '%s\t%s\t%s\n' "$label" \
 		    "$(echo "$line" | field wall_us)" \
 		    "$(echo "$line" | field cpu_us)" >> "$work/start.tsv"
@@ -411,6 +411,8 @@ if [ "$micro" = 1 ]; then
 	    "$B/spawnbench-curl" exec "$B/nop-static"
 	start_line "posix_spawn libcurl no-op, parent with libcurl" \
 	    "$B/spawnbench-curl" spawn "$B/nop-curl"
+	START_N=20000 start_line "round trip of 1 KiB to a running worker over two pipes" \
+	    "$SB" pipe
 fi
 
 # --- report -----------------------------------------------------------------

@@ -4,10 +4,13 @@
  * usage: spawnbench [-n N] [-r ROUNDS] [-i FILE] fork
  *        spawnbench [-n N] [-r ROUNDS] [-i FILE] exec PROG [ARG...]
  *        spawnbench [-n N] [-r ROUNDS] [-i FILE] spawn PROG [ARG...]
+ *        spawnbench [-n N] [-r ROUNDS] pipe
  *
  * fork:  fork(); the child _exit(0)s at once; waitpid.
  * exec:  fork() + execv(PROG) in the child; wait4.
  * spawn: posix_spawn(PROG); wait4.
+ * pipe:  one round trip of a 1 KiB message to an already running child
+ *        over a pair of pipes (what a hop to a long-lived worker costs).
  * Each round runs N iterations; stdin of the child is FILE (default
  * /dev/null) opened afresh, stdout and stderr go to /dev/null. Prints
  *
@@ -58,11 +61,55 @@ cmpd(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Round trips of 1 KiB to a child that echoes it back. */
+static int
+pingpong(int n, int r)
+{
+	char buf[1024];
+	double rounds[100], t0;
+	int to[2], from[2], i, k;
+	ssize_t got, m;
+	pid_t pid;
+
+	memset(buf, 'x', sizeof(buf));
+	if (pipe(to) == -1 || pipe(from) == -1)
+		return 1;
+	if ((pid = fork()) == 0) {
+		close(to[1]);
+		close(from[0]);
+		while ((got = read(to[0], buf, sizeof(buf))) > 0)
+			if (write(from[1], buf, got) != got)
+				_exit(1);
+		_exit(0);
+	}
+	close(to[0]);
+	close(from[1]);
+	for (k = 0; k < r; k++) {
+		t0 = now_us();
+		for (i = 0; i < n; i++) {
+			if (write(to[1], buf, sizeof(buf)) != sizeof(buf))
+				return 1;
+			for (got = 0; got < (ssize_t)sizeof(buf); got += m)
+				if ((m = read(from[0], buf + got,
+				    sizeof(buf) - got)) <= 0)
+					return 1;
+		}
+		rounds[k] = (now_us() - t0) / n;
+	}
+	close(to[1]);
+	waitpid(pid, NULL, 0);
+	qsort(rounds, r, sizeof(double), cmpd);
+	printf("SPAWN wall_us=%.1f cpu_us=0 user_us=0 sys_us=0 fails=0 "
+	    "min_us=%.1f max_us=%.1f\n", rounds[r / 2], rounds[0],
+	    rounds[r - 1]);
+	return 0;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: spawnbench [-n N] [-r ROUNDS] [-i FILE] "
-	    "fork | exec PROG [ARG...] | spawn PROG [ARG...]\n");
+	    "fork | pipe | exec PROG [ARG...] | spawn PROG [ARG...]\n");
 	exit(1);
 }
 
@@ -97,7 +144,8 @@ main(int argc, char *argv[])
 		usage();
 	mode = argv[0];
 	argv++;
-	if (strcmp(mode, "fork") != 0 && argv[0] == NULL)
+	if (strcmp(mode, "fork") != 0 && strcmp(mode, "pipe") != 0 &&
+	    argv[0] == NULL)
 		usage();
 #ifdef WITH_CURL
 	{
@@ -113,6 +161,8 @@ main(int argc, char *argv[])
 		(void)h;	/* kept alive on purpose, like gb-serve's */
 	}
 #endif
+	if (strcmp(mode, "pipe") == 0)
+		return pingpong(n, r);
 	if ((nullfd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		return 1;
 	posix_spawn_file_actions_init(&fa);
