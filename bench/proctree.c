@@ -6,8 +6,10 @@
  *
  * "rss": every 50 ms, sum the resident set (statm) of ROOTPID and all
  * its descendants whose command name starts with PREFIX ("" for all);
- * on SIGTERM/SIGINT, or when ROOTPID is gone, print
- *   RSS peak_kib=N peak_procs=P samples=S
+ * also the proportional set size (smaps_rollup Pss, shared pages split
+ * among the processes that map them), which is what the tree really
+ * costs the machine; on SIGTERM/SIGINT, or when ROOTPID is gone, print
+ *   RSS peak_kib=N peak_pss_kib=Q peak_procs=P samples=S
  * "cpu": print once the CPU time of that tree (utime+stime of each
  * matching live process plus cutime+cstime, i.e. the children it has
  * reaped; ROOTPID always counts, whatever its name, so that a launcher
@@ -133,13 +135,32 @@ rss_kib(pid_t pid)
 	return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+static long
+pss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	long v = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Pss:", 4) == 0) {
+			v = strtol(line + 4, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 	pid_t root;
 	int n, i, procsn, peakprocs = 0, samples = 0;
-	long sum, peak = 0;
+	long sum, pss, peak = 0, peakpss = 0;
 	unsigned long long ticks = 0;
 
 	if (argc != 4) {
@@ -165,19 +186,22 @@ main(int argc, char *argv[])
 	while (!stop && kill(root, 0) == 0) {
 		n = scan(argv[3]);
 		mark(n, root);
-		for (i = procsn = 0, sum = 0; i < n; i++)
+		for (i = procsn = 0, sum = pss = 0; i < n; i++)
 			if (procs[i].intree && procs[i].match) {
 				sum += rss_kib(procs[i].pid);
+				pss += pss_kib(procs[i].pid);
 				procsn++;
 			}
 		if (sum > peak)
 			peak = sum;
+		if (pss > peakpss)
+			peakpss = pss;
 		if (procsn > peakprocs)
 			peakprocs = procsn;
 		samples++;
 		nanosleep(&ts, NULL);
 	}
-	printf("RSS peak_kib=%ld peak_procs=%d samples=%d\n", peak, peakprocs,
-	    samples);
+	printf("RSS peak_kib=%ld peak_pss_kib=%ld peak_procs=%d samples=%d\n",
+	    peak, peakpss, peakprocs, samples);
 	return 0;
 }

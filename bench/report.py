@@ -127,8 +127,11 @@ def main():
       "line, p50 over up to 3000 sequential requests; RSS = peak of the "
       "summed VmRSS of the target's process tree (gb-* or nginx) "
       "sampled every 50 ms during the c=32 run; CPU/req = CPU time of "
-      "that tree during the c=32 run ÷ requests; upstream conns/req = "
-      "new TCP connections accepted by the fake upstream ÷ requests" %
+      "that tree during the c=32 run ÷ requests; PSS = the same with "
+      "shared pages split between processes (smaps_rollup); upstream "
+      "conns/upstream req = new TCP connections ÷ requests, both counted "
+      "by the fake upstream (stub_status) during the c=32 run; upstream "
+      "calls/req = upstream requests ÷ client requests" %
       (secs, secs))
     if have_gb != "1":
         w("")
@@ -140,9 +143,10 @@ def main():
     w("### Every round (ratio to the floor of the same round)")
     w("")
     w("| round | target | chat p50 c=1 | chat p99 c=1 | chat req/s c=32 "
-      "| stream first event p50 | peak RSS c=32 | procs | CPU/req "
-      "| upstream conns/req | upstream calls/req | errors |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| stream first event p50 | peak RSS c=32 | peak PSS c=32 | procs "
+      "| CPU/req | upstream conns/upstream req | upstream calls/req "
+      "| errors |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in range(1, rounds + 1):
         rs = str(r)
         for t in targets:
@@ -156,9 +160,10 @@ def main():
             errs = sum(int(num(g(m)) or 0)
                        for m in ("err1", "err32", "errs"))
             w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
-              "| %s |" % (
+              "| %s | %s |" % (
                 rs, NAMES[t], cell("p50", us), cell("p99", us),
                 cell("rps", rps), cell("first", us), mib(g("rss")),
+                mib(g("pss")),
                 g("procs") or "–", us(g("cpureq")),
                 g("conns") or "–", g("ureq") or "–", errs))
     w("")
@@ -221,7 +226,7 @@ def main():
           "CA bundle itself); gb-call needs an option that sets "
           "CURLOPT_CAINFO, e.g. from CURL_CA_BUNDLE.")
         w("")
-    w("| target | req/s | new TCP conns/req | TLS handshakes | of which "
+    w("| target | req/s | new TCP conns/upstream req | TLS handshakes | of which "
       "resumed | TLS requests | errors |")
     w("|---|---|---|---|---|---|---|")
     for t in tl:

@@ -270,11 +270,15 @@ measure() {
 	    'BEGIN { if (d > 0) printf "%.0f", n / (d / 1e6) }')"
 	record "$r" "$t" err32 "$(echo "$line" | field errors)"
 	record "$r" "$t" rss "$(field peak_kib < "$work/rss.out")"
+	record "$r" "$t" pss "$(field peak_pss_kib < "$work/rss.out")"
 	record "$r" "$t" procs "$(field peak_procs < "$work/rss.out")"
 	record "$r" "$t" cpureq "$(awk -v a="$c0" -v b="$c1" -v n="$n" \
 	    'BEGIN { if (n > 0) printf "%.0f", (b - a) / n }')"
-	record "$r" "$t" conns "$(echo "$s0 $s1 $n" | awk '{
-	    if ($5 > 0) printf "%.3f", ($3 - $1 - 1) / $5 }')"
+	# New upstream connections per upstream request (both counted by
+	# the upstream, so requests still in flight at the end do not skew
+	# it), and upstream requests per client request.
+	record "$r" "$t" conns "$(echo "$s0 $s1" | awk '{
+	    if ($4 - $2 > 1) printf "%.3f", ($3 - $1 - 1) / ($4 - $2 - 1) }')"
 	record "$r" "$t" ureq "$(echo "$s0 $s1 $n" | awk '{
 	    if ($5 > 0) printf "%.3f", ($4 - $2 - 1) / $5 }')"
 
@@ -312,8 +316,8 @@ tls_run() {	# NAME: 3 s at c=32 against a target whose upstream is TLS
 	record tls "$1" rps "$(echo "$line" | field requests |
 	    awk '{ printf "%.0f", $1 / 3 }')"
 	record tls "$1" err32 "$(echo "$line" | field errors)"
-	record tls "$1" conns "$(echo "$s0 $s1 $n" | awk '{
-	    if ($5 > 0) printf "%.4f", ($3 - $1 - 1) / $5 }')"
+	record tls "$1" conns "$(echo "$s0 $s1" | awk '{
+	    if ($4 - $2 > 1) printf "%.4f", ($3 - $1 - 1) / ($4 - $2 - 1) }')"
 	# Handshakes: TLS connections that appear for the first time in
 	# the log during the run ($connection_requests == 1), and of those
 	# how many resumed a session ($ssl_session_reused == "r").
