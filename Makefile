@@ -101,8 +101,25 @@ uninstall:
 	for m in $(MANS); do s=$${m##*.}; rm -f $(DESTDIR)$(MANPREFIX)/man$$s/$${m##*/}; done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
-clean:
-	rm -rf build build-san
+# libFuzzer harnesses (clang): tests/fuzz/fuzz_<name>.c with seeds in
+# tests/fuzz/corpus/<name>/; FUZZ_TIME seconds each.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 30
+FUZZ_SRC   = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS    = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all bench check deps lint run install uninstall clean
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(DEP_LIBS)
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZERS)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all bench check deps lint run install uninstall clean fuzz
 .SECONDARY:

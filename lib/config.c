@@ -136,6 +136,38 @@ env_parse(struct gb_env *env, char *text, const char *path,
 	return 0;
 }
 
+/*
+ * Parse .env text (len bytes, need not be NUL-terminated); name is what
+ * error messages call it. A NUL byte in the text is an error: it would
+ * silently cut the file short.
+ */
+struct gb_env *
+gb_env_parse(const char *data, size_t len, const char *name,
+    struct gb_err *err)
+{
+	struct gb_env *env;
+	char *text;
+
+	if (memchr(data, '\0', len) != NULL) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "%s: contains a NUL byte",
+		    name);
+		return NULL;
+	}
+	if ((env = calloc(1, sizeof(*env))) == NULL ||
+	    (text = strndup(data, len)) == NULL) {
+		free(env);
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		return NULL;
+	}
+	if (env_parse(env, text, name, err) == -1) {
+		free(text);
+		gb_env_close(env);
+		return NULL;
+	}
+	free(text);
+	return env;
+}
+
 struct gb_env *
 gb_env_open(struct gb_err *err)
 {
@@ -144,10 +176,6 @@ gb_env_open(struct gb_err *err)
 	const char *path;
 	int named;
 
-	if ((env = calloc(1, sizeof(*env))) == NULL) {
-		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-		return NULL;
-	}
 	path = getenv("ENV_FILE");
 	named = path != NULL && *path != '\0';
 	if (!named)
@@ -156,6 +184,9 @@ gb_env_open(struct gb_err *err)
 	if (gb_io_readfile(path, &b) == -1) {
 		if (errno == ENOENT && !named) {
 			gb_buf_free(&b);
+			if ((env = calloc(1, sizeof(*env))) == NULL)
+				gb_err_set(err, GB_EXIT_TEMP, 0,
+				    "out of memory");
 			return env;
 		}
 		if (errno == E2BIG)
@@ -165,14 +196,9 @@ gb_env_open(struct gb_err *err)
 			gb_err_set(err, GB_EXIT_USAGE, 0, "%s: %s", path,
 			    strerror(errno));
 		gb_buf_free(&b);
-		gb_env_close(env);
 		return NULL;
 	}
-	if (b.data != NULL && env_parse(env, b.data, path, err) == -1) {
-		gb_buf_free(&b);
-		gb_env_close(env);
-		return NULL;
-	}
+	env = gb_env_parse(b.data != NULL ? b.data : "", b.len, path, err);
 	gb_buf_free(&b);
 	return env;
 }

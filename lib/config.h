@@ -53,6 +53,8 @@ void	 gb_config_free(struct gb_config *);
  */
 struct gb_env;
 struct gb_env	*gb_env_open(struct gb_err *);
+struct gb_env	*gb_env_parse(const char *, size_t, const char *,
+		    struct gb_err *);
 const char	*gb_env_get(const struct gb_env *, const char *);
 void		 gb_env_close(struct gb_env *);
 int	 gb_config_parse_list(const char *, const char *, struct gb_strlist *,

@@ -24,6 +24,12 @@ command -v systemd-socket-activate >/dev/null 2>&1 || need systemd
 command -v valgrind >/dev/null 2>&1 || need valgrind
 command -v setsid >/dev/null 2>&1 || need util-linux
 
+if [ "${1:-}" = fuzz ]; then
+	command -v clang >/dev/null 2>&1 || need clang
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \
+	    >/dev/null 2>&1 || need libclang-rt-14-dev
+fi
+
 [ -z "$pkgs" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

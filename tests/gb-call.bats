@@ -493,3 +493,20 @@ gb-call: giving up after 1 attempt: timed out" ]
 	run -1 --separate-stderr gb-call POST "$GEN" <ok
 	[ "$(upstream_count)" = 1 ]
 }
+
+@test "the man page EXAMPLES work as shown" {
+	run -0 --separate-stderr bash -c "echo '{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}' |
+	    gb-call POST models/gemini-2.0-flash:generateContent"
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+
+	run -0 --separate-stderr bash -c "gb-call -s -S 3 POST \
+	    'models/gemini-2.0-flash:streamGenerateContent?alt=sse' \
+	    <req.json 3>status"
+	[ "${#lines[@]}" = 6 ]
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":1}"
+
+	run -0 --separate-stderr bash -c \
+	    "gb-call GET 'models?pageSize=1000' | jq -r '.models[].name'"
+	[ "${lines[0]}" = models/gemini-2.0-flash ]
+	[ "$(upstream_request 3 .query)" = pageSize=1000 ]
+}

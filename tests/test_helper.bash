@@ -1,6 +1,7 @@
 # Loaded by every tests/*.bats file: assertions, the tools under test on
 # PATH, a clean configuration environment, and small process helpers.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 

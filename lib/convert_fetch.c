@@ -1,0 +1,108 @@
+/*
+ * convert_fetch.c - download an http(s) image for inlining. The size cap
+ * is the buffer's cap (gb-convert uses GB_FETCH_MAX), the time cap is
+ * for the whole transfer including redirects; only http and https are
+ * spoken, in both the first request and any redirect. The standard
+ * proxy variables apply, as for any libcurl program.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "convert.h"
+
+struct sink {
+	struct gb_buf	*b;
+	int		 toobig;
+};
+
+static size_t
+on_data(char *p, size_t sz, size_t n, void *arg)
+{
+	struct sink *s = arg;
+
+	if (gb_buf_append(s->b, p, sz * n) == -1) {
+		s->toobig = errno == E2BIG;
+		return 0;
+	}
+	return sz * n;
+}
+
+/* "Image/PNG; charset=x" -> "image/png" (malloc'd), or NULL. */
+static char *
+media_type(const char *ct)
+{
+	size_t n;
+	char *r;
+
+	if (ct == NULL)
+		return NULL;
+	while (*ct == ' ')
+		ct++;
+	n = strcspn(ct, "; \t");
+	if (n == 0 || memchr(ct, '/', n) == NULL)
+		return NULL;
+	if ((r = strndup(ct, n)) == NULL)
+		return NULL;
+	for (n = 0; r[n] != '\0'; n++)
+		r[n] = (char)tolower((unsigned char)r[n]);
+	return r;
+}
+
+int
+gb_fetch(const char *url, long timeout, struct gb_buf *b, char **ctype,
+    struct gb_err *err)
+{
+	char ebuf[CURL_ERROR_SIZE];
+	struct sink s;
+	const char *ct = NULL;
+	CURL *h;
+	CURLcode rc;
+	long code = 0;
+	int ret = -1;
+
+	*ctype = NULL;
+	s.b = b;
+	s.toobig = 0;
+	ebuf[0] = '\0';
+	if ((h = curl_easy_init()) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 500,
+		    "cannot start a download");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)b->cap);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "gemini-balance/" GB_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	rc = curl_easy_perform(h);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (s.toobig || rc == CURLE_FILESIZE_EXCEEDED)
+		gb_err_set(err, GB_EXIT_USAGE, 400,
+		    "%s: image larger than %zu bytes", url, b->cap);
+	else if (rc != CURLE_OK)
+		gb_err_set(err, GB_EXIT_USAGE, 400, "%s: cannot download: %s",
+		    url, ebuf[0] != '\0' ? ebuf : curl_easy_strerror(rc));
+	else if (code < 200 || code > 299)
+		gb_err_set(err, GB_EXIT_USAGE, 400,
+		    "%s: cannot download: HTTP status %ld", url, code);
+	else if (b->len == 0)
+		gb_err_set(err, GB_EXIT_USAGE, 400, "%s: empty download", url);
+	else {
+		curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+		*ctype = media_type(ct);
+		ret = 0;
+	}
+	curl_easy_cleanup(h);
+	return ret;
+}

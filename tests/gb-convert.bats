@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# gb-convert: the command line, the things golden fixtures cannot show
+# (image download, size, speed, write errors, the man page), and that the
+# generated per-fixture tests are current. The conversions themselves are
+# checked by gb-convert-fixtures.bats.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper
+load lib/convert
+
+@test "fixture tests are generated from every fixture" {
+	run -0 sh "$BATS_TEST_DIRNAME/lib/gen-convert-fixtures.sh"
+	diff -u "$BATS_TEST_DIRNAME/gb-convert-fixtures.bats" - <<< "$output"
+}
+
+@test "every fixture has an expected output or error" {
+	local f c missing=
+	for f in "$CONVERT_FIXTURES"/*/*.in; do
+		c=${f%.in}
+		[ -f "$c.out" ] || [ -f "$c.err" ] || missing+=" $c"
+	done
+	[ -z "$missing" ] || { echo "no .out/.err:$missing"; return 1; }
+}
+
+@test "--help prints the usage on stdout and exits 0" {
+	run -0 --separate-stderr gb-convert --help
+	[ "${lines[0]}" = "usage: gb-convert chat-request [-I fd]" ]
+	[ "${#lines[@]}" -eq 6 ]
+	[ -z "$stderr" ]
+}
+
+@test "usage text equals the man page SYNOPSIS" {
+	local syn
+	syn=$(MANWIDTH=200 mandoc -Tascii -O width=200 \
+	    "$BATS_TEST_DIRNAME/../man/gb-convert.1" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    sed 's/^ *//' | grep -v '^$')
+	run -0 gb-convert --help
+	diff -u <(sed 's/^usage: //; s/^ *//' <<< "$output") <(echo "$syn")
+}
+
+@test "no mode, an unknown mode or a wrong option is a usage error" {
+	run -100 --separate-stderr gb-convert
+	[ "${stderr_lines[0]}" = "usage: gb-convert chat-request [-I fd]" ]
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert translate
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert chat-request -m x
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert chat-response
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert embed-response -m x -e int8
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert models extra
+	[ -z "$output" ]
+}
+
+@test "-I needs an open descriptor, -s a status" {
+	run -100 --separate-stderr gb-convert chat-request -I 9 < /dev/null
+	[ "$stderr" = "gb-convert: -I: not an open file descriptor" ]
+	run -100 --separate-stderr gb-convert error -s 42 < /dev/null
+	[ "$stderr" = "gb-convert: -s 42: too small" ]
+	run -100 --separate-stderr gb-convert error -s x < /dev/null
+	[ "$stderr" = "gb-convert: -s x: invalid" ]
+}
+
+@test "a bad configuration value is named" {
+	echo 'SHOW_SEARCH_LINK=maybe' > .env
+	run -100 --separate-stderr gb-convert models <<< '{"models":[]}'
+	[[ "$stderr" == "gb-convert: "*SHOW_SEARCH_LINK* ]]
+	[ -z "$output" ]
+}
+
+@test "chat-request works as a filter into jq" {
+	local in=$CONVERT_FIXTURES/chat-request/user-string-one-text-part.in
+	run -0 bash -c "gb-convert chat-request < '$in' | jq -r '.contents[0].parts[0].text'"
+	[ "$output" = Hello ]
+}
+
+@test "the -I line comes before the body and its descriptor is closed" {
+	local in=$CONVERT_FIXTURES/chat-request/user-string-one-text-part.in
+	# both on one pipe: the meta line must arrive first
+	run -0 bash -c "gb-convert chat-request -I 3 < '$in' 3>&1"
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r .path <<< "${lines[0]}")" = \
+	    "models/gemini-2.0-flash:generateContent" ]
+	[ "$(jq -r '.contents[0].role' <<< "${lines[1]}")" = user ]
+}
+
+@test "writing to a full disk exits 111" {
+	local in=$CONVERT_FIXTURES/chat-request/user-string-one-text-part.in
+	run -111 --separate-stderr bash -c \
+	    "gb-convert chat-request < '$in' > /dev/full"
+	[ "$stderr" = "gb-convert: stdout: No space left on device" ]
+	run -111 --separate-stderr bash -c \
+	    "gb-convert chat-request -I 3 < '$in' 3> /dev/full"
+	[ "$stderr" = "gb-convert: info fd: No space left on device" ]
+	[ -z "$output" ]
+}
+
+@test "a failed conversion writes nothing, not even the -I line" {
+	run -100 --separate-stderr bash -c \
+	    "gb-convert chat-request -I 3 <<< '{\"model\":\"m\",\"messages\":[]}' 3>meta"
+	[ -z "$output" ]
+	[ ! -s meta ]
+}
+
+@test "embeddings in base64 decode to the float32 values" {
+	run -0 bash -c 'echo "{\"embeddings\":[{\"values\":[0.1,-2.5,3e-7]}]}" |
+	    gb-convert embed-response -m m -e base64 | jq -r ".data[0].embedding"'
+	run -0 python3 -c 'import base64,struct,sys
+v = struct.unpack("<3f", base64.b64decode(sys.argv[1]))
+print(" ".join("%.7g" % x for x in v))' "$output"
+	[ "$output" = "0.1 -2.5 3e-07" ]
+}
+
+@test "models -i on a missing id exits 1 with nothing on stdout" {
+	run -1 --separate-stderr gb-convert models -i nope <<< '{"models":[]}'
+	[ -z "$output" ]
+	[ "$stderr" = "gb-convert: model not found: nope" ]
+}
+
+@test "the man page EXAMPLES give the output they show" {
+	local page=$BATS_TEST_DIRNAME/../man/gb-convert.1 line cmd= want= n=0
+	run_example() {
+		[ -n "$cmd" ] || return 0
+		n=$((n + 1))
+		run -0 bash -c "$cmd"
+		diff -u <(printf '%s' "$want") <(printf '%s\n' "$output") ||
+		    { echo "example: $cmd"; return 1; }
+	}
+	while IFS= read -r line; do
+		case $line in
+		'$ '*)	run_example; cmd=${line#\$ }; want= ;;
+		.Ed)	run_example; cmd= ;;
+		.*)	;;
+		*)	[ -z "$cmd" ] || want+="$line"$'\n' ;;
+		esac
+	done < <(sed -n '/^\.Sh EXAMPLES/,/^\.Sh DESIGN/p' "$page")
+	[ "$n" -ge 5 ]
+}
