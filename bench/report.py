@@ -249,6 +249,45 @@ def main():
             w("| %s | %s | %s | %s | %s |" % (label, us(wall), us(c),
                                                usys, fails))
         w("")
+    inproc = os.environ.get("BENCH_INPROC", "")
+    if inproc:
+        w("### A chat request's work without any process start")
+        w("")
+        kv = {}
+        for tok in inproc.split():
+            if "=" in tok:
+                k, _, v = tok.partition("=")
+                kv[k] = v
+        if "total_us" in kv:
+            conns = ""
+            for line in inproc.splitlines():
+                if line.startswith("INPROC_CONNS"):
+                    conns = line.split()[1]
+            w("`bench/inproc`: one long-lived process calling the lib/ "
+              "functions the tools are made of, one chat request after "
+              "another for 3 s (sequential, c=1) against the same fake "
+              "upstream: the cost left for a design with long-lived "
+              "workers.")
+            w("")
+            w("| stage | mean per request |")
+            w("|---|---|")
+            w("| chat-request conversion (parse, convert, serialise) | %s |"
+              % us(kv.get("req_us")))
+            w("| upstream call (keys + libcurl on a kept handle) | %s |"
+              % us(kv.get("call_us")))
+            w("| … of which one key-state update pair "
+              "(gb_keys_next + gb_keys_record, measured apart) | %s |"
+              % us(kv.get("keys_us")))
+            w("| … for comparison: one upstream attempt with a fixed key, no "
+              "key state (gb_upstream_once, same kept handle) | %s |"
+              % us(kv.get("once_us")))
+            w("| chat-response conversion | %s |" % us(kv.get("resp_us")))
+            w("| **total** (%s requests; new upstream connections per "
+              "request %s) | **%s** |" % (kv.get("n"), conns or "–",
+                                          us(kv.get("total_us"))))
+        else:
+            w("inproc failed: `%s`" % inproc.strip()[:300])
+        w("")
     rows = [l.rstrip("\n").split("\t") for l in open(start) if l.strip()]
     if rows:
         w("### Process start costs (median of 5 rounds × 100; pipe: × 20000)")

@@ -385,6 +385,21 @@ if [ "$micro" = 1 ]; then
 		    "$work/stream.sse" "$bin/gb-sse" -m "$model"
 		[ -x "$bin/gb-keys" ] && spawn_line "gb-keys next" \
 		    /dev/null "$bin/gb-keys" next
+		# The same work in one long-lived process (lib/ functions),
+		# when libgb.a has them: what long-lived workers would pay.
+		lib=$(dirname "$bin")/libgb.a
+		inc=$(dirname "$(dirname "$bin")")/lib
+		if [ -f "$lib" ] && cc $cflags -D_GNU_SOURCE -I"$inc" \
+		    -o "$work/bin/inproc" "$here/inproc.c" "$lib" $deplibs \
+		    2>"$work/inproc.build"; then
+			s0=$(upstat)
+			"$work/bin/inproc" "$here/bodies/chat.json" 3 \
+			    > "$work/inproc.out" 2>&1
+			s1=$(upstat)
+			echo "$s0 $s1" | awk '{ if ($4 - $2 > 1) printf \
+			    "INPROC_CONNS %.4f\n", ($3 - $1 - 1) / ($4 - $2 - 1) }' \
+			    >> "$work/inproc.out"
+		fi
 	)
 	say "micro: process start costs"
 	start_line() {	# LABEL DRIVER MODE [PROG]
@@ -422,6 +437,7 @@ fi
 # --- report -----------------------------------------------------------------
 t_end=$(date +%s)
 BENCH_LOAD="$load_start / $(cut -d' ' -f1-3 /proc/loadavg)" \
+BENCH_INPROC="$(cat "$work/inproc.out" 2>/dev/null)" \
 python3 "$here/report.py" "$res" "$work/micro.tsv" "$work/start.tsv" \
     "$have_gb" "$tls_ok" "$rounds" "$secs" "$((t_end - t_start))" \
     > "$work/report.md" || die "report failed"
