@@ -74,6 +74,14 @@ check: deps
 	@$(MAKE) --no-print-directory lint
 	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bats tests
 
+# The unit-level tools under valgrind (tests that cannot run under it
+# skip themselves when GB_VALGRIND is set).
+VALGRIND_TESTS ?= $(sort $(wildcard tests/config.bats tests/gb-convert*.bats \
+	tests/gb-sse*.bats tests/gb-keys*.bats tests/gb-call*.bats))
+check-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	sh tests/valgrind.sh $(CURDIR)/$(B)/bin $(VALGRIND_TESTS)
+
 lint:
 	@if [ -n "$(MANS)" ]; then \
 		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
@@ -81,6 +89,7 @@ lint:
 		echo "mandoc -Tlint: $(words $(MANS)) pages clean"; fi
 	@if [ -n "$(UNITS)" ]; then sh tests/verify-units.sh $(UNITS); fi
 
+.PHONY: bench
 bench: all
 	@bash bench/run.sh $(CURDIR)/$(B)/bin
 
@@ -121,5 +130,5 @@ fuzz:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all bench check deps lint run install uninstall clean fuzz
+.PHONY: all check check-valgrind deps lint run install uninstall clean fuzz
 .SECONDARY:

@@ -124,6 +124,26 @@ valid_path(const char *p)
 	return 1;
 }
 
+/*
+ * Does the query carry a key= parameter? Keys travel only in the header;
+ * a key in the path (a client's token passed on by mistake) would end up
+ * in Google's logs.
+ */
+static int
+has_key_param(const char *p)
+{
+	if ((p = strchr(p, '?')) == NULL)
+		return 0;
+	while (p != NULL) {
+		p++;
+		if (strncmp(p, "key=", 4) == 0 || strcmp(p, "key") == 0 ||
+		    strncmp(p, "key&", 4) == 0)
+			return 1;
+		p = strchr(p, '&');
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -173,6 +193,11 @@ main(int argc, char *argv[])
 	}
 	if (!valid_path(argv[1])) {
 		fprintf(stderr, "gb-call: invalid path\n");
+		exit(GB_EXIT_USAGE);
+	}
+	if (has_key_param(argv[1])) {
+		fprintf(stderr, "gb-call: the path must not carry a key "
+		    "parameter\n");
 		exit(GB_EXIT_USAGE);
 	}
 	if (o.status_fd >= 0) {
@@ -228,6 +253,8 @@ main(int argc, char *argv[])
 	sink.log = out_log;
 	sink.arg = &o;
 	rc = gb_upstream_call(u, ks, &req, &sink, &head, &err);
+	if (gb_keys_notice(ks) != NULL)
+		fprintf(stderr, "gb-call: %s\n", gb_keys_notice(ks));
 	if (o.serrno != 0) {
 		fprintf(stderr, "gb-call: status fd: write error: %s\n",
 		    strerror(o.serrno));

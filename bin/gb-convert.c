@@ -333,7 +333,7 @@ main(int argc, char *argv[])
 	if (gb_config_load(&cfg, 0, &err) == -1)
 		die(GB_EXIT_USAGE, err.msg);
 	cap = (size_t)cfg.max_body;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* libcurl initialises itself on the first download */
 
 	if (strcmp(md->name, "chat-request") == 0) {
 		in = read_json(cap);

@@ -224,7 +224,6 @@ cmd_list_json(struct gb_keys *k, time_t now)
 	char m[GB_MASK_SIZE];
 	size_t i;
 	enum gb_key_state s;
-	int rc;
 
 	root = json_pack("{s:I,s:I,s:[]}", "now", (json_int_t)now,
 	    "position", (json_int_t)gb_keys_position(k), "keys");
@@ -258,10 +257,11 @@ cmd_list_json(struct gb_keys *k, time_t now)
 			goto nomem;
 		}
 	}
-	rc = json_dumpf(root, stdout, JSON_COMPACT);
+	/* a write error shows in ferror(stdout), checked by main() */
+	json_dumpf(root, stdout, JSON_COMPACT);
 	json_decref(root);
 	putchar('\n');
-	return rc == 0 ? GB_EXIT_OK : GB_EXIT_TEMP;
+	return GB_EXIT_OK;
 nomem:
 	fprintf(stderr, "gb-keys: out of memory\n");
 	return GB_EXIT_TEMP;
@@ -441,8 +441,8 @@ num_arg(const char *s, long long min, long long max, const char *what,
 	const char *es;
 
 	if (gb_strtonum(s, min, max, out, &es) == -1) {
-		fprintf(stderr, "gb-keys: %s %.20s is %s (allowed %lld to "
-		    "%lld)\n", what, s, es, min, max);
+		fprintf(stderr, "gb-keys: %s is %s (allowed %lld to %lld)\n",
+		    what, es, min, max);
 		return -1;
 	}
 	return 0;

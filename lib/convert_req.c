@@ -846,16 +846,27 @@ generation_config(struct req *r, json_t *out, const json_t *req,
 		return -1;
 	if (rc == 0)
 		json_object_set_new(gc, "maxOutputTokens", json_integer(n));
+	/*
+	 * Penalties of 0 and logprobs false are the defaults; many SDKs
+	 * send them always, and models without penalty or logprob support
+	 * reject even the default, so they are not passed on.
+	 */
 	if (set_number(r, gc, "presencePenalty", req, "presence_penalty") ==
 	    -1 || set_number(r, gc, "frequencyPenalty", req,
 	    "frequency_penalty") == -1 ||
 	    set_int(r, gc, "seed", req, "seed", INT32_MIN, INT32_MAX) == -1)
 		return -1;
+	if (json_number_value(json_object_get(gc, "presencePenalty")) == 0)
+		json_object_del(gc, "presencePenalty");
+	if (json_number_value(json_object_get(gc, "frequencyPenalty")) == 0)
+		json_object_del(gc, "frequencyPenalty");
 	v = json_object_get(req, "logprobs");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_boolean(v))
 			return BAD(r, "logprobs: expected true or false");
-		json_object_set(gc, "responseLogprobs", (json_t *)(uintptr_t)v);
+		if (json_is_true(v))
+			json_object_set_new(gc, "responseLogprobs",
+			    json_true());
 	}
 	if (set_int(r, gc, "logprobs", req, "top_logprobs", 0, 20) == -1 ||
 	    response_format(r, gc, json_object_get(req, "response_format")) ==

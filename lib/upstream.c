@@ -51,7 +51,7 @@ struct gb_upstream {
 /* One attempt in flight: the userdata of every libcurl callback. */
 struct xfer {
 	struct gb_upstream		*u;
-	const struct gb_upstream_sink	*sink;	/* NULL: collect only */
+	const struct gb_upstream_sink	*sink;
 	struct gb_upstream_head		*head;	/* what a commit reports */
 	int				 stream;
 	long				 status;
@@ -225,14 +225,13 @@ on_body(char *p, size_t size, size_t n, void *arg)
 
 	if (!x->decided)
 		decide(x);
-	if (!x->committed && x->ok && x->sink != NULL && x->stream &&
-	    commit(x) == -1)
+	if (!x->committed && x->ok && x->stream && commit(x) == -1)
 		return CURL_WRITEFUNC_ERROR;
 	if (!x->committed) {
 		if (gb_buf_append(&x->buf, p, len) == 0)
 			return len;
 		/* a 2xx outgrew the buffer: from here on, pass it on */
-		if (!x->ok || x->sink == NULL) {
+		if (!x->ok) {
 			x->too_big = 1;
 			return CURL_WRITEFUNC_ERROR;
 		}
@@ -283,8 +282,7 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 		x->timed_out = 1;
 		return 1;
 	}
-	if (x->sink != NULL && x->sink->alive != NULL &&
-	    !x->sink->alive(x->sink->arg)) {
+	if (x->sink->alive != NULL && !x->sink->alive(x->sink->arg)) {
 		x->gone = 1;
 		return 1;
 	}
@@ -483,25 +481,6 @@ xfer_init(struct xfer *x, struct gb_upstream *u,
 	gb_buf_init(&x->buf, 0);
 }
 
-int
-gb_upstream_once(struct gb_upstream *u, const char *key,
-    const struct gb_upstream_req *req, struct gb_upstream_attempt *a,
-    struct gb_buf *body, struct gb_err *err)
-{
-	struct gb_upstream_head head;
-	struct xfer x;
-	int rc;
-
-	memset(&head, 0, sizeof(head));
-	xfer_init(&x, u, NULL, &head, 0, now() + (double)u->cfg->timeout);
-	rc = run(&x, key, req, a, err);
-	if (body != NULL)
-		*body = x.buf;
-	else
-		gb_buf_free(&x.buf);
-	return rc;
-}
-
 /* The final answer, when it is not an upstream one being passed on. */
 static int
 deliver(const struct gb_upstream_sink *s, struct gb_upstream_head *head,
@@ -600,6 +579,22 @@ earliest_recovery(struct gb_keys *ks)
 	return best > t ? (long)(best - t) : 1;
 }
 
+/*
+ * A success resets the key's failure count. When the state read by our
+ * own gb_keys_next shows nothing to reset, skip the rewrite (and its
+ * fsync): that is most requests, and the write costs more than the rest
+ * of gb-call's own work.
+ */
+static void
+record_ok(struct gb_keys *ks, size_t idx, const struct gb_upstream_sink *s)
+{
+	const struct gb_key_info *ki = gb_keys_info(ks, idx);
+
+	if (ki != NULL && ki->consec == 0 && !ki->invalid)
+		return;
+	record(ks, idx, GB_KEY_OK, 0, 0, NULL, s);
+}
+
 static long
 seconds_until(time_t t)
 {
@@ -674,14 +669,13 @@ gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
 		if (a.gone) {
 			/* not the key's fault; a 2xx still proves the key */
 			if (x.ok)
-				record(ks, (size_t)idx, GB_KEY_OK, 0, 0, NULL,
-				    s);
+				record_ok(ks, (size_t)idx, s);
 			code = gb_err_set(err, GB_EXIT_TEMP, 0,
 			    "the caller went away");
 			goto done;
 		}
 		if (a.committed || a.class == GB_UP_OK) {
-			record(ks, (size_t)idx, GB_KEY_OK, 0, 0, NULL, s);
+			record_ok(ks, (size_t)idx, s);
 			if (!a.committed && commit(&x) == -1) {
 				code = gb_err_set(err, GB_EXIT_TEMP, 0,
 				    "the caller went away");

@@ -72,7 +72,7 @@ struct gb_upstream_sink {
 	void	*arg;
 };
 
-/* One attempt's result, for callers doing their own loop (gb-keys check). */
+/* One attempt's result. */
 struct gb_upstream_attempt {
 	enum gb_upstream_class class;
 	int	 status;		/* HTTP status, 0 if none arrived */
@@ -87,18 +87,6 @@ struct gb_upstream_attempt {
 struct gb_upstream	*gb_upstream_new(const struct gb_config *,
 			    struct gb_err *);
 void			 gb_upstream_free(struct gb_upstream *);
-
-/*
- * The request with one given key and no retry, the whole body collected
- * (capped at GB_UPSTREAM_ERRBODY_MAX for errors, GB_UPSTREAM_BUFFER_MAX
- * otherwise) into *body, which the caller frees with gb_buf_free; body
- * may be NULL to discard it. req->stream is ignored. Always fills *a;
- * returns 0, or -1 with err set when libcurl could not even start.
- */
-struct gb_buf;
-int	gb_upstream_once(struct gb_upstream *, const char *,
-	    const struct gb_upstream_req *, struct gb_upstream_attempt *,
-	    struct gb_buf *, struct gb_err *);
 
 /*
  * Classify a complete upstream answer: status and body. For 429, *delay

@@ -2,10 +2,13 @@
 """fake-upstream.py - a scriptable fake of Google's Gemini API (v1beta) for tests.
 
 Usage: fake-upstream.py PORT [SCRIPT_DIR]
+       FAKE_UPSTREAM_CERT=cert+key.pem fake-upstream.py PORT   (HTTPS)
 
 Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one), prints one line
 "listening on 127.0.0.1:<port>" to stdout once it accepts connections, and
 serves until it gets SIGTERM/SIGINT. Python 3 standard library only.
+With FAKE_UPSTREAM_CERT naming a PEM file holding a certificate and its
+key, it speaks HTTPS instead (to test certificate verification).
 Point BASE_URL at http://127.0.0.1:<port>/v1beta.
 
 Gemini routes (default behaviour, when no scripted response matches)
@@ -30,7 +33,14 @@ Control interface (JSON in, JSON out; stable, other tests rely on it)
   POST /_control/load?name=NAME    like script, from SCRIPT_DIR/NAME.json
   POST /_control/go[?count=N]      release N (default 1) waits ("go" signals
                                    are counted; a wait consumes one)
-  POST /_control/reset             empty the queue, the records, the go count
+  POST /_control/defaults          body: an object that shapes every unscripted
+                                   answer: "text" (the answer instead of
+                                   "echo: ..."), "pieces" (SSE events per
+                                   stream, default 3), and any of "framing",
+                                   "split", "delay", "event_delay",
+                                   "transfer" below; {} restores the defaults
+  POST /_control/reset             empty the queue, the records, the go count,
+                                   the defaults
   GET  /_control/queue             what is left in the queue
   GET  /_control/requests[?wait=N[&settled=1]]
                                    every request recorded so far, oldest
@@ -98,6 +108,8 @@ STATE = threading.Condition()
 QUEUE = []
 RECORDS = []
 GO = [0]
+DEFAULTS = {}
+SHAPING = ("framing", "split", "delay", "event_delay", "transfer")
 WAIT_LIMIT = 30.0
 
 MODELS = [
@@ -225,7 +237,17 @@ def parse_body(raw):
 
 
 def default_response(method, path, query, raw, key, seq):
-    """The spec answering an unscripted request."""
+    """The spec answering an unscripted request, shaped by DEFAULTS."""
+    with STATE:
+        d = dict(DEFAULTS)
+    spec = default_spec(method, path, query, raw, key, seq, d)
+    for k in SHAPING:
+        if k in d:
+            spec[k] = d[k]
+    return spec
+
+
+def default_spec(method, path, query, raw, key, seq, d):
     q = urllib.parse.parse_qs(query)
     if not path.startswith("/v1beta/"):
         return {"status": 404, "message": "Not found: " + path}
@@ -264,6 +286,8 @@ def default_response(method, path, query, raw, key, seq):
     if action in ("generateContent", "streamGenerateContent"):
         text = last_user_text(req)
         answer = ("echo: " + text) if text else "Hello from the fake upstream."
+        if isinstance(d.get("text"), str):
+            answer = d["text"]
         ptok = max(1, len(text.split()))
         ctok = len(answer.split())
         usage = {"promptTokenCount": ptok, "candidatesTokenCount": ctok,
@@ -276,14 +300,15 @@ def default_response(method, path, query, raw, key, seq):
                 "usageMetadata": usage, "modelVersion": model,
                 "responseId": "fake-%d" % seq}}
         n = len(answer)
-        cuts = [0, n // 3, 2 * n // 3, n]
+        k = max(1, int(d.get("pieces", 3)))
+        cuts = [n * i // k for i in range(k + 1)]
         evs = []
-        for i in range(3):
+        for i in range(k):
             cand = {"content": {"parts": [{"text": answer[cuts[i]:cuts[i + 1]]}],
                                 "role": "model"}, "index": 0}
             ev = {"candidates": [cand], "modelVersion": model,
                   "responseId": "fake-%d" % seq}
-            if i == 2:
+            if i == k - 1:
                 cand["finishReason"] = "STOP"
                 ev["usageMetadata"] = usage
             else:
@@ -597,11 +622,20 @@ class Handler(BaseHTTPRequestHandler):
                     GO[0] += n
                     STATE.notify_all()
                 return self.reply(200, {"go": GO[0]})
+            if what == "defaults" and self.command == "POST":
+                d = json.loads(raw.decode("utf-8") or "{}")
+                if not isinstance(d, dict):
+                    raise ValueError("defaults are a JSON object")
+                with STATE:
+                    DEFAULTS.clear()
+                    DEFAULTS.update(d)
+                return self.reply(200, d)
             if what == "reset" and self.command == "POST":
                 with STATE:
                     del QUEUE[:]
                     del RECORDS[:]
                     GO[0] = 0
+                    DEFAULTS.clear()
                 return self.reply(200, {"reset": True})
             if what == "queue" and self.command == "GET":
                 with STATE:
@@ -634,6 +668,11 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if os.environ.get("FAKE_UPSTREAM_CERT"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["FAKE_UPSTREAM_CERT"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     print("listening on 127.0.0.1:%d" % srv.server_port, flush=True)
     try:

@@ -132,6 +132,19 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	[ "$(key 1 state)" = active ]
 }
 
+@test "a success resets the key's failure count" {
+	upstream_script "{\"status\":400,\"reason\":\"API_KEY_INVALID\",\"key\":\"$K1\"}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$(key 0 consecutive_failures)" = 1 ]
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":1}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 failures)" = 1 ]
+}
+
 @test "401 and 403: key failures, retried on the next key" {
 	upstream_script '[{"status":401},{"status":403}]'
 	run -0 --separate-stderr gbcall GET models
@@ -441,6 +454,24 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
 }
 
+@test "TLS: an unverifiable certificate fails at once, on no other key" {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
+	    -out cert.pem -days 2 -subj /CN=127.0.0.1 2>/dev/null
+	cat cert.pem key.pem >both.pem
+	port=$(free_port)
+	FAKE_UPSTREAM_CERT=$PWD/both.pem python3 "$UPSTREAM_PY" "$port" \
+	    >tls.log 2>&1 3>&- &
+	tls=$!
+	wait_port "$port"
+	BASE_URL=https://127.0.0.1:$port/v1beta run -111 --separate-stderr \
+	    gbcall GET models
+	stop_pid "$tls"
+	assert_output '{"error":{"code":502,"message":"upstream request failed: SSL certificate problem: self-signed certificate","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M1\",\"attempts\":1}"
+	[ "${stderr##*$'\n'}" = "gb-call: upstream request failed: SSL certificate problem: self-signed certificate" ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
 # --- output and usage errors ------------------------------------------
 
 @test "stdout on /dev/full: exit 111 with a write error" {
@@ -466,6 +497,10 @@ gb-call: giving up after 1 attempt: timed out" ]
 	run -100 --separate-stderr gb-call GET 'models x'
 	[ "$stderr" = "gb-call: invalid path" ]
 	run -100 --separate-stderr gb-call GET ''
+	run -100 --separate-stderr gb-call GET 'models?key=abc'
+	[ "$stderr" = "gb-call: the path must not carry a key parameter" ]
+	run -100 --separate-stderr gb-call POST "$STREAM&key=abc" <req.json
+	[ "$stderr" = "gb-call: the path must not carry a key parameter" ]
 	run -100 --separate-stderr gb-call -S x GET models
 	[ "$stderr" = "gb-call: -S x: invalid" ]
 	run -100 --separate-stderr gb-call -S 1 GET models

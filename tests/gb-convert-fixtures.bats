@@ -14,8 +14,16 @@ load lib/convert
 	check_convert_fixture chat-request assistant-null-content-one-tool-call
 }
 
+@test "chat-request/assistant-refusal-part-kept-as-text" {
+	check_convert_fixture chat-request assistant-refusal-part-kept-as-text
+}
+
 @test "chat-request/assistant-text-then-two-tool-calls" {
 	check_convert_fixture chat-request assistant-text-then-two-tool-calls
+}
+
+@test "chat-request/assistant-tool-call-arguments-object-accepted" {
+	check_convert_fixture chat-request assistant-tool-call-arguments-object-accepted
 }
 
 @test "chat-request/client-safety-settings-replace-defaults" {
@@ -118,6 +126,10 @@ load lib/convert
 	check_convert_fixture chat-request input-audio-wav-mime
 }
 
+@test "chat-request/invalid-utf-8-error" {
+	check_convert_fixture chat-request invalid-utf-8-error
+}
+
 @test "chat-request/logprobs-and-top-logprobs" {
 	check_convert_fixture chat-request logprobs-and-top-logprobs
 }
@@ -152,6 +164,10 @@ load lib/convert
 
 @test "chat-request/n-above-8-error" {
 	check_convert_fixture chat-request n-above-8-error
+}
+
+@test "chat-request/non-ascii-text-kept-as-utf-8" {
+	check_convert_fixture chat-request non-ascii-text-kept-as-utf-8
 }
 
 @test "chat-request/not-an-object-error" {
@@ -334,8 +350,16 @@ load lib/convert
 	check_convert_fixture chat-request tool-choice-unknown-error
 }
 
+@test "chat-request/tool-choice-without-tools-dropped" {
+	check_convert_fixture chat-request tool-choice-without-tools-dropped
+}
+
 @test "chat-request/tool-empty-properties-no-parameters" {
 	check_convert_fixture chat-request tool-empty-properties-no-parameters
+}
+
+@test "chat-request/tool-message-without-earlier-call-error" {
+	check_convert_fixture chat-request tool-message-without-earlier-call-error
 }
 
 @test "chat-request/tool-name-resolves-across-assistant-text" {
@@ -374,6 +398,14 @@ load lib/convert
 	check_convert_fixture chat-request tools-unknown-type-error
 }
 
+@test "chat-request/top-k-integral-real-accepted" {
+	check_convert_fixture chat-request top-k-integral-real-accepted
+}
+
+@test "chat-request/top-level-google-object-accepted" {
+	check_convert_fixture chat-request top-level-google-object-accepted
+}
+
 @test "chat-request/two-system-messages-system-instruction-in-order" {
 	check_convert_fixture chat-request two-system-messages-system-instruction-in-order
 }
@@ -392,6 +424,10 @@ load lib/convert
 
 @test "chat-request/user-text-after-tool-results-own-turn" {
 	check_convert_fixture chat-request user-text-after-tool-results-own-turn
+}
+
+@test "chat-request/zero-penalties-and-false-logprobs-not-sent" {
+	check_convert_fixture chat-request zero-penalties-and-false-logprobs-not-sent
 }
 
 @test "chat-response/blocked-prompt-one-choice-content-filter" {

@@ -9,6 +9,10 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/convert
 
+teardown() {
+	stop_pid "${SERVER:-}"
+}
+
 @test "fixture tests are generated from every fixture" {
 	run -0 sh "$BATS_TEST_DIRNAME/lib/gen-convert-fixtures.sh"
 	diff -u "$BATS_TEST_DIRNAME/gb-convert-fixtures.bats" - <<< "$output"
@@ -139,4 +143,77 @@ print(" ".join("%.7g" % x for x in v))' "$output"
 		esac
 	done < <(sed -n '/^\.Sh EXAMPLES/,/^\.Sh DESIGN/p' "$page")
 	[ "$n" -ge 5 ]
+}
+
+# image_request URL: a chat request with one image part
+image_request() {
+	printf '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"%s"}}]}]}' "$1"
+}
+
+start_imgserver() {
+	PORT=$(free_port)
+	python3 "$BATS_TEST_DIRNAME/lib/convert-imgserver.py" "$PORT" 3>&- &
+	SERVER=$!
+	wait_port "$PORT"
+}
+
+@test "http image URLs are downloaded and inlined with the server's type" {
+	start_imgserver
+	local u=http://127.0.0.1:$PORT
+	run -0 bash -c "$(declare -f image_request); image_request $u/pic |
+	    gb-convert chat-request | jq -c '.contents[0].parts[1]'"
+	[ "$output" = '{"inlineData":{"mimeType":"image/webp","data":"UklGRgD/"}}' ]
+	# no Content-Type: the file name decides
+	run -0 bash -c "$(declare -f image_request); image_request $u/photo.jpg |
+	    gb-convert chat-request | jq -c '.contents[0].parts[1]'"
+	[ "$output" = '{"inlineData":{"mimeType":"image/jpeg","data":"/9j/"}}' ]
+	# redirects are followed
+	run -0 bash -c "$(declare -f image_request); image_request $u/again |
+	    gb-convert chat-request | jq -c '.contents[0].parts[1].inlineData.mimeType'"
+	[ "$output" = '"image/webp"' ]
+	stop_pid "$SERVER"
+}
+
+@test "a failed download is an error naming the URL" {
+	start_imgserver
+	local u=http://127.0.0.1:$PORT w='gb-convert: messages[0].content[1].image_url.url'
+	image_request "$u/missing" > req.json
+	run -100 --separate-stderr gb-convert chat-request < req.json
+	[ "$stderr" = "$w: $u/missing: cannot download: HTTP status 404" ]
+	[ -z "$output" ]
+	image_request "$u/blob" > req.json
+	run -100 --separate-stderr gb-convert chat-request < req.json
+	[ "$stderr" = "$w: $u/blob: no media type in the answer or the name" ]
+	image_request "$u/big" > req.json
+	run -100 --separate-stderr gb-convert chat-request < req.json
+	[ "$stderr" = "$w: $u/big: image larger than 20971520 bytes" ]
+	stop_pid "$SERVER"
+	# nothing listens any more
+	image_request "$u/pic" > req.json
+	run -100 --separate-stderr gb-convert chat-request < req.json
+	[[ "$stderr" == "$w: $u/pic: cannot download: "* ]]
+	[ -z "$output" ]
+}
+
+@test "a 20 MB image request converts in under 3 times its size in memory" {
+	python3 -c 'import base64, json, os
+d = base64.b64encode(os.urandom(15 * 1024 * 1024)).decode()
+json.dump({"model": "gemini-2.0-flash", "messages": [{"role": "user",
+    "content": [{"type": "text", "text": "What is this?"}, {"type":
+    "image_url", "image_url": {"url": "data:image/png;base64," + d}}]}]},
+    open("big.json", "w"))'
+	/usr/bin/time -o rss -f %M gb-convert chat-request < big.json > big.out
+	python3 -c 'import json
+i = json.load(open("big.json"))["messages"][0]["content"][1]
+o = json.load(open("big.out"))["contents"][0]["parts"][1]["inlineData"]
+assert o["mimeType"] == "image/png"
+assert "data:image/png;base64," + o["data"] == i["image_url"]["url"]'
+	local size kb
+	size=$(stat -c %s big.json)
+	kb=$(cat rss)
+	echo "# input $size bytes, peak RSS $((kb * 1024)) bytes" >&3
+	# sanitizer builds carry their own shadow memory
+	if [ "${SANITIZE:-}" != 1 ]; then
+		[ $((kb * 1024)) -lt $((3 * size)) ]
+	fi
 }

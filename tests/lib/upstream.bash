@@ -78,7 +78,14 @@ upstream_go() {
 	upstream_ctl POST "go?count=${1:-1}" >/dev/null
 }
 
-# upstream_reset: forget the queue, the recorded requests, the go count.
+# upstream_defaults JSON: shape every unscripted answer (see the fake's
+# header: text, pieces, framing, split, delay, event_delay, transfer).
+upstream_defaults() {
+	upstream_ctl POST defaults "$1" >/dev/null
+}
+
+# upstream_reset: forget the queue, the recorded requests, the go count
+# and the defaults.
 upstream_reset() {
 	upstream_ctl POST reset >/dev/null
 }

@@ -1,0 +1,184 @@
+/*
+ * gb-sse - Gemini streamGenerateContent?alt=sse on stdin -> OpenAI
+ * chat.completion.chunk SSE (or re-framed Gemini SSE with -g) on
+ * stdout, one write per event, as soon as each event is complete.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "gb.h"
+#include "io.h"
+#include "sse.h"
+#include "stream.h"
+
+#define EVENTCAP	(16UL << 20)	/* largest upstream event, bytes */
+#define READSIZE	65536
+#define KEEPALIVE_MAX	86400
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: gb-sse [-gu] [-k seconds] [-m model]\n");
+	exit(GB_EXIT_USAGE);
+}
+
+static int
+out_stdout(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	return gb_io_writeall(STDOUT_FILENO, p, n);
+}
+
+static int
+on_event(void *arg, const struct gb_sse_event *ev, struct gb_err *err)
+{
+	return gb_stream_event(arg, ev->data, ev->len, err);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Read, parse and convert until EOF; 0, or -1 with err set. */
+static int
+run(struct gb_stream *st, long keepalive, struct gb_err *err)
+{
+	static char buf[READSIZE];
+	struct gb_sse p;
+	struct pollfd pfd;
+	ssize_t r;
+	int rc = -1, n;
+
+	gb_sse_init(&p, EVENTCAP);
+	for (;;) {
+		if (keepalive > 0) {
+			pfd.fd = STDIN_FILENO;
+			pfd.events = POLLIN;
+			n = poll(&pfd, 1, (int)(keepalive * 1000));
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1) {
+				gb_stream_fail(st, 502, "poll failed", NULL,
+				    err);
+				goto out;
+			}
+			if (n == 0) {
+				if (gb_stream_keepalive(st, err) == -1)
+					goto out;
+				continue;
+			}
+		}
+		r = gb_io_read(STDIN_FILENO, buf, sizeof(buf));
+		if (r == -1) {
+			char m[GB_ERR_MSGSIZE];
+
+			snprintf(m, sizeof(m), "read error: %s",
+			    strerror(errno));
+			gb_stream_fail(st, 502, m, NULL, err);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (gb_sse_feed(&p, buf, (size_t)r, on_event, st, err) == -1) {
+			/* the converter already reported its own failures */
+			if (!gb_stream_over(st)) {
+				char m[GB_ERR_MSGSIZE + 16];
+
+				snprintf(m, sizeof(m), "upstream %s", err->msg);
+				gb_stream_fail(st, 502, m, NULL, err);
+			}
+			goto out;
+		}
+	}
+	/* a last event without its blank line is dropped, as SSE says */
+	if (gb_sse_end(&p) && !gb_stream_complete(st))
+		gb_stream_fail(st, 502, "upstream stream cut in the middle "
+		    "of an event", NULL, err);
+	else
+		rc = gb_stream_end(st, err);
+out:
+	gb_sse_free(&p);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct gb_stream_opts o;
+	struct gb_config cfg;
+	struct gb_stream *st;
+	struct gb_err err;
+	const char *errstr;
+	long long k = 0;
+	int ch, rc;
+
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt(argc, argv, "gk:m:u")) != -1) {
+		switch (ch) {
+		case 'g':
+			o.native = 1;
+			break;
+		case 'k':
+			if (gb_strtonum(optarg, 1, KEEPALIVE_MAX, &k,
+			    &errstr) == -1) {
+				fprintf(stderr, "gb-sse: keep-alive interval "
+				    "%s: %s\n", errstr, optarg);
+				exit(GB_EXIT_USAGE);
+			}
+			break;
+		case 'm':
+			if (*optarg == '\0') {
+				fprintf(stderr, "gb-sse: empty model name\n");
+				exit(GB_EXIT_USAGE);
+			}
+			o.model = optarg;
+			break;
+		case 'u':
+			o.include_usage = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	if (argc != 0)
+		usage();
+
+	/* a client gone away is a write error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	gb_err_clear(&err);
+	if (gb_config_load(&cfg, 0, &err) == -1) {
+		fprintf(stderr, "gb-sse: %s\n", err.msg);
+		exit(err.code != 0 ? err.code : GB_EXIT_USAGE);
+	}
+	o.show_thinking = cfg.show_thinking;
+	o.search_links = cfg.show_search_link && o.model != NULL &&
+	    ends_with(o.model, "-search");
+	gb_config_free(&cfg);
+
+	if ((st = gb_stream_new(&o, out_stdout, NULL, &err)) == NULL) {
+		fprintf(stderr, "gb-sse: %s\n", err.msg);
+		exit(GB_EXIT_TEMP);
+	}
+	rc = run(st, (long)k, &err);
+	gb_stream_free(st);
+	if (rc == -1) {
+		fprintf(stderr, "gb-sse: %s\n", err.msg);
+		exit(GB_EXIT_TEMP);
+	}
+	if (close(STDOUT_FILENO) == -1) {
+		fprintf(stderr, "gb-sse: write error: %s\n", strerror(errno));
+		exit(GB_EXIT_TEMP);
+	}
+	return GB_EXIT_OK;
+}

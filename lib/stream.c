@@ -1,0 +1,656 @@
+/*
+ * stream.c - Gemini stream events -> OpenAI chat.completion.chunk
+ * events (or re-framed Gemini events), one upstream event at a time.
+ *
+ * State per request: the id, created time and model shared by every
+ * chunk, the last usageMetadata, and per choice (candidate index):
+ * whether its role chunk went out, whether it finished, the next
+ * tool-call index, whether a call was seen (STOP -> tool_calls), and
+ * the last candidate that carried grounding chunks (rendered once, at
+ * the finish, so the source list comes last and only once).
+ *
+ * A stream is complete when every choice that appeared has had a
+ * finishReason, or the prompt was blocked (promptFeedback.blockReason);
+ * an upstream that ends before that was cut, which is an error, never
+ * a silent "stop".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "gemini.h"
+#include "stream.h"
+
+struct choice {
+	int		 seen;		/* role chunk sent (OpenAI) */
+	int		 finished;
+	int		 saw_call;
+	json_int_t	 next_tool;
+	json_t		*ground;	/* candidate with groundingChunks */
+};
+
+struct gb_stream {
+	struct gb_stream_opts o;
+	gb_stream_out	 out;
+	void		*arg;
+	char		 id[9 + 24 + 1];
+	json_int_t	 created;
+	char		*model;		/* fixed at the first chunk */
+	json_t		*usage;		/* last usageMetadata */
+	struct choice	 ch[GB_STREAM_MAXCHOICES];
+	int		 blocked;
+	int		 over;		/* last event written */
+	int		 dead;		/* a write failed */
+	struct gb_buf	 ev;		/* the event being written */
+};
+
+static const char *
+jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+struct gb_stream *
+gb_stream_new(const struct gb_stream_opts *o, gb_stream_out out, void *arg,
+    struct gb_err *err)
+{
+	struct gb_stream *st;
+	unsigned char r[12];
+	size_t i;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+		return NULL;
+	}
+	st->o = *o;
+	st->o.model = NULL;
+	st->out = out;
+	st->arg = arg;
+	gb_buf_init(&st->ev, GB_STREAM_EVENTMAX);
+	if (o->model != NULL && (st->model = strdup(o->model)) == NULL) {
+		free(st);
+		gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+		return NULL;
+	}
+	if (gb_random(r, sizeof(r)) == -1) {
+		free(st->model);
+		free(st);
+		gb_err_set(err, GB_EXIT_TEMP, 500, "getrandom: %s",
+		    strerror(errno));
+		return NULL;
+	}
+	memcpy(st->id, "chatcmpl-", 9);
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(st->id + 9 + 2 * i, 3, "%02x", r[i]);
+	st->created = (json_int_t)time(NULL);
+	return st;
+}
+
+void
+gb_stream_free(struct gb_stream *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < GB_NELEM(st->ch); i++)
+		json_decref(st->ch[i].ground);
+	json_decref(st->usage);
+	free(st->model);
+	gb_buf_free(&st->ev);
+	free(st);
+}
+
+int
+gb_stream_over(const struct gb_stream *st)
+{
+	return st->over || st->dead;
+}
+
+/* Hand the event in st->ev to the output, in one call. */
+static int
+flush_event(struct gb_stream *st, struct gb_err *err)
+{
+	int rc;
+
+	rc = st->out(st->arg, st->ev.data, st->ev.len);
+	gb_buf_reset(&st->ev);
+	if (rc == -1) {
+		st->dead = 1;
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "write error: %s",
+		    strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * Write "data: <compact json>" plus the mode's blank line as one event.
+ * Takes the reference to j.
+ */
+static int
+emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
+{
+	const char *eol = st->o.native ? "\r\n\r\n" : "\n\n";
+	size_t n;
+
+	if (j == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+	gb_buf_reset(&st->ev);
+	n = json_dumpb(j, NULL, 0, JSON_COMPACT);
+	if (n == 0 || gb_buf_puts(&st->ev, "data: ") == -1 ||
+	    gb_buf_reserve(&st->ev, n) == -1) {
+		json_decref(j);
+		gb_buf_reset(&st->ev);
+		return gb_err_set(err, GB_EXIT_TEMP, 502,
+		    "converted event larger than %lu bytes",
+		    (unsigned long)GB_STREAM_EVENTMAX);
+	}
+	json_dumpb(j, st->ev.data + st->ev.len, n, JSON_COMPACT);
+	st->ev.len += n;
+	json_decref(j);
+	if (gb_buf_puts(&st->ev, eol) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 502,
+		    "converted event larger than %lu bytes",
+		    (unsigned long)GB_STREAM_EVENTMAX);
+	return flush_event(st, err);
+}
+
+static int
+emit_raw(struct gb_stream *st, const char *s, struct gb_err *err)
+{
+	gb_buf_reset(&st->ev);
+	if (gb_buf_puts(&st->ev, s) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+	return flush_event(st, err);
+}
+
+/* The envelope every OpenAI chunk shares. Takes choices. */
+static json_t *
+envelope(struct gb_stream *st, json_t *choices)
+{
+	json_t *c;
+
+	c = json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", st->id, "object",
+	    "chat.completion.chunk", "created", st->created, "model",
+	    st->model != NULL ? st->model : "gemini", "choices", choices);
+	if (c != NULL && st->o.include_usage)
+		json_object_set_new(c, "usage", json_null());
+	return c;
+}
+
+/* One chunk with one choice. Takes delta. */
+static int
+emit_choice(struct gb_stream *st, int idx, json_t *delta, const char *finish,
+    struct gb_err *err)
+{
+	json_t *choice;
+
+	choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", idx, "delta",
+	    delta, "logprobs", "finish_reason", finish);
+	if (choice == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+	return emit_json(st, envelope(st, json_pack("[o]", choice)), err);
+}
+
+static int
+send_role(struct gb_stream *st, int idx, struct gb_err *err)
+{
+	if (st->ch[idx].seen)
+		return 0;
+	st->ch[idx].seen = 1;
+	if (st->o.native)
+		return 0;
+	return emit_choice(st, idx, json_pack("{s:s,s:s}", "role",
+	    "assistant", "content", ""), NULL, err);
+}
+
+/*
+ * The upstream broke: the error event (and [DONE] for OpenAI). j is the
+ * event to send (taken); msg what the driver reports.
+ */
+static int
+fail_with(struct gb_stream *st, json_t *j, int status, const char *msg,
+    struct gb_err *err)
+{
+	struct gb_err e2;
+
+	if (st->over || st->dead) {
+		json_decref(j);
+		return gb_err_set(err, GB_EXIT_TEMP, status, "%s", msg);
+	}
+	st->over = 1;
+	if (emit_json(st, j, &e2) == -1 ||
+	    (!st->o.native && emit_raw(st, "data: [DONE]\n\n", &e2) == -1)) {
+		*err = e2;
+		return -1;
+	}
+	return gb_err_set(err, GB_EXIT_TEMP, status, "%s", msg);
+}
+
+int
+gb_stream_fail(struct gb_stream *st, int status, const char *msg,
+    const char *code, struct gb_err *err)
+{
+	json_t *j;
+
+	if (st->o.native)
+		j = gb_gemini_error(status, msg);
+	else
+		j = gb_openai_error(status, msg, code);
+	return fail_with(st, j, status, msg, err);
+}
+
+/* An upstream event that is an error object (or [error]). */
+static int
+upstream_error(struct gb_stream *st, json_t *root, const json_t *gerr,
+    struct gb_err *err)
+{
+	json_t *j;
+	const char *m = jstr(gerr, "message");
+	json_int_t code = json_integer_value(json_object_get(gerr, "code"));
+	int status = code >= 400 && code <= 599 ? (int)code : 500;
+	int ostatus;
+	char *dump, msg[GB_ERR_MSGSIZE];
+
+	snprintf(msg, sizeof(msg), "upstream error in stream: %s",
+	    m != NULL ? m : "(no message)");
+	if (st->o.native) {
+		/* Gemini's own error object, as it came */
+		j = json_pack("{s:O}", "error", gerr);
+	} else {
+		dump = json_dumps(root, JSON_COMPACT);
+		j = gb_gemini_error_to_openai(status, dump != NULL ? dump : "",
+		    dump != NULL ? strlen(dump) : 0, &ostatus);
+		free(dump);
+	}
+	return fail_with(st, j, status, msg, err);
+}
+
+/* Append a string member's bytes (NULs allowed) to b. */
+static int
+append_jstring(struct gb_buf *b, const json_t *s)
+{
+	return gb_buf_append(b, json_string_value(s), json_string_length(s));
+}
+
+/*
+ * functionCall -> one complete tool-call delta entry.
+ */
+static json_t *
+tool_call(struct choice *c, const json_t *part, const json_t *fc)
+{
+	const char *sig = jstr(part, "thoughtSignature");
+	const char *name = jstr(fc, "name");
+	const json_t *args = json_object_get(fc, "args");
+	json_t *t;
+	char *id, *a;
+
+	if (sig != NULL && *sig == '\0')
+		sig = NULL;
+	if ((id = gb_gemini_call_id(sig)) == NULL)
+		return NULL;
+	if (args == NULL || json_is_null(args))
+		a = strdup("{}");
+	else
+		a = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (a == NULL) {
+		free(id);
+		return NULL;
+	}
+	t = json_pack("{s:I,s:s,s:s,s:{s:s,s:s}}", "index", c->next_tool,
+	    "id", id, "type", "function", "function", "name",
+	    name != NULL ? name : "", "arguments", a);
+	if (t != NULL && sig != NULL)
+		json_object_set_new(t, "extra_content", json_pack(
+		    "{s:{s:s}}", "google", "thought_signature", sig));
+	free(id);
+	free(a);
+	if (t != NULL) {
+		c->next_tool++;
+		c->saw_call = 1;
+	}
+	return t;
+}
+
+/* The code-execution members, with the legacy names the original knew. */
+static json_t *
+code_part(const json_t *part)
+{
+	json_t *v = json_object_get(part, "executableCode");
+
+	return v != NULL ? v : json_object_get(part, "codeExecution");
+}
+
+static json_t *
+result_part(const json_t *part)
+{
+	json_t *v = json_object_get(part, "codeExecutionResult");
+
+	return v != NULL ? v : json_object_get(part, "executableCodeResult");
+}
+
+static int
+has_grounding(const json_t *cand)
+{
+	return json_is_array(json_object_get(json_object_get(cand,
+	    "groundingMetadata"), "groundingChunks"));
+}
+
+/* Map a candidate's finish reason; NULL when it has none. */
+static const char *
+finish_of(const struct choice *c, const json_t *cand)
+{
+	const char *r = jstr(cand, "finishReason"), *f;
+
+	if (r == NULL || *r == '\0')
+		return NULL;
+	f = gb_gemini_finish_reason(r);
+	if (strcmp(f, "stop") == 0 && c->saw_call)
+		return "tool_calls";
+	return f;
+}
+
+static int
+oom(struct gb_err *err)
+{
+	return gb_err_set(err, GB_EXIT_TEMP, 500, "%s", errno == E2BIG ?
+	    "converted event too large" : "out of memory");
+}
+
+/* One candidate of an OpenAI-mode chunk. */
+static int
+openai_candidate(struct gb_stream *st, int idx, json_t *cand,
+    struct gb_err *err)
+{
+	struct choice *c = &st->ch[idx];
+	struct gb_buf content, reasoning;
+	json_t *parts, *part, *v, *delta = NULL, *calls = NULL, *t;
+	const char *finish;
+	size_t i;
+	int rc = -1, have_content = 0;
+
+	gb_buf_init(&content, GB_STREAM_EVENTMAX);
+	gb_buf_init(&reasoning, GB_STREAM_EVENTMAX);
+	if (send_role(st, idx, err) == -1)
+		goto out;
+	parts = json_object_get(json_object_get(cand, "content"), "parts");
+	json_array_foreach(parts, i, part) {
+		if (json_is_string(v = json_object_get(part, "text"))) {
+			if (json_is_true(json_object_get(part, "thought"))) {
+				if (st->o.show_thinking &&
+				    append_jstring(&reasoning, v) == -1)
+					goto nomem;
+			} else if (append_jstring(&content, v) == -1)
+				goto nomem;
+		} else if (json_is_object(v = json_object_get(part,
+		    "functionCall"))) {
+			if ((calls == NULL && (calls = json_array()) == NULL) ||
+			    (t = tool_call(c, part, v)) == NULL ||
+			    json_array_append_new(calls, t) == -1)
+				goto nomem;
+		} else if (json_is_object(v = code_part(part))) {
+			if (gb_gemini_render_code(v, &content) == -1)
+				goto nomem;
+		} else if (json_is_object(v = result_part(part))) {
+			if (gb_gemini_render_result(v, &content) == -1)
+				goto nomem;
+		}
+		/* inlineData, fileData, bare thoughtSignature: not shown */
+	}
+	if (has_grounding(cand)) {
+		json_decref(c->ground);
+		c->ground = json_incref(cand);
+	}
+	finish = c->finished ? NULL : finish_of(c, cand);
+	if (finish != NULL && st->o.search_links && c->ground != NULL &&
+	    gb_gemini_render_search(c->ground, &content) == -1)
+		goto nomem;
+	have_content = content.len > 0;
+	if (have_content || reasoning.len > 0 || calls != NULL) {
+		if ((delta = json_object()) == NULL)
+			goto nomem;
+		if (reasoning.len > 0)
+			json_object_set_new(delta, "reasoning_content",
+			    json_stringn(reasoning.data, reasoning.len));
+		if (have_content)
+			json_object_set_new(delta, "content",
+			    json_stringn(content.data, content.len));
+		if (calls != NULL) {
+			json_object_set_new(delta, "tool_calls", calls);
+			calls = NULL;
+		}
+		if (emit_choice(st, idx, delta, NULL, err) == -1)
+			goto out;
+	}
+	if (finish != NULL) {
+		c->finished = 1;
+		if (emit_choice(st, idx, json_object(), finish, err) == -1)
+			goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	oom(err);
+out:
+	json_decref(calls);
+	gb_buf_free(&content);
+	gb_buf_free(&reasoning);
+	return rc;
+}
+
+/*
+ * One candidate of a native-mode chunk, changed in place: code and
+ * result parts become text parts with the renderings, and the source
+ * list is added as a last text part of the finishing chunk.
+ */
+static int
+native_candidate(struct gb_stream *st, int idx, json_t *cand,
+    struct gb_err *err)
+{
+	struct choice *c = &st->ch[idx];
+	struct gb_buf text;
+	json_t *content, *parts, *part, *v;
+	const char *key;
+	size_t i;
+	int rc = -1, finishing;
+
+	gb_buf_init(&text, GB_STREAM_EVENTMAX);
+	c->seen = 1;
+	parts = json_object_get(json_object_get(cand, "content"), "parts");
+	json_array_foreach(parts, i, part) {
+		gb_buf_reset(&text);
+		if (json_is_object(v = code_part(part))) {
+			key = json_object_get(part, "executableCode") != NULL ?
+			    "executableCode" : "codeExecution";
+			if (gb_gemini_render_code(v, &text) == -1)
+				goto nomem;
+		} else if (json_is_object(v = result_part(part))) {
+			key = json_object_get(part, "codeExecutionResult") !=
+			    NULL ? "codeExecutionResult" :
+			    "executableCodeResult";
+			if (gb_gemini_render_result(v, &text) == -1)
+				goto nomem;
+		} else
+			continue;
+		json_object_del(part, key);
+		if (json_object_set_new(part, "text",
+		    json_stringn(text.data, text.len)) == -1)
+			goto nomem;
+	}
+	if (has_grounding(cand)) {
+		json_decref(c->ground);
+		c->ground = json_incref(cand);
+	}
+	finishing = !c->finished && finish_of(c, cand) != NULL;
+	if (finishing && st->o.search_links && c->ground != NULL) {
+		gb_buf_reset(&text);
+		if (gb_gemini_render_search(c->ground, &text) == -1)
+			goto nomem;
+		if (!json_is_object(content = json_object_get(cand,
+		    "content"))) {
+			content = json_object();
+			if (json_object_set_new(cand, "content", content) == -1)
+				goto nomem;
+		}
+		if (!json_is_array(parts = json_object_get(content,
+		    "parts"))) {
+			parts = json_array();
+			if (json_object_set_new(content, "parts", parts) == -1)
+				goto nomem;
+		}
+		if (json_object_get(content, "role") == NULL)
+			json_object_set_new(content, "role",
+			    json_string("model"));
+		if (json_array_append_new(parts, json_pack("{s:s%}", "text",
+		    text.data, text.len)) == -1)
+			goto nomem;
+	}
+	if (finishing)
+		c->finished = 1;
+	rc = 0;
+	goto out;
+nomem:
+	oom(err);
+out:
+	gb_buf_free(&text);
+	return rc;
+}
+
+int
+gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
+{
+	json_t *cands, *cand, *u, *e;
+	const char *mv, *block;
+	json_int_t idx;
+	size_t i;
+
+	if (st->over || st->dead)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "stream is over");
+	/* an error object, or Google's array-wrapped one */
+	e = json_object_get(json_is_array(chunk) ?
+	    json_array_get(chunk, 0) : chunk, "error");
+	if (e != NULL)
+		return upstream_error(st, chunk, e, err);
+	if (!json_is_object(chunk))
+		return gb_stream_fail(st, 502,
+		    "upstream stream event is not a JSON object", NULL, err);
+	if (st->model == NULL && (mv = jstr(chunk, "modelVersion")) != NULL &&
+	    *mv != '\0' && (st->model = strdup(mv)) == NULL)
+		return oom(err);
+	if (json_is_object(u = json_object_get(chunk, "usageMetadata"))) {
+		json_decref(st->usage);
+		st->usage = json_incref(u);
+	}
+	cands = json_object_get(chunk, "candidates");
+	json_array_foreach(cands, i, cand) {
+		if (!json_is_object(cand))
+			continue;
+		u = json_object_get(cand, "index");
+		idx = json_is_integer(u) ? json_integer_value(u) :
+		    (json_int_t)i;
+		if (idx < 0 || idx >= GB_STREAM_MAXCHOICES) {
+			char m[96];
+
+			snprintf(m, sizeof(m), "upstream candidate index %lld "
+			    "out of range", (long long)idx);
+			return gb_stream_fail(st, 502, m, NULL, err);
+		}
+		if ((st->o.native ? native_candidate : openai_candidate)(st,
+		    (int)idx, cand, err) == -1)
+			return -1;
+	}
+	block = jstr(json_object_get(chunk, "promptFeedback"), "blockReason");
+	if (json_array_size(cands) == 0 && block != NULL && !st->blocked) {
+		/* the prompt itself was refused: one choice, content_filter */
+		st->blocked = 1;
+		if (!st->o.native && !st->ch[0].finished) {
+			if (send_role(st, 0, err) == -1)
+				return -1;
+			st->ch[0].finished = 1;
+			if (emit_choice(st, 0, json_object(), "content_filter",
+			    err) == -1)
+				return -1;
+		}
+	}
+	if (st->o.native)
+		return emit_json(st, json_incref(chunk), err);
+	return 0;
+}
+
+int
+gb_stream_event(struct gb_stream *st, const char *data, size_t n,
+    struct gb_err *err)
+{
+	json_error_t je;
+	json_t *j;
+	char m[GB_ERR_MSGSIZE];
+	int rc;
+
+	if (st->over || st->dead)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "stream is over");
+	if ((j = json_loadb(data, n, JSON_ALLOW_NUL, &je)) == NULL) {
+		snprintf(m, sizeof(m), "upstream stream event is not JSON: %s",
+		    je.text);
+		return gb_stream_fail(st, 502, m, NULL, err);
+	}
+	rc = gb_stream_chunk(st, j, err);
+	json_decref(j);
+	return rc;
+}
+
+int
+gb_stream_complete(const struct gb_stream *st)
+{
+	size_t i;
+	int seen = 0, open = 0;
+
+	for (i = 0; i < GB_NELEM(st->ch); i++) {
+		seen += st->ch[i].seen;
+		open += st->ch[i].seen && !st->ch[i].finished;
+	}
+	return st->blocked || (seen > 0 && open == 0);
+}
+
+int
+gb_stream_end(struct gb_stream *st, struct gb_err *err)
+{
+	json_t *u, *empty;
+
+	if (st->over || st->dead)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "stream is over");
+	if (!gb_stream_complete(st))
+		return gb_stream_fail(st, 502,
+		    "upstream stream ended before a finish reason", NULL, err);
+	st->over = 1;
+	if (st->o.native)
+		return 0;
+	if (st->o.include_usage) {
+		if (st->usage != NULL)
+			u = gb_gemini_usage(st->usage);
+		else {
+			empty = json_object();
+			u = gb_gemini_usage(empty);
+			json_decref(empty);
+		}
+		if (u == NULL)
+			return oom(err);
+		if (emit_json(st, json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}",
+		    "id", st->id, "object", "chat.completion.chunk",
+		    "created", st->created, "model", st->model != NULL ?
+		    st->model : "gemini", "choices", "usage", u), err) == -1)
+			return -1;
+	}
+	return emit_raw(st, "data: [DONE]\n\n", err);
+}
+
+int
+gb_stream_keepalive(struct gb_stream *st, struct gb_err *err)
+{
+	if (st->over || st->dead)
+		return 0;
+	return emit_raw(st, st->o.native ? ": keep-alive\r\n\r\n" :
+	    ": keep-alive\n\n", err);
+}

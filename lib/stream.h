@@ -1,0 +1,94 @@
+/*
+ * stream.h - the per-event conversion of a Gemini streamGenerateContent
+ * stream into an OpenAI chat.completion.chunk stream (or, in native
+ * mode, into a re-framed Gemini stream with the proxy's renderings).
+ *
+ * A driver (gb-sse, or anything else that reads the upstream) feeds
+ * each upstream event in order; the converter hands every complete
+ * downstream SSE event, framing included, to an output callback, one
+ * call per event, as soon as the event is known. The driver ends the
+ * stream with gb_stream_end() at upstream EOF, or gb_stream_fail() when
+ * it cannot go on (read error, event too large); both emit what the
+ * client must see last (usage, [DONE], or an error event).
+ *
+ * OpenAI mode, per request: one id ("chatcmpl-" + 24 hex), one created
+ * time and one model name on every chunk; a role chunk before anything
+ * else of a choice; text -> content, thoughts -> reasoning_content (or
+ * dropped), functionCall -> a whole tool call (index counted per
+ * choice, id from gb_gemini_call_id() carrying the thought signature,
+ * which is also given as extra_content.google.thought_signature),
+ * executableCode / codeExecutionResult -> rendered content, grounding
+ * links -> rendered content just before the finish; the finish reason
+ * always in a chunk of its own with an empty delta; an optional usage
+ * chunk (choices []) from the last usageMetadata; data: [DONE].
+ */
+#ifndef GB_STREAM_H
+#define GB_STREAM_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "gb.h"
+
+#define GB_STREAM_MAXCHOICES	16		/* candidate indices 0..15 */
+#define GB_STREAM_EVENTMAX	(64UL << 20)	/* one converted event */
+
+struct gb_stream_opts {
+	const char	*model;		/* reported model; NULL: modelVersion */
+	int		 native;	/* re-emit Gemini events, no [DONE] */
+	int		 include_usage;	/* OpenAI: usage null + usage chunk */
+	int		 show_thinking;	/* thoughts -> reasoning_content */
+	int		 search_links;	/* render groundingChunks as links */
+};
+
+/*
+ * Output callback: write one complete event (n bytes). Returns 0, or -1
+ * with errno set; the stream is dead after that and writes no more.
+ */
+typedef int	(*gb_stream_out)(void *, const char *, size_t);
+
+struct gb_stream;
+
+struct gb_stream	*gb_stream_new(const struct gb_stream_opts *,
+			    gb_stream_out, void *, struct gb_err *);
+void			 gb_stream_free(struct gb_stream *);
+
+/*
+ * Feed one upstream event: the data of one SSE event (n bytes of JSON),
+ * or an already parsed GenerateContentResponse (which may be changed).
+ * Returns 0 to go on. Returns -1 with err set (code GB_EXIT_TEMP) when
+ * the upstream broke (an error object, data that is not a response
+ * object) - the error event has then been written and the stream is
+ * over - or when writing failed.
+ */
+int	gb_stream_event(struct gb_stream *, const char *, size_t,
+	    struct gb_err *);
+int	gb_stream_chunk(struct gb_stream *, json_t *, struct gb_err *);
+
+/*
+ * Upstream EOF. Every choice seen finished (or the prompt was blocked):
+ * the usage chunk if asked for and data: [DONE] (OpenAI), nothing more
+ * (native); returns 0. Otherwise the stream was cut: an error event,
+ * and -1 with err set.
+ */
+int	gb_stream_end(struct gb_stream *, struct gb_err *);
+
+/*
+ * The driver gives up (status, message, optional OpenAI error code):
+ * writes the error event (and [DONE] in OpenAI mode) unless the stream
+ * is already over; always returns -1 with err set.
+ */
+int	gb_stream_fail(struct gb_stream *, int, const char *, const char *,
+	    struct gb_err *);
+
+/* A keep-alive comment; a no-op once the stream is over. 0 or -1. */
+int	gb_stream_keepalive(struct gb_stream *, struct gb_err *);
+
+/* Has every choice finished (or the prompt been blocked)? */
+int	gb_stream_complete(const struct gb_stream *);
+
+/* Has the stream written its last event (or failed to write)? */
+int	gb_stream_over(const struct gb_stream *);
+
+#endif

@@ -1,0 +1,513 @@
+#!/usr/bin/env bats
+# gb-keys: the key rotation state on disk (gb-keys(1), gb-keys(5)).
+
+bats_require_minimum_version 1.5.0
+load test_helper
+load lib/keys
+
+K1=$(gbk_key 1)
+K2=$(gbk_key 2)
+K3=$(gbk_key 3)
+M1='AIzaSy…0001'
+M2='AIzaSy…0002'
+M3='AIzaSy…0003'
+
+USAGE='usage: gb-keys [-w seconds] next
+       gb-keys [-w seconds] ok key
+       gb-keys [-w seconds] fail key [status [reason]]
+       gb-keys [-w seconds] cool key [seconds]
+       gb-keys [-w seconds] list [--json]
+       gb-keys [-w seconds] reset [key]
+       gb-keys [-w seconds] check'
+
+setup() {
+	export API_KEYS="$K1,$K2,$K3"
+}
+
+teardown() {
+	# (stop_pid's wait reports the TERM; that is no failure here)
+	stop_pid "${GBK_HOLDER:-}" || true
+	stop_pid "${GBK_UPSTREAM:-}" || true
+}
+
+# --- usage and configuration -------------------------------------------
+
+@test "usage: no command, unknown command, extra operands" {
+	run -100 --separate-stderr gb-keys
+	[ "$output" = "" ]
+	[ "$stderr" = "$USAGE" ]
+	run -100 --separate-stderr gb-keys frobnicate
+	[ "$stderr" = "$USAGE" ]
+	run -100 --separate-stderr gb-keys next 1
+	[ "$stderr" = "$USAGE" ]
+	run -100 --separate-stderr gb-keys list --yaml
+	[ "$stderr" = "$USAGE" ]
+	run -100 --separate-stderr gb-keys ok
+	[ "$stderr" = "$USAGE" ]
+}
+
+@test "usage: bad numbers are refused without echoing them" {
+	run -100 --separate-stderr gb-keys -w soon next
+	[ "$stderr" = "gb-keys: -w is invalid (allowed 0 to 3600)" ]
+	run -100 --separate-stderr gb-keys cool 0 "$K1"
+	[ "$stderr" = "gb-keys: seconds is invalid (allowed 0 to 604800)" ]
+	run -100 --separate-stderr gb-keys fail 0 1000
+	[ "$stderr" = "gb-keys: status is too large (allowed 0 to 999)" ]
+	[ ! -e state/keys.state ]
+}
+
+@test "API_KEYS missing is a usage error naming it" {
+	unset API_KEYS
+	run -100 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: API_KEYS is not set (in the environment or .env)" ]
+}
+
+@test "API_KEYS from .env, JSON form" {
+	unset API_KEYS
+	printf 'API_KEYS=["%s","%s"]\n' "$K2" "$K3" > .env
+	run -0 gb-keys next
+	[ "$output" = "$K2" ]
+}
+
+# --- next: round robin -------------------------------------------------
+
+@test "next: round robin in API_KEYS order, full key on stdout" {
+	run -0 --separate-stderr gb-keys next
+	[ "$output" = "$K1" ]
+	[ "$stderr" = "" ]
+	run -0 gb-keys next
+	[ "$output" = "$K2" ]
+	run -0 gb-keys next
+	[ "$output" = "$K3" ]
+	run -0 gb-keys next
+	[ "$output" = "$K1" ]
+	run -0 gbk_json '[.keys[].uses] | join(" ")'
+	[ "$output" = "2 1 1" ]
+	run -0 gbk_json .position
+	[ "$output" = "1" ]
+}
+
+@test "state directory is 0700, state and lock files 0600, no key inside" {
+	run -0 gb-keys next
+	[ "$(stat -c %a state)" = 700 ]
+	[ "$(stat -c %a state/keys.state)" = 600 ]
+	[ "$(stat -c %a state/keys.lock)" = 600 ]
+	! grep -rF -e "$K1" -e "$K2" -e "$K3" -e xxxxxxxxxx state
+}
+
+@test "STATE_DIRECTORY is honoured (first of a colon list)" {
+	export STATE_DIRECTORY=$PWD/st1:$PWD/st2
+	run -0 gb-keys next
+	[ -f st1/keys.state ]
+	[ ! -e st2 ]
+	[ ! -e state ]
+}
+
+@test "a key repeated in API_KEYS is one key" {
+	export API_KEYS="$K1,$K2,$K1"
+	run -0 gbk_json '[.keys[].key] | join(" ")'
+	[ "$output" = "$M1 $M2" ]
+}
+
+# --- naming keys ---------------------------------------------------------
+
+@test "keys are named by index or masked id, with … or ..." {
+	run -0 gb-keys fail 0
+	run -0 gb-keys fail "$M2"
+	run -0 gb-keys fail 'AIzaSy...0003'
+	run -0 gbk_json '[.keys[].failures] | join(" ")'
+	[ "$output" = "1 1 1" ]
+}
+
+@test "bad key names: exit 100 with a clear message" {
+	run -100 --separate-stderr gb-keys ok 3
+	[ "$stderr" = "gb-keys: key index 3 out of range (0 to 2)" ]
+	run -100 --separate-stderr gb-keys ok 'AIzaSy...9999'
+	[ "$stderr" = "gb-keys: no key matches AIzaSy…9999" ]
+	run -100 --separate-stderr gb-keys ok bogus
+	[ "$stderr" = "gb-keys: not a key index or masked id (like AIzaSy...fGhI)" ]
+	run -100 --separate-stderr gb-keys ok -- -1
+	[ "$stderr" = "$USAGE" ]
+}
+
+@test "a full key on the command line is refused and not echoed" {
+	run -100 --separate-stderr gb-keys ok "$K2"
+	[ "$stderr" = "gb-keys: a full key on the command line is refused; name it by index or masked id" ]
+	[ ! -e state/keys.state ]
+}
+
+@test "an ambiguous masked id is an error; the index still works" {
+	export API_KEYS="$K1,$(gbk_key 1 y)"
+	run -100 --separate-stderr gb-keys cool 'AIzaSy...0001' 5
+	[ "$stderr" = "gb-keys: AIzaSy…0001 is ambiguous (keys 0 and 1); use the index" ]
+	run -0 gb-keys cool 1 5
+	run -0 gbk_json '[.keys[].state] | join(" ")'
+	[ "$output" = "active cooling" ]
+}
+
+# --- the state machine ---------------------------------------------------
+
+@test "fail x MAX_FAILURES makes a key invalid; next skips it" {
+	export MAX_FAILURES=2
+	run -0 gb-keys fail 1 401 UNAUTHENTICATED
+	run -0 gbk_json '.keys[1] | "\(.state) \(.consecutive_failures)"'
+	[ "$output" = "active 1" ]
+	run -0 gb-keys fail 1 400 API_KEY_INVALID
+	run -0 gbk_json '.keys[1] | "\(.state) \(.consecutive_failures) \(.last_error.status) \(.last_error.reason)"'
+	[ "$output" = "invalid 2 400 API_KEY_INVALID" ]
+	for want in "$K1" "$K3" "$K1" "$K3"; do
+		run -0 gb-keys next
+		[ "$output" = "$want" ]
+	done
+}
+
+@test "ok resets the consecutive count (and revives)" {
+	export MAX_FAILURES=2
+	run -0 gb-keys fail 0
+	run -0 gb-keys ok 0
+	run -0 gb-keys fail 0
+	run -0 gbk_json '.keys[0] | "\(.state) \(.consecutive_failures) \(.failures)"'
+	[ "$output" = "active 1 2" ]
+	run -0 gb-keys fail 0
+	run -0 gbk_json '.keys[0].state'
+	[ "$output" = "invalid" ]
+	run -0 gb-keys ok 0
+	run -0 gbk_json '.keys[0] | "\(.state) \(.consecutive_failures) \(.failures)"'
+	[ "$output" = "active 0 3" ]
+}
+
+@test "cool skips the key until the deadline, then it comes back" {
+	run -0 gb-keys cool 0 2
+	run -0 gbk_json '.keys[0] | "\(.state) \(.last_error.status)"'
+	[ "$output" = "cooling 429" ]
+	for want in "$K2" "$K3" "$K2" "$K3"; do
+		run -0 gb-keys next
+		[ "$output" = "$want" ]
+	done
+	# poll for the deadline rather than sleeping an exact time
+	for i in $(seq 50); do
+		[ "$(gbk_json '.keys[0].state')" = active ] && break
+		sleep 0.1
+	done
+	[ "$(gbk_json '.keys[0].state')" = active ]
+	run -0 gb-keys next
+	[ "$output" = "$K1" ]
+}
+
+@test "cool without seconds uses KEY_COOLDOWN" {
+	export KEY_COOLDOWN=100
+	run -0 gb-keys cool 2
+	run -0 gbk_json '.keys[2].cooling_until - .now'
+	(( output >= 99 && output <= 100 ))
+}
+
+@test "no usable key: exit 1 with the earliest recovery time" {
+	export MAX_FAILURES=1
+	run -0 gb-keys fail 0
+	run -0 gb-keys cool 1 300
+	run -0 gb-keys cool 2 40
+	run -1 --separate-stderr gb-keys next
+	[ "$output" = "" ]
+	[[ $stderr =~ ^gb-keys:\ no\ usable\ key\;\ retry\ after\ ([0-9]+)\ s\ \(at\ ([0-9]+)\)$ ]]
+	(( BASH_REMATCH[1] >= 39 && BASH_REMATCH[1] <= 40 ))
+	[ "${BASH_REMATCH[2]}" = "$(gbk_json '.keys[2].cooling_until')" ]
+}
+
+@test "no usable key and none cooling: exit 1, no retry time" {
+	export MAX_FAILURES=1
+	for i in 0 1 2; do run -0 gb-keys fail $i; done
+	run -1 --separate-stderr gb-keys next
+	[ "$output" = "" ]
+	[ "$stderr" = "gb-keys: no usable key" ]
+}
+
+@test "reset KEY revives one key, reset revives all; totals stay" {
+	export MAX_FAILURES=1
+	run -0 gb-keys fail 0
+	run -0 gb-keys fail 1
+	run -0 gb-keys cool 2 300
+	run -0 gb-keys reset "$M2"
+	run -0 gbk_json '[.keys[].state] | join(" ")'
+	[ "$output" = "invalid active cooling" ]
+	run -0 gb-keys reset
+	run -0 gbk_json '[.keys[] | "\(.state)/\(.consecutive_failures)/\(.failures)"] | join(" ")'
+	[ "$output" = "active/0/1 active/0/1 active/0/0" ]
+}
+
+@test "keys removed from API_KEYS disappear; the others keep their counters" {
+	run -0 gb-keys next
+	run -0 gb-keys next
+	run -0 gb-keys next
+	run -0 gb-keys fail 2 403 PERMISSION_DENIED
+	id2=$(gbk_json '.keys[1].id')
+	grep -q "^$id2 " state/keys.state
+	export API_KEYS="$K1,$K3"
+	run -0 gbk_json '[.keys[] | "\(.key) \(.uses) \(.failures)"] | join(",")'
+	[ "$output" = "$M1 1 0,$M3 1 1" ]
+	run -0 gb-keys next
+	[ "$(wc -l < state/keys.state)" = 3 ]
+	! grep -q "^$id2 " state/keys.state
+	# and a key added later starts fresh
+	export API_KEYS="$K1,$K3,$K2"
+	run -0 gbk_json '[.keys[] | "\(.key) \(.uses) \(.failures)"] | join(",")'
+	[ "$output" = "$M1 2 0,$M3 1 1,$M2 0 0" ]
+}
+
+# --- list ----------------------------------------------------------------
+
+@test "list: an aligned table, masked keys" {
+	run -0 gb-keys next
+	run -0 gb-keys next
+	run -0 --separate-stderr gb-keys list
+	[ "$stderr" = "" ]
+	[ "$output" = "INDEX  KEY          STATE   FAILS  USES  LAST ERROR  WHEN
+0      AIzaSy…0001  active  0/0    1     -           -
+1      AIzaSy…0002  active  0/0    1     -           -
+2      AIzaSy…0003  active  0/0    0     -           -" ]
+}
+
+@test "list: errors and cooling shown with their time" {
+	run -0 gb-keys fail 0 400 API_KEY_INVALID
+	run -0 gb-keys cool 1 600
+	run -0 gb-keys list
+	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
+	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (599|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
+}
+
+@test "list --json: every field" {
+	run -0 gb-keys next
+	run -0 gb-keys fail 0 401 UNAUTHENTICATED
+	run -0 --separate-stderr gb-keys list --json
+	[ "$stderr" = "" ]
+	now=$(jq .now <<<"$output")
+	run -0 jq -c --argjson now "$now" '.keys[0] | .last_used -= $now | .last_error.at -= $now' <<<"$output"
+	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"'"$(gbk_json '.keys[0].id')"'","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":0,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":0}}' ] ||
+	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"'"$(gbk_json '.keys[0].id')"'","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":-1,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":0}}' ]
+	run -0 gbk_json '.keys[1] | [.uses, .last_used, .last_error] | tostring'
+	[ "$output" = "[0,null,null]" ]
+}
+
+@test "no full key in list, --json, reasons or error messages" {
+	export MAX_FAILURES=1
+	run -0 gb-keys fail 0 400 "key $K1 rejected; $K2 too"
+	run -0 gbk_json '.keys[0].last_error.reason'
+	[ "$output" = "key AIzaSy...0001 rejected; AIzaSy...0002 too" ]
+	{
+		gb-keys list
+		gb-keys list --json
+		gb-keys ok "$K3"
+		gb-keys cool "$K3"
+		gb-keys bogus
+		gb-keys reset "$K1"
+		gb-keys fail 0
+		gb-keys fail 1
+		gb-keys fail 2
+		gb-keys next
+		cat state/*
+	} > all.out 2>&1 || true
+	[ -s all.out ]
+	! grep -F -e "$K1" -e "$K2" -e "$K3" -e xxxxxxxxxx all.out
+}
+
+@test "a write error on stdout is exit 111" {
+	run -111 --separate-stderr bash -c 'gb-keys list > /dev/full'
+	[ "$stderr" = "gb-keys: stdout: No space left on device" ]
+	run -111 --separate-stderr bash -c 'gb-keys list --json > /dev/full'
+	[ "$stderr" = "gb-keys: stdout: No space left on device" ]
+	run -111 --separate-stderr bash -c 'gb-keys next > /dev/full'
+	[ "$stderr" = "gb-keys: stdout: No space left on device" ]
+}
+
+# --- the file: corruption, locking, crashes ------------------------------
+
+@test "corrupt state: list fails clearly, the next update moves it aside" {
+	mkdir -m 700 state
+	printf 'gbkeys 1 0 2\n0123456789abcdef 0 0 0 0 0 0 0 0 \n' > state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$output" = "" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (1 entries, header says 2); the next update moves it to keys.state.bad" ]
+	run -0 --separate-stderr gb-keys next
+	[ "$output" = "$K1" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (1 entries, header says 2); moved to keys.state.bad, starting afresh" ]
+	[ -f state/keys.state.bad ]
+	run -0 --separate-stderr gb-keys list --json
+	[ "$stderr" = "" ]
+}
+
+@test "corrupt state: a torn or garbage file is detected" {
+	run -0 gb-keys fail 0 401 UNAUTHENTICATED
+	head -c -3 state/keys.state > torn
+	cp torn state/keys.state
+	run -111 --separate-stderr gb-keys list --json
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 4: incomplete); the next update moves it to keys.state.bad" ]
+	printf 'hello\n' > state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys version 1 state file); the next update moves it to keys.state.bad" ]
+	sed 's/^gbkeys 1 0 3$/gbkeys 1 0 3/; 2s/ 0 / 7 /' torn > state/keys.state
+	printf '\n' >> state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 2: malformed entry); the next update moves it to keys.state.bad" ]
+}
+
+@test "an unreadable state file is a clear error (exit 111)" {
+	mkdir -p state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: Is a directory" ]
+	run -111 --separate-stderr gb-keys next
+	[ "$output" = "" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: Is a directory" ]
+}
+
+@test "a lock held too long: exit 111 after -w seconds; list still works" {
+	run -0 gb-keys next
+	gbk_hold_lock
+	run -111 --separate-stderr gb-keys -w 1 next
+	[ "$output" = "" ]
+	[ "$stderr" = "gb-keys: ./state/keys.lock: still locked after 1000 ms (a stuck process holds it; see lslocks)" ]
+	run -111 --separate-stderr gb-keys -w 0 fail 0
+	[ "$stderr" = "gb-keys: ./state/keys.lock: still locked after 0 ms (a stuck process holds it; see lslocks)" ]
+	run -0 gbk_json '[.keys[].uses] | join(" ")'
+	[ "$output" = "1 0 0" ]
+	stop_pid "$GBK_HOLDER" || true
+	GBK_HOLDER=
+	run -0 gb-keys -w 1 next
+	[ "$output" = "$K2" ]
+}
+
+@test "concurrency: 4 x 250 next on 5 keys, each key 200 times, no lost use" {
+	export API_KEYS=$(gbk_keys 5)
+	local pids=() p
+	for p in 1 2 3 4; do
+		(for i in $(seq 250); do gb-keys next || echo ERROR; done) \
+		    > out.$p 3>&- &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	! grep -h ERROR out.*
+	[ "$(cat out.* | wc -l)" = 1000 ]
+	cat out.* | sort | uniq -c | awk '{ print $1 }' > counts
+	[ "$(wc -l < counts)" = 5 ]
+	while read -r n; do
+		(( n >= 198 && n <= 202 ))
+	done < counts
+	run -0 gbk_json '[.keys[].uses] | add'
+	[ "$output" = 1000 ]
+	# each key's recorded uses equal the times it was printed
+	for i in 1 2 3 4 5; do
+		[ "$(gbk_json ".keys[$((i - 1))].uses")" = \
+		    "$(cat out.* | grep -c "$(gbk_key $i)")" ]
+	done
+}
+
+@test "concurrency: next with fail and ok interleaved, counts add up" {
+	export API_KEYS=$(gbk_keys 5) MAX_FAILURES=1000000
+	local -A idx
+	local i pids=() p
+	for i in 1 2 3 4 5; do idx[$(gbk_key $i)]=$((i - 1)); done
+	worker() {
+		local i k
+		for ((i = 0; i < 250; i++)); do
+			k=$(gb-keys next) || { echo ERROR; continue; }
+			if (( i % 2 )); then
+				gb-keys ok "${idx[$k]}" || echo ERROR
+			else
+				gb-keys fail "${idx[$k]}" 401 X || echo ERROR
+				echo "F ${idx[$k]}"
+			fi
+			echo "U ${idx[$k]}"
+		done
+	}
+	for p in 1 2 3 4; do
+		worker > log.$p 3>&- &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	! grep -h ERROR log.*
+	run -0 gbk_json '"\([.keys[].uses] | add) \([.keys[].failures] | add)"'
+	[ "$output" = "1000 500" ]
+	for i in 0 1 2 3 4; do
+		[ "$(gbk_json ".keys[$i].failures")" = "$(cat log.* | grep -c "^F $i$")" ]
+		[ "$(gbk_json ".keys[$i].uses")" = "$(cat log.* | grep -c "^U $i$")" ]
+	done
+}
+
+@test "crash safety: 200 kill -9 at random moments never leave a bad file" {
+	export API_KEYS=$(gbk_keys 100)
+	local kills=0 done=0 tries=0 st pid t0 life delay fifo
+	# how long one writer lives, so the kills spread over its whole life
+	t0=$EPOCHREALTIME
+	for i in 1 2 3 4 5 6 7 8 9 10; do gb-keys next > /dev/null; done
+	done=10
+	life=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 10 ))
+	# a FIFO opened read-write: "read -t" on it is a sleep without a fork
+	mkfifo fifo
+	exec {fifo}<>fifo
+	while (( kills < 200 && tries < 600 )); do
+		tries=$((tries + 1))
+		if (( tries % 2 )); then
+			gb-keys next > /dev/null 3>&- &
+		else
+			gb-keys fail $((RANDOM % 100)) 401 X 3>&- &
+		fi
+		pid=$!
+		delay=$(( RANDOM * life / 32768 ))
+		read -r -t "$(printf '0.%06d' "$delay")" -u "$fifo" || true
+		kill -9 "$pid" 2>/dev/null || true
+		st=0
+		wait "$pid" || st=$?
+		if (( st == 137 )); then
+			kills=$((kills + 1))
+		elif (( st == 0 )); then
+			if (( tries % 2 )); then done=$((done + 1)); fi
+		else
+			echo "writer exited $st" >&2
+			false
+		fi
+		gb-keys list --json | jq -e '.keys | length == 100' > /dev/null
+	done
+	exec {fifo}>&-
+	echo "# $kills kills in $tries runs (writer life ${life} us)" >&3
+	(( kills >= 200 ))
+	[ ! -e state/keys.state.bad ]
+	# every completed next was recorded; a killed one may or may not be
+	uses=$(gbk_json '[.keys[].uses] | add')
+	(( uses >= done && uses <= done + kills ))
+}
+
+# --- check ---------------------------------------------------------------
+
+@test "check: revives keys that answer 200, keeps the others, header only" {
+	export MAX_FAILURES=1
+	gbk_fake_upstream "$K1"
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta
+	run -0 gb-keys fail 0 400 API_KEY_INVALID
+	run -0 gb-keys cool 1 300
+	run -0 --separate-stderr gb-keys check
+	[ "$stderr" = "" ]
+	[ "$output" = "0 $M1 revived
+1 $M2 still cooling (400 API_KEY_INVALID)" ]
+	[ "$(cat upstream.log)" = "GET /v1beta/models?pageSize=1 $K1
+GET /v1beta/models?pageSize=1 $K2" ]
+	run -0 gbk_json '[.keys[] | "\(.state) \(.last_error.status)"] | join(",")'
+	[ "$output" = "active 400,cooling 400,active null" ]
+	run -0 gb-keys next
+	[ "$output" = "$K1" ]
+}
+
+@test "check: nothing to check is a quiet success" {
+	gbk_fake_upstream
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta
+	run -0 --separate-stderr gb-keys check
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	[ ! -e upstream.log ]
+}
+
+@test "check: an unreachable upstream is exit 111, the state unchanged" {
+	export MAX_FAILURES=1 BASE_URL=http://127.0.0.1:$(free_port)/v1beta
+	run -0 gb-keys fail 2 400 API_KEY_INVALID
+	run -111 --separate-stderr gb-keys check
+	[[ $output =~ ^2\ AIzaSy…0003\ unreachable\ \(.+\)$ ]]
+	run -0 gbk_json '.keys[2].state'
+	[ "$output" = invalid ]
+}
