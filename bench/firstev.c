@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 
 #include <netinet/in.h>
@@ -49,6 +50,7 @@ static int
 dial(const char *host, int port)
 {
 	struct sockaddr_in sa;
+	struct timeval tv = { 10, 0 };	/* a silent server is an error */
 	int fd, one = 1;
 
 	memset(&sa, 0, sizeof(sa));
@@ -59,6 +61,8 @@ dial(const char *host, int port)
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		close(fd);
 		return -1;

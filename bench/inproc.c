@@ -16,8 +16,8 @@
  *
  * keys_us is a separate measurement of one gb_keys_next+gb_keys_record
  * pair (the key-state file update a call does, inside call_us), once_us
- * one upstream attempt with a fixed key and no key state at all
- * (gb_upstream_once on the same kept handle). This is
+ * one bare libcurl POST of the same kind on a kept easy handle, with no
+ * key state at all. This is
  * the floor of a design with long-lived workers: what is left when the
  * processes already exist. A benchmark helper, not part of the product;
  * built only when build/libgb.a has these functions.
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "buf.h"
@@ -43,6 +44,14 @@ now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static size_t
+on_curl(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
 }
 
 static int
@@ -81,7 +90,10 @@ main(int argc, char *argv[])
 	char *body, *text, *path;
 	double t0, t1, t2, t3, deadline, sreq = 0, scall = 0, sresp = 0;
 	double skeys = 0, sonce = 0;
-	struct gb_upstream_attempt att;
+	struct curl_slist *hdrs = NULL;
+	char url[1024];
+	long code = 0;
+	CURL *h;
 	time_t retry_at;
 	int n = 0, i, idx;
 
@@ -165,23 +177,30 @@ main(int argc, char *argv[])
 		}
 		skeys += now_us() - t0;
 	}
-	memset(&req, 0, sizeof(req));
-	req.method = "POST";
-	req.path = "models/gemini-2.0-flash:generateContent";
-	req.body = "{\"contents\":[{\"role\":\"user\",\"parts\":"
-	    "[{\"text\":\"hi\"}]}]}";
-	req.bodylen = strlen(req.body);
-	for (i = 0; i < 200; i++) {
-		gb_buf_init(&out, GB_UPSTREAM_BUFFER_MAX);
+	/* A bare libcurl POST on a kept handle: the HTTP exchange alone. */
+	snprintf(url, sizeof(url), "%s/models/gemini-2.0-flash:generateContent",
+	    cfg.base_url);
+	h = curl_easy_init();
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "x-goog-api-key: AIzaSyBENCHxxxxxxxxxxxxxxx");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{\"contents\":[{\"role\":"
+	    "\"user\",\"parts\":[{\"text\":\"hi\"}]}]}");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_curl);
+	for (i = 0; i < 220; i++) {
 		t0 = now_us();
-		if (gb_upstream_once(u, gb_keys_key(ks, 0), &req, &att, &out,
-		    &err) == -1 || att.status != 200) {
-			fprintf(stderr, "inproc: once: %s\n", err.msg);
+		if (curl_easy_perform(h) != CURLE_OK ||
+		    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) !=
+		    CURLE_OK || code != 200) {
+			fprintf(stderr, "inproc: bare libcurl POST failed\n");
 			return 1;
 		}
-		sonce += now_us() - t0;
-		gb_buf_free(&out);
+		if (i >= 20)
+			sonce += now_us() - t0;
 	}
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
 	if (n == 0)
 		return 1;
 	printf("INPROC n=%d total_us=%.1f req_us=%.1f call_us=%.1f "

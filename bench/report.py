@@ -278,15 +278,15 @@ def main():
             w("| … of which one key-state update pair "
               "(gb_keys_next + gb_keys_record, measured apart) | %s |"
               % us(kv.get("keys_us")))
-            w("| … for comparison: one upstream attempt with a fixed key, no "
-              "key state (gb_upstream_once, same kept handle) | %s |"
+            w("| … for comparison: a bare libcurl POST on a kept handle, no "
+              "key state | %s |"
               % us(kv.get("once_us")))
             w("| chat-response conversion | %s |" % us(kv.get("resp_us")))
             w("| **total** (%s requests; new upstream connections per "
               "request %s) | **%s** |" % (kv.get("n"), conns or "–",
                                           us(kv.get("total_us"))))
         else:
-            w("inproc failed: `%s`" % inproc.strip()[:300])
+            w("`bench/inproc` gave no figures: %s" % inproc.strip()[:400])
         w("")
     rows = [l.rstrip("\n").split("\t") for l in open(start) if l.strip()]
     if rows:

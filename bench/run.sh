@@ -218,7 +218,7 @@ res=$work/results.tsv
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$res"; }
 field() { sed -n "s/.*[ ]$1=\\([^ ]*\\).*/\\1/p"; }
 upstat() {	# accepts and requests of the upstream nginx
-	curl -s "http://127.0.0.1:$P_UPSTAT/" | awk 'NR == 3 { print $1, $3 }'
+	curl -s -m 5 "http://127.0.0.1:$P_UPSTAT/" | awk 'NR == 3 { print $1, $3 }'
 }
 
 # target NAME: sets T_PORT T_CPATH T_SPATH T_CBODY T_SBODY T_TOKEN T_PID T_PFX
@@ -399,6 +399,10 @@ if [ "$micro" = 1 ]; then
 			echo "$s0 $s1" | awk '{ if ($4 - $2 > 1) printf \
 			    "INPROC_CONNS %.4f\n", ($3 - $1 - 1) / ($4 - $2 - 1) }' \
 			    >> "$work/inproc.out"
+		elif [ -f "$lib" ]; then
+			echo "inproc could not be built against this lib/" \
+			    "(API changed?): $(grep -m1 -E 'error|undefined' \
+			    "$work/inproc.build")" > "$work/inproc.out"
 		fi
 	)
 	say "micro: process start costs"
