@@ -10,7 +10,9 @@
 # PID when it ends. See bench/RESULTS.md for what each figure means.
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (5, per wrk run),
-# BENCH_MICRO (1; 0 skips the per-tool and process-start reports).
+# BENCH_MICRO (1; 0 skips the per-tool and process-start reports),
+# MICRO_N (60) and START_N (100) iterations per micro round, BENCH_KEEP
+# (set: keep the work directory with logs and configurations).
 set -u
 export LC_ALL=C
 
@@ -48,8 +50,8 @@ deps() {
 	    --no-install-recommends $pkgs >/dev/null ||
 	    die "apt-get install$pkgs failed"
 }
-deps
 PATH=$PATH:/usr/sbin:/sbin
+deps
 
 # --- work directory, cleanup by PID -----------------------------------------
 work=$(mktemp -d /tmp/gb-bench.XXXXXX) || die "mktemp failed"
@@ -57,13 +59,10 @@ chmod 755 "$work"	# nginx workers run as nobody when we are root
 mkdir -p "$work/tmp" "$work/www/c" "$work/bin" "$work/state"
 pids=()
 
-children_of() {
-	# Print the PIDs whose parent is $1.
-	local f pp
-	for f in /proc/[0-9]*/stat; do
-		pp=$(sed 's/^.*) //' "$f" 2>/dev/null | cut -d' ' -f2) || continue
-		[ "$pp" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
-	done
+children_of() {	# the PIDs whose parent is $1 (field 1 of stat is the PID)
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{
+	    s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
+	    if (f[2] == p) print $1 }'
 }
 stop_tree() {
 	local p=$1 c i
