@@ -82,6 +82,10 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory all
 	sh tests/valgrind.sh $(CURDIR)/$(B)/bin $(VALGRIND_TESTS)
 
+# Build the Dockerfile with podman and try the image (slow: not in check).
+check-docker:
+	bash tests/docker.sh
+
 lint:
 	@if [ -n "$(MANS)" ]; then \
 		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
@@ -130,5 +134,5 @@ fuzz:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check check-valgrind deps lint run install uninstall clean fuzz
+.PHONY: all check check-valgrind check-docker deps lint run install uninstall clean fuzz
 .SECONDARY:

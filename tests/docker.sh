@@ -1,0 +1,87 @@
+#!/bin/bash
+# tests/docker.sh: build the Dockerfile with podman and try the image as a
+# user would: it starts, GET /health answers, the HEALTHCHECK passes, and a
+# chat completion goes through to a fake Gemini upstream on the host.
+# Everything is removed afterwards (the image too, unless KEEP_IMAGE=1).
+#
+# Needs podman with runc (installed here via apt-get when run as root) and
+# a local debian:bookworm-slim image; when no registry is reachable the
+# base image is made once with debootstrap from the configured Debian
+# mirror. The container runs on slirp4netns, where the host's loopback is
+# 10.0.2.2.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { echo "docker: $*"; }
+P=(podman --runtime runc)
+UL=(--ulimit nofile=20000:20000 --ulimit nproc=8192:8192)
+tag=gemini-balance:check-$$
+name=gb-check-$$
+work=$(mktemp -d)
+fake_pid=
+cleanup() {
+	"${P[@]}" rm -f "$name" >/dev/null 2>&1 || true
+	[ "${KEEP_IMAGE:-0}" = 1 ] || "${P[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
+	if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+	[ "$(id -u)" = 0 ] || { say "needs podman and runc: sudo apt-get install podman runc slirp4netns uidmap fuse-overlayfs"; exit 1; }
+	say "installing podman"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc \
+		slirp4netns uidmap fuse-overlayfs debootstrap >/dev/null
+fi
+
+if ! "${P[@]}" image exists debian:bookworm-slim; then
+	command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+	mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+	say "making debian:bookworm-slim with debootstrap from $mirror"
+	root=$work/root
+	debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+		{ tail "$work/debootstrap.log"; exit 1; }
+	cp -a /etc/apt/sources.list* "$root/etc/apt/" 2>/dev/null || true
+	tar --numeric-owner -C "$root" -c . | "${P[@]}" import - debian:bookworm-slim >/dev/null
+fi
+
+say "building the image (the builder stage runs make check)"
+t0=$(date +%s)
+"${P[@]}" build "${UL[@]}" -t "$tag" . >"$work/build.log" 2>&1 ||
+	{ tail -40 "$work/build.log"; say "FAILED: build"; exit 1; }
+say "built in $(( $(date +%s) - t0 )) s; $(grep -E '^[0-9]+ (tests|passed)|^1\.\.[0-9]+' "$work/build.log" | head -1)"
+
+fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 tests/fake-upstream.py "$fport" >"$work/fake.log" 2>&1 </dev/null &
+fake_pid=$!
+
+"${P[@]}" run -d "${UL[@]}" --name "$name" -p "127.0.0.1:$hport:8000" \
+	-e API_KEYS='["AIzaSyDockerTestKeyAAAAAAAAAAAAAAAA0001"]' \
+	-e ALLOWED_TOKENS='["sk-docker"]' \
+	-e BASE_URL="http://10.0.2.2:$fport/v1beta" "$tag" >/dev/null
+
+for i in $(seq 100); do
+	curl -fsS "http://127.0.0.1:$hport/health" >"$work/health" 2>/dev/null && break
+	sleep 0.1
+done
+[ "$(cat "$work/health")" = '{"status":"healthy"}' ] ||
+	{ "${P[@]}" logs "$name" | tail; say "FAILED: /health"; exit 1; }
+say "GET /health: $(cat "$work/health")"
+
+"${P[@]}" healthcheck run "$name" 2>/dev/null || { say "FAILED: HEALTHCHECK"; exit 1; }
+say "HEALTHCHECK: healthy"
+
+user=$("${P[@]}" exec "$name" id -un)
+[ "$user" != root ] || { say "FAILED: runs as root"; exit 1; }
+say "runs as: $user"
+
+ans=$(curl -sS "http://127.0.0.1:$hport/v1/chat/completions" \
+	-H 'Authorization: Bearer sk-docker' -H 'Content-Type: application/json' \
+	-d '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hello from the container test"}]}')
+content=$(printf '%s' "$ans" | jq -r '.choices[0].message.content')
+[ "$content" = "echo: hello from the container test" ] ||
+	{ echo "$ans"; "${P[@]}" logs "$name" | tail; say "FAILED: chat completion"; exit 1; }
+say "chat completion through the container: $content"
+say "ok"
