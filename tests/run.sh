@@ -1,7 +1,45 @@
 #!/bin/sh
-# make run: serve on 127.0.0.1:8000 from ./.env (filled in with gb-serve).
+# make run: serve on 127.0.0.1:8000 (GB_LISTEN to change it) from ./.env
+# (or $ENV_FILE), through systemd-socket-activate as systemd would, or
+# with gb-serve -l when that is not installed.
+#
+#	tests/run.sh BINDIR
+set -u
 bin=$1
-if [ ! -x "$bin/gb-serve" ]; then
-	echo "make run: arrives with gb-serve"
-	exit 0
+listen=${GB_LISTEN:-127.0.0.1:8000}
+env=${ENV_FILE:-./.env}
+
+if [ ! -f "$env" ]; then
+	cat >&2 <<'MSG'
+make run: no .env file here. Create one with at least these two lines
+(your Gemini API keys, and the tokens your clients will send):
+
+  API_KEYS=["AIzaSy...your-first-key","AIzaSy...your-second-key"]
+  ALLOWED_TOKENS=["choose-a-client-token"]
+
+Optional: AUTH_TOKEN (admin, for /v1/keys/list), BASE_URL, MODEL_SEARCH,
+PROXY, TIMEOUT, MAX_RETRIES, ... (see gemini-balance(7)). The environment
+wins over the file; ENV_FILE names another file. Then run make run again.
+MSG
+	exit 1
 fi
+
+# systemd-socket-activate hands the child a bare environment: forward the
+# configuration (the .env itself is read by the tools, from this
+# directory).
+vars="API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH
+TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS
+MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY MAX_BODY STATE_DIRECTORY
+LOG_LEVEL ENV_FILE http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy
+ALL_PROXY no_proxy NO_PROXY ASAN_OPTIONS UBSAN_OPTIONS"
+set --
+for v in $vars; do
+	eval "isset=\${$v+x}"
+	[ -n "$isset" ] && set -- "$@" -E "$v"
+done
+
+echo "make run: serving on http://$listen (configuration from $env; Ctrl-C stops)" >&2
+if command -v systemd-socket-activate >/dev/null 2>&1; then
+	exec systemd-socket-activate -l "$listen" "$@" "$bin/gb-serve"
+fi
+exec "$bin/gb-serve" -l "$listen"

@@ -1,0 +1,59 @@
+/*
+ * pipeline.h - the one way gb-serve makes the tool processes of a
+ * request exist. Each request gets a gb_pipeline: the processes it
+ * spawns share one process group, so a client that goes away ends the
+ * whole pipeline with one signal, and every process is waited for.
+ *
+ * Tools are looked up in one directory, never through PATH: $GB_LIBEXECDIR
+ * when set, else the compile-time GB_LIBEXECDIR when defined, else the
+ * directory of the running executable (/proc/self/exe), which is where
+ * make install and the build tree put them.
+ *
+ * Children get exactly the descriptors asked for (child fd i = fds[i]),
+ * default signal dispositions and an empty signal mask; nothing else of
+ * the parent is inherited but its environment and working directory.
+ */
+#ifndef GB_PIPELINE_H
+#define GB_PIPELINE_H
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include "gb.h"
+
+#define GB_PIPELINE_MAX	16	/* processes in one request's pipeline */
+#define GB_PIPELINE_FDS	8	/* child descriptors 0..7 can be set */
+
+struct gb_pipeline {
+	char	 dir[PATH_MAX];		/* where the tools are */
+	pid_t	 pgid;			/* 0 until the first spawn */
+	size_t	 n;
+	pid_t	 pid[GB_PIPELINE_MAX];
+	int	 status[GB_PIPELINE_MAX];	/* wait status, -1 running */
+};
+
+/* Find the tool directory; returns 0 or -1 with err set. */
+int	gb_pipeline_init(struct gb_pipeline *, struct gb_err *);
+
+/*
+ * Start the tool argv[0] (a bare name) with child descriptor i taken
+ * from fds[i] for i < nfds; -1 means /dev/null for 0-2 and closed above.
+ * Returns the pid, or -1 with err set (exec failures are reported here,
+ * not as a child exit status).
+ */
+pid_t	gb_pipeline_spawn(struct gb_pipeline *, const char *const *,
+	    const int *, size_t, struct gb_err *);
+
+/* Wait for one process; returns its exit code (128+n if signalled). */
+int	gb_pipeline_wait(struct gb_pipeline *, pid_t);
+
+/* Wait for all processes still running. */
+void	gb_pipeline_finish(struct gb_pipeline *);
+
+/* Kill the whole process group at once and reap everything. */
+void	gb_pipeline_kill(struct gb_pipeline *);
+
+/* A pipe with both ends close-on-exec. */
+int	gb_pipe(int [2]);
+
+#endif

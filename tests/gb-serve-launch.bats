@@ -1,0 +1,241 @@
+#!/usr/bin/env bats
+# gb-serve under each launcher: systemd-socket-activate with Accept=no
+# (listening socket) and Accept=yes (connection on fd 3), inetd style
+# (stdin/stdout), and -l; sd_notify, SIGTERM, SIGHUP, the connection cap,
+# configuration errors. The native route needs only gb-call, so these
+# tests run against the fake upstream with the real gb-call.
+
+bats_require_minimum_version 1.5.0
+load test_helper
+load lib/upstream
+load lib/serve
+
+setup_file() {
+	load test_helper
+	load lib/upstream
+	cd "$BATS_FILE_TMPDIR" || return 1
+	upstream_start
+}
+
+teardown_file() {
+	upstream_stop
+}
+
+setup() {
+	upstream_reset
+	upstream_env
+	serve_config
+	SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
+}
+
+teardown() {
+	stop_serve
+}
+
+GEN='{"contents":[{"role":"user","parts":[{"text":"yo"}]}]}'
+
+# check_serving: health, a native call through gb-call, and keep-alive.
+check_serving() {
+	run -0 curl -sS "$(url /health)"
+	assert_output '{"status":"healthy"}'
+	run -0 curl -sS -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
+	run -0 jq -r '.candidates[0].content.parts[0].text' <<<"$output"
+	assert_output 'echo: yo'
+	run -0 curl -sS -v "$(url /health)" "$(url /)"
+	assert_output --partial 'Re-using existing connection'
+}
+
+@test "systemd Accept=no: a listening socket on fd 3, one child per connection" {
+	start_serve activate
+	check_serving
+	# the activated process is gb-serve itself, serving from fd 3
+	run -0 readlink "/proc/$SERVE_PID/exe"
+	assert_output "$(readlink -f "$GB_BIN/gb-serve")"
+}
+
+@test "systemd Accept=yes: the connection on fd 3" {
+	start_serve accept
+	check_serving
+}
+
+@test "inetd style: the connection on stdin and stdout" {
+	start_serve inetd
+	check_serving
+}
+
+@test "gb-serve -l binds and listens itself (IPv4 and IPv6)" {
+	start_serve listen
+	check_serving
+	if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+		port=$(free_port)
+		gb-serve -l "[::1]:$port" 2>/dev/null 3>&- &
+		pid6=$!
+		for i in $(seq 50); do curl -sS -g "http://[::1]:$port/health" 2>/dev/null && break; sleep 0.05; done
+		run -0 curl -sS -g "http://[::1]:$port/health"
+		stop_pid "$pid6"
+		assert_output '{"status":"healthy"}'
+	fi
+}
+
+@test "sd_notify: READY=1 and a STATUS line reach NOTIFY_SOCKET" {
+	sock=$BATS_TEST_TMPDIR/notify.sock
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(10)
+with open(sys.argv[2], "w") as f:
+    for _ in range(2):
+        f.write(s.recv(4096).decode() + "\n")
+        f.flush()
+' "$sock" notify.out 3>&- &
+	listener=$!
+	while [ ! -S "$sock" ]; do sleep 0.05; done
+	NOTIFY_SOCKET=$sock start_serve activate
+	wait "$listener"
+	run -0 cat notify.out
+	assert_line READY=1
+	assert_line 'STATUS=serving; 0 connections'
+}
+
+@test "SIGTERM: no new connections, the request in flight still finishes" {
+	start_serve activate
+	upstream_script '{"path":"generateContent","wait_headers":true,"body":{"late":true}}'
+	curl -sS -o inflight.out -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN" \
+	    > inflight.code 3>&- &
+	client=$!
+	upstream_requests 1 > /dev/null
+	kill -TERM "$SERVE_PID"
+	# the listening socket is closed: nothing new is served
+	for i in $(seq 50); do
+		curl -sS -m 1 "$(url /health)" >/dev/null 2>&1 || break
+		sleep 0.05
+	done
+	run ! curl -sS -m 1 "$(url /health)"
+	upstream_go
+	wait "$client"
+	run -0 cat inflight.code
+	assert_output 200
+	run -0 cat inflight.out
+	assert_output '{"late":true}'
+	wait "$SERVE_PID"
+}
+
+@test "SIGTERM closes idle keep-alive connections and exits 0" {
+	start_serve listen
+	raw -t 10 > idle.out <<<$'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' 3>&- &
+	client=$!
+	wait_file_has idle.out healthy
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID"
+	wait "$client"
+	run -0 cat idle.out
+	assert_output --partial '{"status":"healthy"}[closed]'
+}
+
+@test "SIGHUP re-reads the configuration for new connections" {
+	unset ALLOWED_TOKENS AUTH_TOKEN
+	printf 'ALLOWED_TOKENS=old-token\n' > .env
+	start_serve listen
+	run -0 curl -sS -o /dev/null -w '%{http_code}' -H 'x-goog-api-key: new-token' \
+	    "$(url /v1beta/models/gemini-2.0-flash:countTokens)" -d "$GEN"
+	assert_output 401
+	printf 'ALLOWED_TOKENS=new-token\n' > .env
+	kill -HUP "$SERVE_PID"
+	wait_file_has "$SERVE_LOG" 'configuration reloaded'
+	run -0 curl -sS -o /dev/null -w '%{http_code}' -H 'x-goog-api-key: new-token' \
+	    "$(url /v1beta/models/gemini-2.0-flash:countTokens)" -d "$GEN"
+	assert_output 200
+}
+
+@test "over the connection cap (-c) a client gets 503 at once" {
+	start_serve listen -c 1
+	# a keep-alive connection, served and then idle, holds the one slot
+	raw -t 5 > first.out <<<$'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' 3>&- &
+	first=$!
+	wait_file_has first.out healthy
+	run -0 curl -sS -w '%{http_code}' "$(url /health)"
+	assert_output '{"error":{"message":"server busy, try again","type":"server_error","param":null,"code":null}}503'
+	# stopping the server (teardown) closes the first connection too
+}
+
+@test "finished connections leave no zombies behind" {
+	start_serve listen
+	for i in 1 2 3; do curl -sS -o /dev/null "$(url /health)"; done
+	for i in $(seq 40); do
+		[ -z "$(children_of "$SERVE_PID")" ] && break
+		sleep 0.05
+	done
+	run -0 children_of "$SERVE_PID"
+	assert_output ''
+}
+
+@test "a bad configuration is exit 100 naming the variable" {
+	unset API_KEYS
+	run -100 --separate-stderr gb-serve -l 127.0.0.1:1
+	[ "$stderr" = "gb-serve: API_KEYS is not set (in the environment or .env)" ]
+	export API_KEYS=k MAX_BODY=lots
+	run -100 --separate-stderr gb-serve -l 127.0.0.1:1
+	[[ $stderr == "gb-serve: MAX_BODY"* ]]
+}
+
+@test "usage errors: operands, bad numbers, no socket, a bad address" {
+	run -100 --separate-stderr gb-serve extra
+	[ "$stderr" = "usage: gb-serve [-c children] [-i idle] [-l address] [-t timeout]" ]
+	run -100 --separate-stderr gb-serve -c 0
+	[ "$stderr" = "gb-serve: -c 0: too small" ]
+	run -100 --separate-stderr gb-serve < /dev/null
+	[ "$stderr" = "gb-serve: no socket to serve: give -l address, or start under systemd socket activation or inetd" ]
+	run -100 --separate-stderr gb-serve -l nonsense
+	[ "$stderr" = "gb-serve: nonsense: expected host:port" ]
+}
+
+@test "make run without a .env says what to put there and fails" {
+	run -2 --separate-stderr env ENV_FILE="$BATS_TEST_TMPDIR/none.env" \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run
+	[[ $stderr == *'API_KEYS=["AIzaSy...your-first-key","AIzaSy...your-second-key"]'* ]]
+	[[ $stderr == *'ALLOWED_TOKENS=["choose-a-client-token"]'* ]]
+}
+
+@test "make run with a .env serves a chat completion" {
+	# make run serves from the repository's own build
+	local b=build
+	[ "${SANITIZE:-}" = 1 ] && b=build-san
+	[ -x "$BATS_TEST_DIRNAME/../$b/bin/gb-convert" ] ||
+	    skip "gb-convert is not built in $b yet"
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN STATE_DIRECTORY
+	cat > run.env <<-EOF2
+	API_KEYS=["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]
+	ALLOWED_TOKENS=["tok-run"]
+	BASE_URL=$BASE_URL
+	STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
+	EOF2
+	unset BASE_URL
+	SERVE_PORT=$(free_port)
+	ENV_FILE=$PWD/run.env GB_LISTEN=127.0.0.1:$SERVE_PORT \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run \
+	    2>run.log 3>&- &
+	makepid=$!
+	wait_port "$SERVE_PORT"
+	SERVE_PID=$(children_of "$makepid")
+	run -0 curl -sS -H 'Authorization: Bearer tok-run' "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+	run -0 jq -r '.choices[0].message.content' <<<"$output"
+	assert_output 'echo: hi'
+	stop_other "$SERVE_PID"
+	SERVE_PID=
+	wait "$makepid" || true
+}
+
+@test "LOG_LEVEL=debug logs bodies with every key and token masked" {
+	export LOG_LEVEL=debug
+	start_serve listen
+	run -0 curl -sS -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" \
+	    -d '{"contents":[{"role":"user","parts":[{"text":"AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI tok-admin tok-user"}]}]}'
+	run -0 grep -F 'gb-serve: debug request: {"contents":[{"role":"user","parts":[{"text":"AIzaSy…fGhI …in …er"}]}]}' "$SERVE_LOG"
+	run -0 grep -F 'gb-serve: debug response: {"candidates"' "$SERVE_LOG"
+	run -1 grep -e AIzaSyAAAA -e tok-user -e tok-admin "$SERVE_LOG"
+}

@@ -1,0 +1,145 @@
+# Helpers for the gb-serve tests: start the server under each launcher,
+# talk raw HTTP to it, find its processes. Load after test_helper.
+
+SERVE_LIB=$BATS_TEST_DIRNAME/lib
+SERVE_FAKEBIN=$BATS_TEST_DIRNAME/fixtures/gb-serve/fakebin
+
+# The variables gb-serve and its tools read; systemd-socket-activate
+# passes the child only what is named with -E.
+SERVE_VARS="API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH
+	TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS
+	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY MAX_BODY
+	STATE_DIRECTORY LOG_LEVEL ENV_FILE GB_LIBEXECDIR ASAN_OPTIONS
+	UBSAN_OPTIONS LSAN_OPTIONS NOTIFY_SOCKET"
+
+# start_serve MODE [gb-serve options...]
+#   MODE: listen (gb-serve -l), activate (systemd-socket-activate, Accept=no),
+#         accept (--accept: connection on fd 3), inetd (--accept --inetd)
+# Sets SERVE_PORT, SERVE_PID (the process the test stops), SERVE_LOG.
+start_serve() {
+	local mode=$1 v
+	shift
+	local -a envs=()
+	for v in $SERVE_VARS; do
+		[ -n "${!v+x}" ] && envs+=(-E "$v")
+	done
+	SERVE_PORT=$(free_port)
+	SERVE_LOG=${SERVE_LOG:-${BATS_FILE_TMPDIR:-$BATS_TEST_TMPDIR}/serve.log}
+	case $mode in
+	listen)
+		"$GB_BIN/gb-serve" -l "127.0.0.1:$SERVE_PORT" "$@" \
+		    2>>"$SERVE_LOG" 3>&- &
+		;;
+	activate)
+		systemd-socket-activate -l "127.0.0.1:$SERVE_PORT" \
+		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		;;
+	accept)
+		systemd-socket-activate -a -l "127.0.0.1:$SERVE_PORT" \
+		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		;;
+	inetd)
+		systemd-socket-activate -a --inetd -l "127.0.0.1:$SERVE_PORT" \
+		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		;;
+	*)
+		echo "start_serve: unknown mode $mode" >&2
+		return 1
+		;;
+	esac
+	SERVE_PID=$!
+	wait_port "$SERVE_PORT"
+}
+
+stop_serve() {
+	stop_pid "$SERVE_PID"
+}
+
+# raw [rawhttp options]: stdin (printf-escaped by the caller) to the server
+raw() {
+	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" "$@"
+}
+
+# url PATH
+url() {
+	echo "http://127.0.0.1:$SERVE_PORT$1"
+}
+
+# The direct children of a process, by PID (from /proc, not by name).
+children_of() {
+	local p=$1 t
+	for t in /proc/"$p"/task/*/children; do
+		[ -r "$t" ] && cat "$t"
+	done 2>/dev/null | tr ' ' '\n' | sed '/^$/d'
+}
+
+# All descendants of a process.
+descendants_of() {
+	local c
+	for c in $(children_of "$1"); do
+		echo "$c"
+		descendants_of "$c"
+	done
+}
+
+# Use the stand-in tools of the HTTP-layer tests.
+use_fake_tools() {
+	export GB_LIBEXECDIR=$SERVE_FAKEBIN
+}
+
+# A minimal valid configuration for the server.
+serve_config() {
+	export API_KEYS='["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI","AIzaSyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBwXyZ"]'
+	export ALLOWED_TOKENS='["tok-user"]'
+	export AUTH_TOKEN=tok-admin
+	export STATE_DIRECTORY=${BATS_FILE_TMPDIR:-$BATS_TEST_TMPDIR}/state
+}
+
+# need_tool NAME: skip when a tool gb-serve composes is not built yet.
+need_tool() {
+	[ -x "$GB_BIN/$1" ] || skip "$1 is not built in $GB_BIN yet"
+}
+
+# wait_gone PID...: true once none of the processes exists (zombies
+# included: /proc/PID stays until the parent reaps it), polling for at
+# most 1 s.
+wait_gone() {
+	local i p left
+	for i in $(seq 20); do
+		left=
+		for p in "$@"; do
+			[ -e "/proc/$p" ] && left="$left $p"
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	echo "still there after 1 s:$left" >&2
+	for p in $left; do
+		echo "$p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) $(awk '/^State/ {print $2}' "/proc/$p/status" 2>/dev/null)" >&2
+	done
+	return 1
+}
+
+# wait_file_has FILE STRING: until FILE contains STRING (at most 5 s).
+wait_file_has() {
+	local i
+	for i in $(seq 100); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "$1 never got '$2'" >&2
+	return 1
+}
+
+# stop_other PID: like stop_pid, for a process that is not this shell's
+# child (wait would fail on it).
+stop_other() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
