@@ -218,13 +218,19 @@ def main():
       "reuse, 3 s at c=32")
     w("")
     tl = [t for t in ("floor", "tls") if (("tls", t, "rps") in data)]
-    if tls_ok != "1" and have_gb == "1":
+    ca_note = ("gb-call has no way (yet) to trust the bench's CA: libcurl "
+               "7.88 with OpenSSL on Debian ignores SSL_CERT_FILE, "
+               "SSL_CERT_DIR and CURL_CA_BUNDLE (it sets its compiled-in "
+               "CA bundle itself); gb-call needs an option that sets "
+               "CURLOPT_CAINFO, e.g. from CURL_CA_BUNDLE.")
+    if tls_ok == "shim":
+        w("gb-serve reached the TLS upstream only with `bench/cashim.c` "
+          "preloaded (it sets CURLOPT_CAINFO on every libcurl handle): "
+          + ca_note)
+        w("")
+    elif tls_ok != "1" and have_gb == "1":
         w("gb-serve could not be measured against the TLS upstream: "
-          "gb-call has no way (yet) to trust the bench's CA. libcurl "
-          "7.88 with OpenSSL on Debian ignores SSL_CERT_FILE, "
-          "SSL_CERT_DIR and CURL_CA_BUNDLE (it sets its compiled-in "
-          "CA bundle itself); gb-call needs an option that sets "
-          "CURLOPT_CAINFO, e.g. from CURL_CA_BUNDLE.")
+          + ca_note)
         w("")
     w("| target | req/s | new TCP conns/upstream req | TLS handshakes | of which "
       "resumed | TLS requests | errors |")
