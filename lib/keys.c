@@ -975,7 +975,16 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 	st = &k->st[idx];
 	switch (what) {
 	case GB_KEY_OK:
-		/* a plain success moves counters only; a revival is synced */
+		/*
+		 * The common case, a success of a key in good standing,
+		 * changes nothing in the file: no write at all. A success
+		 * that ends a failure streak moves a counter only (no
+		 * fsync); one that revives an invalid key is synced.
+		 */
+		if (st->consec == 0 && !st->invalid) {
+			unlock_state(k);
+			return 0;
+		}
 		sync = st->invalid;
 		st->consec = 0;
 		st->invalid = 0;

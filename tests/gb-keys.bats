@@ -189,6 +189,33 @@ teardown() {
 	[ "$output" = "active 0 3" ]
 }
 
+@test "a plain ok of a key in good standing does not rewrite the file" {
+	run -0 gb-keys next
+	before=$(stat -c '%i %s' state/keys.state)
+	cp state/keys.state copy
+	run -0 gb-keys ok 0
+	# the same inode: no temp file was renamed over it
+	[ "$(stat -c '%i %s' state/keys.state)" = "$before" ]
+	cmp state/keys.state copy
+	# an ok that ends a failure streak is written
+	run -0 gb-keys fail 1
+	before=$(stat -c %i state/keys.state)
+	run -0 gb-keys ok 1
+	[ "$(stat -c %i state/keys.state)" != "$before" ]
+	run -0 gbk_json '.keys[1].consecutive_failures'
+	[ "$output" = "0" ]
+}
+
+@test "durability: an empty file (what a power cut may leave) is recovered" {
+	run -0 gb-keys next
+	: > state/keys.state
+	run -0 --separate-stderr gb-keys next
+	[ "$output" = "$K1" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys version 1 state file); moved to keys.state.bad, starting afresh" ]
+	run -0 --separate-stderr gb-keys list --json
+	[ "$stderr" = "" ]
+}
+
 @test "cool skips the key until the deadline, then it comes back" {
 	run -0 gb-keys cool 0 300
 	run -0 gbk_json '.keys[0] | "\(.state) \(.last_error.status)"'
