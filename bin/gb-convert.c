@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "buf.h"
@@ -357,7 +356,7 @@ main(int argc, char *argv[])
 	if (gb_config_load(&cfg, 0, &err) == -1)
 		die(GB_EXIT_USAGE, err.msg);
 	cap = (size_t)cfg.max_body;
-	/* libcurl initialises itself on the first download */
+	/* libcurl is loaded on the first download (lib/curlapi.h) */
 
 	if (strcmp(md->name, "chat-request") == 0) {
 		in = read_json(cap);
@@ -404,7 +403,6 @@ main(int argc, char *argv[])
 		put_json(&out, res);
 	json_decref(res);
 	gb_config_free(&cfg);
-	curl_global_cleanup();
 	check_w(&out, "stdout");
 	if (close(1) == -1)
 		die(GB_EXIT_TEMP, "stdout: cannot close");

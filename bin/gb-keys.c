@@ -4,7 +4,6 @@
  * The state itself is lib/keys.c; this file parses the command line,
  * prints tables and JSON, and does the upstream calls of "check".
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,68 +16,19 @@
 
 #include "buf.h"
 #include "config.h"
+#include "curlapi.h"
 #include "gb.h"
 #include "keys.h"
 #include "mask.h"
 
 #define CHECK_BODY_MAX	(64 * 1024)
-#define LIBCURL		"libcurl.so.4"
 
 /*
- * libcurl is loaded with dlopen(3) by "check" alone: linking it costs
- * every other command about 3.4 ms of dynamic loading at start (libcurl
- * pulls in TLS, LDAP, Kerberos...), several times the work of "next".
+ * libcurl is loaded with dlopen(3) by "check" alone (lib/curlapi.h):
+ * linking it costs every other command about 3.4 ms of dynamic loading
+ * at start (libcurl pulls in TLS, LDAP, Kerberos...), several times the
+ * work of "next".
  */
-struct curlapi {
-	void		*lib;
-	CURLcode	(*global_init)(long);
-	void		(*global_cleanup)(void);
-	CURL		*(*easy_init)(void);
-	void		(*easy_reset)(CURL *);
-	CURLcode	(*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode	(*easy_perform)(CURL *);
-	CURLcode	(*easy_getinfo)(CURL *, CURLINFO, ...);
-	void		(*easy_cleanup)(CURL *);
-	const char	*(*easy_strerror)(CURLcode);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void		(*slist_free_all)(struct curl_slist *);
-};
-
-static int
-curl_load(struct curlapi *a)
-{
-	static const char *names[] = { "curl_global_init",
-	    "curl_global_cleanup", "curl_easy_init", "curl_easy_reset",
-	    "curl_easy_setopt", "curl_easy_perform", "curl_easy_getinfo",
-	    "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
-	    "curl_slist_free_all" };
-	void **slot[GB_NELEM(names)];
-	size_t i;
-
-	slot[0] = (void **)&a->global_init;
-	slot[1] = (void **)&a->global_cleanup;
-	slot[2] = (void **)&a->easy_init;
-	slot[3] = (void **)&a->easy_reset;
-	slot[4] = (void **)&a->easy_setopt;
-	slot[5] = (void **)&a->easy_perform;
-	slot[6] = (void **)&a->easy_getinfo;
-	slot[7] = (void **)&a->easy_cleanup;
-	slot[8] = (void **)&a->easy_strerror;
-	slot[9] = (void **)&a->slist_append;
-	slot[10] = (void **)&a->slist_free_all;
-	if ((a->lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		fprintf(stderr, "gb-keys: %s\n", dlerror());
-		return -1;
-	}
-	for (i = 0; i < GB_NELEM(names); i++)
-		if ((*slot[i] = dlsym(a->lib, names[i])) == NULL) {
-			fprintf(stderr, "gb-keys: %s: no %s\n", LIBCURL,
-			    names[i]);
-			dlclose(a->lib);
-			return -1;
-		}
-	return 0;
-}
 
 static void
 usage(void)
@@ -326,7 +276,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	time_t now = time(NULL);
 	int rc = GB_EXIT_OK;
 	unsigned char *todo;
-	struct curlapi api;
+	struct gb_curl api;
 
 	if (gb_keys_load(k, &err) == -1)
 		return fail(&err);
@@ -343,14 +293,14 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 		fprintf(stderr, "gb-keys: BASE_URL too long\n");
 		return GB_EXIT_USAGE;
 	}
-	if (curl_load(&api) == -1) {
+	if (gb_curl_load(&api, &err) == -1) {
 		free(todo);
-		return GB_EXIT_TEMP;
+		return fail(&err);
 	}
 	if (api.global_init(CURL_GLOBAL_DEFAULT) != 0 ||
 	    (c = api.easy_init()) == NULL) {
 		free(todo);
-		dlclose(api.lib);
+		gb_curl_unload(&api);
 		fprintf(stderr, "gb-keys: cannot initialise libcurl\n");
 		return GB_EXIT_TEMP;
 	}
@@ -407,7 +357,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	}
 	api.easy_cleanup(c);
 	api.global_cleanup();
-	dlclose(api.lib);
+	gb_curl_unload(&api);
 	free(todo);
 	return rc;
 }

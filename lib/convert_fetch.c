@@ -3,16 +3,17 @@
  * is the buffer's cap (gb-convert uses GB_FETCH_MAX), the time cap is
  * for the whole transfer including redirects; only http and https are
  * spoken, in both the first request and any redirect. The standard
- * proxy variables apply, as for any libcurl program.
+ * proxy variables apply, as for any libcurl program. libcurl is loaded
+ * only here, on the first download (curlapi.h): gb-convert runs on
+ * every request and should not pay for loading it.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "convert.h"
+#include "curlapi.h"
 
 struct sink {
 	struct gb_buf	*b;
@@ -57,6 +58,7 @@ gb_fetch(const char *url, long timeout, struct gb_buf *b, char **ctype,
     struct gb_err *err)
 {
 	char ebuf[CURL_ERROR_SIZE];
+	struct gb_curl api;
 	struct sink s;
 	const char *ct = NULL;
 	CURL *h;
@@ -68,41 +70,53 @@ gb_fetch(const char *url, long timeout, struct gb_buf *b, char **ctype,
 	s.b = b;
 	s.toobig = 0;
 	ebuf[0] = '\0';
-	if ((h = curl_easy_init()) == NULL)
+	if (gb_curl_load(&api, err) == -1)
+		return -1;
+	if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		gb_curl_unload(&api);
 		return gb_err_set(err, GB_EXIT_TEMP, 500,
 		    "cannot start a download");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+	}
+	if ((h = api.easy_init()) == NULL) {
+		api.global_cleanup();
+		gb_curl_unload(&api);
+		return gb_err_set(err, GB_EXIT_TEMP, 500,
+		    "cannot start a download");
+	}
+	api.easy_setopt(h, CURLOPT_URL, url);
+	api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	api.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	api.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	api.easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	api.easy_setopt(h, CURLOPT_TIMEOUT, timeout);
+	api.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)b->cap);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "gemini-balance/" GB_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-	rc = curl_easy_perform(h);
+	api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(h, CURLOPT_USERAGENT, "gemini-balance/" GB_VERSION);
+	api.easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+	api.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	api.easy_setopt(h, CURLOPT_WRITEDATA, &s);
+	rc = api.easy_perform(h);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	if (s.toobig || rc == CURLE_FILESIZE_EXCEEDED)
 		gb_err_set(err, GB_EXIT_USAGE, 400,
 		    "%s: image larger than %zu bytes", url, b->cap);
 	else if (rc != CURLE_OK)
 		gb_err_set(err, GB_EXIT_USAGE, 400, "%s: cannot download: %s",
-		    url, ebuf[0] != '\0' ? ebuf : curl_easy_strerror(rc));
+		    url, ebuf[0] != '\0' ? ebuf : api.easy_strerror(rc));
 	else if (code < 200 || code > 299)
 		gb_err_set(err, GB_EXIT_USAGE, 400,
 		    "%s: cannot download: HTTP status %ld", url, code);
 	else if (b->len == 0)
 		gb_err_set(err, GB_EXIT_USAGE, 400, "%s: empty download", url);
 	else {
-		curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+		api.easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
 		*ctype = media_type(ct);
 		ret = 0;
 	}
-	curl_easy_cleanup(h);
+	api.easy_cleanup(h);
+	api.global_cleanup();
+	gb_curl_unload(&api);
 	return ret;
 }
