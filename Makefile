@@ -63,7 +63,39 @@ $(B)/bin/%: $(B)/obj/%.o $(B)/libgb.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/libgb.a $(DEP_LIBS)
 
+# gb-serve is also a multi-call binary: every other tool is built into
+# it with its main renamed gb_main_<tool>, listed in gb_tools[], so that
+# gb-serve forks a tool without exec (lib/pipeline.h, gb-serve(8)).
+BUILTIN     = $(filter-out gb-serve,$(TOOL_SRC:bin/%.c=%))
+BUILTIN_OBJ = $(BUILTIN:%=$(B)/multi/%.o) $(B)/multi/tools.o
+
+$(B)/multi/%.o: bin/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes \
+		-Dmain=gb_main_$(subst -,_,$*) -c -o $@ $<
+
+$(B)/multi/tools.c: Makefile $(TOOL_SRC)
+	@mkdir -p $(@D)
+	@{ echo '#include <curl/curl.h>'; echo '#include "pipeline.h"'; \
+	for t in $(subst -,_,$(BUILTIN)); do \
+		echo "int gb_main_$$t(int, char **);"; done; \
+	echo 'const struct gb_tool gb_tools[] = {'; \
+	for t in $(BUILTIN); do \
+		echo "	{ \"$$t\", gb_main_$$(echo $$t | tr - _) },"; done; \
+	echo '	{ 0, 0 }'; echo '};'; \
+	echo '/* libcurl and OpenSSL set up once, inherited by every fork */'; \
+	echo 'static void __attribute__((constructor)) prewarm(void)'; \
+	echo '{ curl_global_init(CURL_GLOBAL_DEFAULT); }'; } > $@
+
+$(B)/multi/tools.o: $(B)/multi/tools.c
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/bin/gb-serve: $(B)/obj/gb-serve.o $(BUILTIN_OBJ) $(B)/libgb.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILTIN_OBJ) $(B)/libgb.a $(DEP_LIBS)
+
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:bin/%.c=$(B)/obj/%.d)
+-include $(BUILTIN:%=$(B)/multi/%.d) $(B)/multi/tools.d
 
 # Test dependencies are installed only when something is missing.
 deps:

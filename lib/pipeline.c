@@ -2,7 +2,8 @@
  * pipeline.c - spawning a request's tool processes (fork + exec, after
  * execline's pipeline and OpenBSD slowcgi): explicit descriptors, one
  * process group per request, exec errors reported through a
- * close-on-exec pipe, every child reaped.
+ * close-on-exec pipe, every child reaped. Tools built into the running
+ * program are forked without exec (pipeline.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +36,14 @@ gb_pipeline_init(struct gb_pipeline *pl, struct gb_err *err)
 
 	memset(pl, 0, sizeof(*pl));
 	if ((env = getenv("GB_LIBEXECDIR")) != NULL && *env != '\0') {
+		/* other programs asked for: exec them, no built-ins */
 		if (strlen(env) >= sizeof(pl->dir))
 			return gb_err_set(err, GB_EXIT_USAGE, 500,
 			    "GB_LIBEXECDIR: too long");
 		strcpy(pl->dir, env);
 		return 0;
 	}
+	pl->builtin = gb_tools;
 #ifdef GB_LIBEXECDIR
 	snprintf(pl->dir, sizeof(pl->dir), "%s", GB_LIBEXECDIR);
 	return 0;
@@ -58,10 +61,43 @@ gb_pipeline_init(struct gb_pipeline *pl, struct gb_err *err)
 #endif
 }
 
-/* In the child: set up and exec, or report errno on ep and exit. */
+/*
+ * In the child of a built-in tool: nothing the parent had open beyond
+ * the tool's descriptors stays open (there is no exec to close the
+ * close-on-exec ones), getopt starts afresh, and the tool's main runs on
+ * a private copy of argv (getopt may permute it) and exits as the
+ * standalone tool would.
+ */
 static void
-child(const char *path, const char *const *argv, const int *fds, size_t nfds,
-    pid_t pgid, int ep, pid_t parent)
+run_builtin(const struct gb_tool *t, const char *const *argv)
+{
+	char **av;
+	int argc, i;
+
+	if (close_range(GB_PIPELINE_FDS, ~0U, 0) == -1)
+		for (i = GB_PIPELINE_FDS; i < 1024; i++)
+			close(i);
+	for (argc = 0; argv[argc] != NULL; argc++)
+		;
+	if ((av = calloc((size_t)argc + 1, sizeof(*av))) == NULL)
+		_exit(GB_EXIT_TEMP);
+	for (i = 0; i < argc; i++)
+		av[i] = (char *)(uintptr_t)argv[i];
+	/* ps(1) and the logs show the tool's name, not gb-serve's */
+	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)t->name, 0, 0, 0);
+	optind = 0;	/* glibc: a full re-initialisation of getopt */
+	i = t->main(argc, av);
+	free(av);
+	exit(i);
+}
+
+/*
+ * In the child: set up and exec (or run the built-in tool t), or report
+ * errno on ep and exit.
+ */
+static void
+child(const struct gb_tool *t, const char *path, const char *const *argv,
+    const int *fds, size_t nfds, pid_t pgid, int ep, pid_t parent)
 {
 	int park[GB_PIPELINE_FDS], i, e, null;
 	struct sigaction sa;
@@ -99,6 +135,8 @@ child(const char *path, const char *const *argv, const int *fds, size_t nfds,
 		} else
 			close(i);
 	}
+	if (t != NULL)
+		run_builtin(t, argv);
 	/* nothing else the parent had open survives the exec */
 	if (close_range(GB_PIPELINE_FDS, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
 		for (i = GB_PIPELINE_FDS; i < 1024; i++)
@@ -116,6 +154,7 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
     const int *fds, size_t nfds, struct gb_err *err)
 {
 	char path[PATH_MAX + 64];
+	const struct gb_tool *b, *t;
 	int ep[2], e, hi, st;
 	ssize_t r;
 	pid_t pid, parent;
@@ -127,6 +166,14 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 		return gb_err_set(err, GB_EXIT_USAGE, 500,
 		    "pipeline: %s: not a tool name", argv[0]);
 	snprintf(path, sizeof(path), "%s/%s", pl->dir, argv[0]);
+	t = NULL;
+	for (b = pl->builtin; b != NULL && b->name != NULL; b++)
+		if (strcmp(b->name, argv[0]) == 0) {
+			t = b;
+			/* the child must not write what the parent buffered */
+			fflush(NULL);
+			break;
+		}
 	if (gb_pipe(ep) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "pipe: %s",
 		    strerror(errno));
@@ -149,7 +196,7 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 		    strerror(e));
 	}
 	if (pid == 0)
-		child(path, argv, fds, nfds, pl->pgid, hi, parent);
+		child(t, path, argv, fds, nfds, pl->pgid, hi, parent);
 	close(hi);
 	/* both sides set the group, whichever runs first */
 	(void)setpgid(pid, pl->pgid != 0 ? pl->pgid : pid);

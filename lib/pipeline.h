@@ -12,6 +12,17 @@
  * Children get exactly the descriptors asked for (child fd i = fds[i]),
  * default signal dispositions and an empty signal mask; nothing else of
  * the parent is inherited but its environment and working directory.
+ *
+ * Built-in tools: a program linked with a table gb_tools[] (gb-serve is:
+ * the Makefile builds every other bin/<tool>.c into it with its main
+ * renamed gb_main_<tool>) runs a tool named in the table by fork alone,
+ * calling its entry point in the child, without exec: the child starts
+ * with every library already loaded and relocated, which costs a small
+ * fraction of an exec of a libcurl-linked program (see gb-serve(8),
+ * DESIGN NOTES). The child is set up exactly as for exec (descriptors,
+ * signals, process group) and runs the same code as the standalone
+ * tool. Setting GB_LIBEXECDIR turns the table off: the tools are then
+ * always exec'd from that directory.
  */
 #ifndef GB_PIPELINE_H
 #define GB_PIPELINE_H
@@ -24,8 +35,18 @@
 #define GB_PIPELINE_MAX	16	/* processes in one request's pipeline */
 #define GB_PIPELINE_FDS	8	/* child descriptors 0..7 can be set */
 
+/* A tool built into the running program. */
+struct gb_tool {
+	const char	*name;			/* "gb-call"; NULL ends a table */
+	int		(*main)(int, char **);
+};
+
+/* The running program's built-in tools, or NULL (a weak symbol). */
+extern const struct gb_tool gb_tools[] __attribute__((weak));
+
 struct gb_pipeline {
 	char	 dir[PATH_MAX];		/* where the tools are */
+	const struct gb_tool *builtin;	/* gb_tools, or NULL: always exec */
 	pid_t	 pgid;			/* 0 until the first spawn */
 	size_t	 n;
 	pid_t	 pid[GB_PIPELINE_MAX];

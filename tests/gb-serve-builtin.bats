@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# gb-serve as a multi-call binary: the tools it composes are built into
+# it and forked without exec (lib/pipeline.h, gb-serve(8) DESIGN NOTES);
+# GB_LIBEXECDIR turns that off.
+
+bats_require_minimum_version 1.5.0
+load test_helper
+load lib/upstream
+load lib/serve
+
+setup() {
+	upstream_start
+	serve_config
+	unset GB_LIBEXECDIR
+}
+
+teardown() {
+	stop_pid "${SERVE_PID:-}" || true
+	upstream_stop
+}
+
+HI='{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+WANT='{"object":"chat.completion","model":"gemini-2.0-flash","choices":[{"index":0,"message":{"role":"assistant","content":"echo: hi"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}'
+
+GEN='{"candidates":[{"content":{"role":"model","parts":[{"text":"held"}]},"finishReason":"STOP"}]}'
+
+chat() {
+	curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' -d "$HI" \
+	    "$(url /v1/chat/completions)"
+}
+
+# wait_tool NAME: print the PID of a descendant of SERVE_PID named NAME
+wait_tool() {
+	local i p
+	for i in $(seq 200); do
+		for p in $(descendants_of "$SERVE_PID"); do
+			if [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$1" ]; then
+				echo "$p"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+	return 1
+}
+
+@test "a copy of gb-serve alone in a directory still runs every tool" {
+	mkdir alone
+	cp "$GB_BIN/gb-serve" alone/
+	GB_BIN=$PWD/alone start_serve listen
+	run -0 chat
+	assert_line --index 1 200
+	run -0 jq -c 'del(.id, .created)' <<<"${lines[0]}"
+	assert_output "$WANT"
+}
+
+@test "the tools are forked without exec: their program is gb-serve" {
+	upstream_script "{\"wait_headers\":true,\"body\":$GEN}"
+	start_serve listen
+	chat >out &
+	client=$!
+	pid=$(wait_tool gb-call)
+	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-serve")" ]
+	upstream_go
+	wait "$client"
+	run -0 cat out
+	assert_line --index 1 200
+	run -0 jq -r '.choices[0].message.content' <<<"${lines[0]}"
+	assert_output held
+}
+
+@test "with GB_LIBEXECDIR the tools are exec'd from there" {
+	upstream_script "{\"wait_headers\":true,\"body\":$GEN}"
+	GB_LIBEXECDIR=$GB_BIN start_serve listen
+	chat >out &
+	client=$!
+	pid=$(wait_tool gb-call)
+	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-call")" ]
+	upstream_go
+	wait "$client"
+	run -0 cat out
+	assert_line --index 1 200
+	run -0 jq -r '.choices[0].message.content' <<<"${lines[0]}"
+	assert_output held
+}
