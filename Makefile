@@ -71,18 +71,21 @@ BUILTIN_OBJ = $(BUILTIN:%=$(B)/multi/%.o) $(B)/multi/tools.o
 
 $(B)/multi/%.o: bin/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes \
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -DGB_BUILTIN \
 		-Dmain=gb_main_$(subst -,_,$*) -c -o $@ $<
 
 $(B)/multi/tools.c: Makefile $(TOOL_SRC)
 	@mkdir -p $(@D)
 	@{ echo '#include <curl/curl.h>'; echo '#include "pipeline.h"'; \
 	for t in $(subst -,_,$(BUILTIN)); do \
-		echo "int gb_main_$$t(int, char **);"; done; \
+		echo "int gb_main_$$t(int, char **);"; \
+		echo "int gb_builtin_$$t(int, char **) __attribute__((weak));"; \
+		done; \
 	echo 'const struct gb_tool gb_tools[] = {'; \
 	for t in $(BUILTIN); do \
-		echo "	{ \"$$t\", gb_main_$$(echo $$t | tr - _) },"; done; \
-	echo '	{ 0, 0 }'; echo '};'; \
+		u=$$(echo $$t | tr - _); \
+		echo "	{ \"$$t\", gb_main_$$u, gb_builtin_$$u },"; done; \
+	echo '	{ 0, 0, 0 }'; echo '};'; \
 	echo '/* libcurl and OpenSSL set up once, inherited by every fork */'; \
 	echo 'static void __attribute__((constructor)) prewarm(void)'; \
 	echo '{ curl_global_init(CURL_GLOBAL_DEFAULT); }'; } > $@

@@ -32,14 +32,13 @@ struct out {
 	enum gb_loglevel	level;
 };
 
-static void
+static int
 usage(void)
 {
 	fprintf(stderr, "usage: gb-call [-s] [-S fd] method path\n");
-	exit(GB_EXIT_USAGE);
+	return GB_EXIT_USAGE;
 }
 
-/* The status line: {"status":N,"key":"…","attempts":K[,"retry_after":S]} */
 static int
 out_head(void *arg, const struct gb_upstream_head *h)
 {
@@ -144,10 +143,23 @@ has_key_param(const char *p)
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * What a long-lived caller keeps from one request to the next: the
+ * configuration, the key state and the libcurl handle with its
+ * connection cache. NULL for a one-shot run.
+ */
+struct kept {
+	int			 ready;
+	struct gb_config	 cfg;
+	struct gb_upstream	*u;
+	struct gb_keys		*ks;
+};
+
+/* One gb-call run: the standalone main, and one request of a worker. */
+static int
+call(int argc, char *argv[], struct kept *kp)
 {
-	struct gb_config cfg;
+	struct gb_config cfg0, *cfgp = &cfg0;
 	struct gb_upstream_sink sink;
 	struct gb_upstream_head head;
 	struct gb_upstream_req req;
@@ -175,61 +187,68 @@ main(int argc, char *argv[])
 			    &errstr) == -1) {
 				fprintf(stderr, "gb-call: -S %s: %s\n", optarg,
 				    errstr);
-				exit(GB_EXIT_USAGE);
+				return GB_EXIT_USAGE;
 			}
 			o.status_fd = (int)n;
 			break;
 		default:
-			usage();
+			return usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc != 2)
-		usage();
+		return usage();
 	if (strcmp(argv[0], "GET") != 0 && strcmp(argv[0], "POST") != 0) {
 		fprintf(stderr, "gb-call: %s: method must be GET or POST\n",
 		    argv[0]);
-		exit(GB_EXIT_USAGE);
+		return GB_EXIT_USAGE;
 	}
 	if (!valid_path(argv[1])) {
 		fprintf(stderr, "gb-call: invalid path\n");
-		exit(GB_EXIT_USAGE);
+		return GB_EXIT_USAGE;
 	}
 	if (has_key_param(argv[1])) {
 		fprintf(stderr, "gb-call: the path must not carry a key "
 		    "parameter\n");
-		exit(GB_EXIT_USAGE);
+		return GB_EXIT_USAGE;
 	}
 	if (o.status_fd >= 0) {
 		if (o.status_fd <= STDOUT_FILENO) {
 			fprintf(stderr, "gb-call: -S %d: not a status fd\n",
 			    o.status_fd);
-			exit(GB_EXIT_USAGE);
+			return GB_EXIT_USAGE;
 		}
 		if (fcntl(o.status_fd, F_SETFD, FD_CLOEXEC) == -1) {
 			fprintf(stderr, "gb-call: -S %d: %s\n", o.status_fd,
 			    strerror(errno));
-			exit(GB_EXIT_USAGE);
+			return GB_EXIT_USAGE;
 		}
 	}
 	req.method = argv[0];
 	req.path = argv[1];
 
 	gb_err_clear(&err);
-	if (gb_config_load(&cfg, GB_CONFIG_NEED_KEYS, &err) == -1) {
+	if (kp != NULL)
+		cfgp = &kp->cfg;
+	if ((kp == NULL || !kp->ready) &&
+	    gb_config_load(cfgp, GB_CONFIG_NEED_KEYS, &err) == -1) {
 		fprintf(stderr, "gb-call: %s\n", err.msg);
-		exit(err.code);
+		return err.code;
 	}
-	o.level = cfg.log_level;
+	if (kp != NULL && kp->ready) {
+		u = kp->u;
+		ks = kp->ks;
+	}
+	o.level = cfgp->log_level;
 
-	gb_buf_init(&body, (size_t)cfg.max_body);
+	gb_buf_init(&body, (size_t)cfgp->max_body);
 	if (strcmp(req.method, "POST") == 0) {
 		if (gb_io_readall(STDIN_FILENO, &body) == -1) {
 			if (errno == E2BIG) {
 				fprintf(stderr, "gb-call: request body larger "
 				    "than MAX_BODY (%lld bytes)\n",
-				    cfg.max_body);
+				    cfgp->max_body);
 				rc = GB_EXIT_USAGE;
 			} else {
 				fprintf(stderr, "gb-call: read error: %s\n",
@@ -242,8 +261,8 @@ main(int argc, char *argv[])
 		req.bodylen = body.len;
 	}
 
-	if ((ks = gb_keys_open(&cfg, &err)) == NULL ||
-	    (u = gb_upstream_new(&cfg, &err)) == NULL) {
+	if ((ks == NULL && (ks = gb_keys_open(cfgp, &err)) == NULL) ||
+	    (u == NULL && (u = gb_upstream_new(cfgp, &err)) == NULL)) {
 		fprintf(stderr, "gb-call: %s\n", err.msg);
 		rc = err.code;
 		goto out;
@@ -275,10 +294,378 @@ out:
 		fprintf(stderr, "gb-call: write error: %s\n", strerror(errno));
 		rc = GB_EXIT_TEMP;
 	}
+	gb_buf_free(&body);
+	if (kp != NULL && u != NULL && ks != NULL) {
+		/* kept for the next request */
+		kp->u = u;
+		kp->ks = ks;
+		kp->ready = 1;
+		return rc;
+	}
 	gb_upstream_free(u);
 	if (ks != NULL)
 		gb_keys_close(ks);
-	gb_buf_free(&body);
-	gb_config_free(&cfg);
+	if (kp == NULL || !kp->ready)
+		gb_config_free(cfgp);
 	return rc;
 }
+
+int
+main(int argc, char *argv[])
+{
+	return call(argc, argv, NULL);
+}
+
+
+#ifdef GB_BUILTIN
+/*
+ * Built into gb-serve (lib/pipeline.h): a long-lived worker per
+ * connection process keeps the libcurl handle, so its connections to
+ * the upstream are reused from one request to the next (new upstream
+ * connections per request: 1 -> 0), and each request costs no libcurl
+ * or OpenSSL setup.
+ *
+ * The launcher forks this stub per request as before, with the same
+ * descriptors and arguments. The stub hands its descriptors 0-7 and its
+ * argv to the worker over a SOCK_SEQPACKET socket (SCM_RIGHTS), closes
+ * its copies, and waits for the exit status, which it exits with: for
+ * gb-serve nothing changes (a pid to wait for and to kill, pipes that
+ * close when the call is done). The worker of connection process P
+ * listens on the abstract socket "gb-call.<uid>.<P>"; the first stub
+ * that finds none starts it (bound before the fork, so the stub's own
+ * connect never races). The worker is started through a child that
+ * exits at once (in a session of its own, outside every request's
+ * process tree and group), exits when P exits (pidfd), and serves one request at a time with the
+ * same code as the standalone tool. Both ends check that the other runs
+ * as the same user. Whatever goes wrong before the request is handed
+ * over, the stub runs the call itself: the worker is an optimisation,
+ * never a requirement.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <stddef.h>
+
+#define WK_ARGS		4096	/* bytes of argv handed to the worker */
+#define WK_FDS		8	/* descriptors 0-7 are handed over */
+#define WK_HIGH		64	/* the worker's own descriptors live above */
+
+int	gb_builtin_gb_call(int, char *[]);
+
+static socklen_t
+wk_addr(struct sockaddr_un *sa, pid_t conn)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	/* abstract: sun_path[0] is NUL, the name is not NUL-terminated */
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+	    "gb-call.%u.%ld", (unsigned)getuid(), (long)conn);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static int
+wk_same_user(int s)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    cr.uid == getuid();
+}
+
+/* A descriptor moved to base or above, the original closed. */
+static int
+wk_move(int fd, int base)
+{
+	int h;
+
+	if (fd < 0 || (h = fcntl(fd, F_DUPFD_CLOEXEC, base)) == -1)
+		return -1;
+	close(fd);
+	return h;
+}
+
+/* Point 0-2 at /dev/null and close 3-7 between requests. */
+static void
+wk_idle_fds(void)
+{
+	int i, null;
+
+	for (i = 0; i < WK_FDS; i++)
+		close(i);
+	if ((null = open("/dev/null", O_RDWR)) == 0) {
+		dup2(0, 1);
+		dup2(0, 2);
+	} else if (null != -1)
+		close(null);
+}
+
+/*
+ * Serve one connected stub: take its descriptors and argv, say "t"
+ * (taken), run the call, answer its exit status; closes c.
+ */
+static void
+wk_serve(int c, int pfd, struct kept *kp)
+{
+	struct pollfd p;
+	char buf[WK_ARGS + 1], *av[WK_ARGS / 2 + 1];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * WK_FDS)];
+	} cm;
+	struct msghdr msg;
+	struct cmsghdr *h;
+	struct iovec iov;
+	int fds[WK_FDS], got[WK_FDS], nfd = 0, i, argc, rc, null;
+	unsigned mask;
+	ssize_t n;
+	size_t off;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = buf;
+	iov.iov_len = WK_ARGS;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(c, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	for (h = CMSG_FIRSTHDR(&msg); n > 0 && h != NULL;
+	    h = CMSG_NXTHDR(&msg, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			nfd = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (nfd > WK_FDS)
+				nfd = WK_FDS;
+			memcpy(got, CMSG_DATA(h), sizeof(int) * (size_t)nfd);
+		}
+	for (i = 0; i < nfd; i++)
+		got[i] = wk_move(got[i], WK_HIGH + 2);
+	if (n < 5 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+	    !wk_same_user(c))
+		goto done;
+	/* the message: a mask of the descriptors sent, then argv */
+	memcpy(&mask, buf, sizeof(mask));
+	buf[n] = '\0';
+	for (argc = 0, off = sizeof(mask); off < (size_t)n &&
+	    argc < (int)GB_NELEM(av) - 1; off += strlen(buf + off) + 1)
+		av[argc++] = buf + off;
+	av[argc] = NULL;
+	for (i = 0; i < WK_FDS; i++)
+		fds[i] = -1;
+	for (i = 0, rc = 0; i < WK_FDS; i++)
+		if (mask & (1U << i))
+			fds[i] = rc < nfd ? got[rc++] : -1;
+	if (rc != nfd || argc == 0)
+		goto done;
+	/*
+	 * Take the request only while the connection process lives (its
+	 * pid could otherwise be reused by another one, whose stub would
+	 * find this worker); the stub runs the call itself without "taken".
+	 */
+	p.fd = pfd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 0) != 0) {
+		close(c);
+		_exit(0);
+	}
+	if (send(c, "t", 1, MSG_NOSIGNAL) != 1)
+		goto done;
+	/*
+	 * Descriptors 0-7 not handed over hold /dev/null during the
+	 * request: what the call opens to keep (the key state's, libcurl's
+	 * connections) lands above them, where wk_idle_fds leaves it.
+	 */
+	null = wk_move(open("/dev/null", O_RDWR | O_CLOEXEC), WK_HIGH + 2);
+	for (i = 0; i < WK_FDS; i++)
+		if (dup2(fds[i] >= 0 ? fds[i] : null, i) == -1) {
+			close(null);
+			goto done;
+		}
+	close(null);
+	for (i = 0; i < nfd; i++) {
+		close(got[i]);
+		got[i] = -1;
+	}
+	nfd = 0;
+	optind = 0;
+	rc = call(argc, av, kp);
+	fflush(stderr);
+	wk_idle_fds();
+	(void)send(c, &rc, sizeof(rc), MSG_NOSIGNAL);
+done:
+	for (i = 0; i < nfd; i++)
+		if (got[i] >= 0)
+			close(got[i]);
+	wk_idle_fds();
+	close(c);
+}
+
+/* The worker: never returns. */
+static void
+wk_run(int ls, pid_t conn)
+{
+	struct kept kp;
+	struct pollfd p[2];
+	int c, pfd, i;
+
+	memset(&kp, 0, sizeof(kp));
+	(void)prctl(PR_SET_NAME, (unsigned long)"gb-call-worker", 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	pfd = (int)syscall(SYS_pidfd_open, conn, 0);
+	/* the listening socket and the pidfd at fixed places, up high */
+	ls = wk_move(ls, WK_HIGH + 2);
+	pfd = wk_move(pfd, WK_HIGH + 2);
+	if (ls == -1 || pfd == -1 || dup2(ls, WK_HIGH) == -1 ||
+	    dup2(pfd, WK_HIGH + 1) == -1)
+		_exit(0);
+	ls = WK_HIGH;
+	pfd = WK_HIGH + 1;
+	/* nothing of the request or of gb-serve stays open here */
+	for (i = 0; i < WK_HIGH; i++)
+		close(i);
+	if (close_range(WK_HIGH + 2, ~0U, 0) == -1)
+		for (i = WK_HIGH + 2; i < 1024; i++)
+			close(i);
+	wk_idle_fds();
+	for (;;) {
+		p[0].fd = ls;
+		p[0].events = POLLIN;
+		p[1].fd = pfd;
+		p[1].events = POLLIN;
+		if (poll(p, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents != 0)
+			break;	/* the connection process is gone */
+		if ((c = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			continue;
+		c = wk_move(c, WK_HIGH + 2);
+		if (c >= 0)
+			wk_serve(c, pfd, &kp);
+	}
+	_exit(0);
+}
+
+/*
+ * The stub: hand the request to the worker, or run it here. Returns the
+ * exit status.
+ */
+int
+gb_builtin_gb_call(int argc, char *argv[])
+{
+	char buf[WK_ARGS];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * WK_FDS)];
+	} cm;
+	struct sockaddr_un sa;
+	struct msghdr msg;
+	struct cmsghdr *h;
+	struct iovec iov;
+	socklen_t salen;
+	size_t len, off;
+	unsigned mask = 0;
+	int fds[WK_FDS], nfd = 0, i, s, ls, rc;
+	pid_t conn = getppid(), pid;
+	ssize_t n;
+
+	off = sizeof(mask);
+	for (i = 0; i < argc; i++) {
+		len = strlen(argv[i]) + 1;
+		if (off + len > sizeof(buf))
+			return call(argc, argv, NULL);
+		memcpy(buf + off, argv[i], len);
+		off += len;
+	}
+	for (i = 0; i < WK_FDS; i++)
+		if (fcntl(i, F_GETFD) != -1) {
+			mask |= 1U << i;
+			fds[nfd++] = i;
+		}
+	memcpy(buf, &mask, sizeof(mask));
+	salen = wk_addr(&sa, conn);
+	if ((s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1)
+		return call(argc, argv, NULL);
+	if (connect(s, (struct sockaddr *)&sa, salen) == -1) {
+		/* no worker yet: bind its socket, then start it */
+		if ((ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0))
+		    == -1 || bind(ls, (struct sockaddr *)&sa, salen) == -1 ||
+		    listen(ls, 64) == -1) {
+			if (ls != -1)
+				close(ls);
+			close(s);
+			return call(argc, argv, NULL);
+		}
+		/*
+		 * Started through a child that exits at once, so the worker
+		 * belongs to no request's process tree or group: a request
+		 * that is killed never takes it along.
+		 */
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			(void)setsid();
+			if (fork() == 0)
+				wk_run(ls, conn);
+			_exit(0);
+		}
+		close(ls);
+		if (pid > 0)
+			while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+				;
+		if (pid == -1 ||
+		    connect(s, (struct sockaddr *)&sa, salen) == -1) {
+			close(s);
+			return call(argc, argv, NULL);
+		}
+	}
+	if (!wk_same_user(s)) {
+		close(s);
+		return call(argc, argv, NULL);
+	}
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = buf;
+	iov.iov_len = off;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
+	h = CMSG_FIRSTHDR(&msg);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
+	memcpy(CMSG_DATA(h), fds, sizeof(int) * (size_t)nfd);
+	do
+		n = sendmsg(s, &msg, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)off) {
+		close(s);
+		return call(argc, argv, NULL);
+	}
+	do
+		n = recv(s, buf, 1, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != 1 || buf[0] != 't') {
+		close(s);
+		return call(argc, argv, NULL);
+	}
+	/* the worker holds the only copies now: pipes close when it is done */
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	do
+		n = recv(s, &rc, sizeof(rc), 0);
+	while (n == -1 && errno == EINTR);
+	close(s);
+	if (n != (ssize_t)sizeof(rc))
+		return GB_EXIT_TEMP;	/* the worker died mid-request */
+	return rc;
+}
+#endif

@@ -86,7 +86,7 @@ run_builtin(const struct gb_tool *t, const char *const *argv)
 	/* ps(1) and the logs show the tool's name, not gb-serve's */
 	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)t->name, 0, 0, 0);
 	optind = 0;	/* glibc: a full re-initialisation of getopt */
-	i = t->main(argc, av);
+	i = t->builtin != NULL ? t->builtin(argc, av) : t->main(argc, av);
 	free(av);
 	exit(i);
 }

@@ -39,6 +39,8 @@
 struct gb_tool {
 	const char	*name;			/* "gb-call"; NULL ends a table */
 	int		(*main)(int, char **);
+	int		(*builtin)(int, char **); /* if set, run instead of
+						   main when forked here */
 };
 
 /* The running program's built-in tools, or NULL (a weak symbol). */

@@ -54,6 +54,7 @@ Control interface (JSON in, JSON out; stable, other tests rely on it)
   A record: {"seq":1, "method":"POST", "path":"/v1beta/models/m:generateContent",
   "query":"alt=sse", "headers":{lower-case name: value}, "body":"<text>",
   "key":"<x-goog-api-key or ?key= or null>", "status":200, "events_sent":N,
+  "client_port":N (the TCP port of the connection it came on),
   "outcome":null|"complete"|"client_gone"|"reset"|"closed"|"go_timeout"}.
   outcome is null while the response is in progress; "client_gone" means the
   client closed its end (seen while writing, or while waiting or sleeping).
@@ -435,7 +436,8 @@ class Handler(BaseHTTPRequestHandler):
         rec = {"method": self.command, "path": url.path, "query": url.query,
                "headers": {k.lower(): v for k, v in self.headers.items()},
                "body": raw.decode("utf-8", "replace"), "key": key,
-               "status": None, "events_sent": 0, "outcome": None}
+               "status": None, "events_sent": 0, "outcome": None,
+               "client_port": self.client_address[1]}
         with STATE:
             rec["seq"] = DROPPED[0] + len(RECORDS) + 1
             RECORDS.append(rec)

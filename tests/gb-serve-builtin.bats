@@ -84,3 +84,30 @@ wait_tool() {
 	run -0 jq -r '.choices[0].message.content' <<<"${lines[0]}"
 	assert_output held
 }
+
+@test "requests on one client connection share one upstream connection" {
+	start_serve listen
+	u=$(url /v1/chat/completions)
+	n=/dev/null
+	run -0 curl -sS -o $n -o $n -o $n -o $n \
+	    -w '%{http_code} %{num_connects}\n' \
+	    -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' -d "$HI" "$u" "$u" "$u" "$u"
+	assert_output $'200 1\n200 0\n200 0\n200 0'
+	run -0 upstream_requests 4
+	run -0 jq -c '[.[].client_port] | unique | length' <<<"$output"
+	assert_output 1
+}
+
+@test "with GB_LIBEXECDIR every request opens its own upstream connection" {
+	GB_LIBEXECDIR=$GB_BIN start_serve listen
+	u=$(url /v1/chat/completions)
+	n=/dev/null
+	run -0 curl -sS -o $n -o $n -o $n -w '%{http_code}\n' \
+	    -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' -d "$HI" "$u" "$u" "$u"
+	assert_output $'200\n200\n200'
+	run -0 upstream_requests 3
+	run -0 jq -c '[.[].client_port] | unique | length' <<<"$output"
+	assert_output 3
+}
