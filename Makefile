@@ -76,7 +76,7 @@ $(B)/multi/%.o: bin/%.c
 
 $(B)/multi/tools.c: Makefile $(TOOL_SRC)
 	@mkdir -p $(@D)
-	@{ echo '#include <curl/curl.h>'; echo '#include "pipeline.h"'; \
+	@{ echo '#include "pipeline.h"'; \
 	for t in $(subst -,_,$(BUILTIN)); do \
 		echo "int gb_main_$$t(int, char **);"; \
 		echo "int gb_builtin_$$t(int, char **) __attribute__((weak));"; \
@@ -85,10 +85,7 @@ $(B)/multi/tools.c: Makefile $(TOOL_SRC)
 	for t in $(BUILTIN); do \
 		u=$$(echo $$t | tr - _); \
 		echo "	{ \"$$t\", gb_main_$$u, gb_builtin_$$u },"; done; \
-	echo '	{ 0, 0, 0 }'; echo '};'; \
-	echo '/* libcurl and OpenSSL set up once, inherited by every fork */'; \
-	echo 'static void __attribute__((constructor)) prewarm(void)'; \
-	echo '{ curl_global_init(CURL_GLOBAL_DEFAULT); }'; } > $@
+	echo '	{ 0, 0, 0 }'; echo '};'; } > $@
 
 $(B)/multi/tools.o: $(B)/multi/tools.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
