@@ -9,12 +9,10 @@
 # libraries they need, and runs as an unprivileged user.
 
 FROM debian:bookworm-slim AS builder
-ARG DEBIAN_FRONTEND=noninteractive
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	build-essential pkg-config libcurl4-openssl-dev libjansson-dev \
-	libsystemd-dev bats bats-assert bats-support mandoc jq python3 curl \
-	ca-certificates systemd valgrind util-linux time bsdextrautils >/dev/null \
-	&& rm -rf /var/lib/apt/lists/*
+# tests/deps.sh installs what building and testing need (one list, shared
+# with make check and CI)
+COPY tests/deps.sh /tmp/deps.sh
+RUN sh /tmp/deps.sh && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # the tests run as an ordinary user, as they would on a workstation

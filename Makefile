@@ -4,6 +4,7 @@
 #   make check        build, install missing test dependencies, run every test
 #   make check SANITIZE=1   the same with ASan+UBSan, built into build-san/
 #   make run          serve on 127.0.0.1:8000 from .env
+#   make bench        measure against an nginx floor (bench/RESULTS.md)
 #   make install      PREFIX, MANPREFIX, DESTDIR as usual
 
 PREFIX     ?= /usr/local
@@ -71,7 +72,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory lint
-	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bats tests
+	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bash tests/bats.sh tests
 
 # The unit-level tools under valgrind (tests that cannot run under it
 # skip themselves when GB_VALGRIND is set).
@@ -91,6 +92,10 @@ lint:
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 		echo "mandoc -Tlint: $(words $(MANS)) pages clean"; fi
 	@if [ -n "$(UNITS)" ]; then sh tests/verify-units.sh $(UNITS); fi
+
+.PHONY: bench
+bench: all
+	@bash bench/run.sh $(CURDIR)/$(B)/bin
 
 run: all
 	@sh tests/run.sh $(CURDIR)/$(B)/bin

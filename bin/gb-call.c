@@ -171,7 +171,8 @@ main(int argc, char *argv[])
 			req.stream = 1;
 			break;
 		case 'S':
-			if (gb_strtonum(optarg, 0, INT_MAX, &n, &errstr) == -1) {
+			if (gb_strtonum(optarg, 0, INT_MAX, &n,
+			    &errstr) == -1) {
 				fprintf(stderr, "gb-call: -S %s: %s\n", optarg,
 				    errstr);
 				exit(GB_EXIT_USAGE);

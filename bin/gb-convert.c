@@ -67,12 +67,19 @@ die_err(const struct gb_err *e)
 	die(e->code != 0 ? e->code : GB_EXIT_TEMP, e->msg);
 }
 
-/* stdin through jansson's callback loader, counted against a cap. */
+/*
+ * stdin through jansson's callback loader, counted against a cap. The
+ * loader asks for small pieces; they are served from a 64 KiB buffer so
+ * a large body costs few read(2) calls and is never held twice.
+ */
 struct reader {
 	size_t	 cap;
 	size_t	 total;
 	int	 toobig;
 	int	 ioerr;
+	size_t	 off;
+	size_t	 len;
+	char	 buf[65536];
 };
 
 static size_t
@@ -81,34 +88,51 @@ read_cb(void *p, size_t n, void *arg)
 	struct reader *r = arg;
 	ssize_t got;
 
-	got = gb_io_read(0, p, n);
-	if (got == -1) {
-		r->ioerr = errno;
-		return (size_t)-1;
+	if (r->off == r->len) {
+		got = gb_io_read(0, r->buf, sizeof(r->buf));
+		if (got == -1) {
+			r->ioerr = errno;
+			return (size_t)-1;
+		}
+		r->total += (size_t)got;
+		if (r->total > r->cap) {
+			r->toobig = 1;
+			return (size_t)-1;
+		}
+		r->off = 0;
+		r->len = (size_t)got;
 	}
-	r->total += (size_t)got;
-	if (r->total > r->cap) {
-		r->toobig = 1;
-		return (size_t)-1;
-	}
-	return (size_t)got;
+	if (n > r->len - r->off)
+		n = r->len - r->off;
+	memcpy(p, r->buf + r->off, n);
+	r->off += n;
+	return n;
 }
 
 /* One JSON document from stdin, or exit 100/111. */
 static json_t *
 read_json(size_t cap)
 {
-	struct reader r = { cap, 0, 0, 0 };
+	struct reader *r;
 	json_error_t je;
 	json_t *j;
 	char msg[GB_ERR_MSGSIZE];
 
-	j = json_load_callback(read_cb, &r, JSON_DECODE_ANY, &je);
-	if (r.ioerr != 0) {
-		snprintf(msg, sizeof(msg), "stdin: %s", strerror(r.ioerr));
+	int ioerr, toobig;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		die(GB_EXIT_TEMP, "out of memory");
+	r->cap = cap;
+	j = json_load_callback(read_cb, r, JSON_DECODE_ANY, &je);
+	ioerr = r->ioerr;
+	toobig = r->toobig;
+	free(r);
+	if (ioerr != 0) {
+		snprintf(msg, sizeof(msg), "stdin: %s", strerror(ioerr));
 		die(GB_EXIT_TEMP, msg);
 	}
-	if (r.toobig) {
+	if (toobig) {
+		json_decref(j);
 		snprintf(msg, sizeof(msg), "stdin: more than %zu bytes "
 		    "(MAX_BODY)", cap);
 		die(GB_EXIT_USAGE, msg);

@@ -27,7 +27,7 @@
 /*
  * libcurl is loaded with dlopen(3) by "check" alone: linking it costs
  * every other command about 3.4 ms of dynamic loading at start (libcurl
- * pulls in TLS, LDAP, Kerberos...), ten times the work of "next".
+ * pulls in TLS, LDAP, Kerberos...), several times the work of "next".
  */
 struct curlapi {
 	void		*lib;

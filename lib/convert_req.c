@@ -22,6 +22,8 @@
 #include "convert.h"
 #include "gemini.h"
 
+#define TOOL_RESULT_MAX	(64 * 1024 * 1024)	/* without a MAX_BODY */
+
 struct pending {			/* one tool result waiting in a run */
 	size_t	 pos;			/* position of the call it answers */
 	size_t	 seq;			/* arrival, for a stable sort */
@@ -407,7 +409,9 @@ tool_response(struct req *r, size_t i, const json_t *c)
 	json_t *v;
 	size_t j;
 
-	gb_buf_init(&b, (size_t)r->cfg->max_body);
+	/* the joined text is never longer than the request it came in */
+	gb_buf_init(&b, r->cfg->max_body > 0 ? (size_t)r->cfg->max_body :
+	    TOOL_RESULT_MAX);
 	if (json_is_string(c)) {
 		if (gb_buf_append(&b, json_string_value(c),
 		    json_string_length(c)) == -1)
@@ -496,8 +500,13 @@ call_signature(const json_t *tc)
 	    "thought_signature"));
 	if (s != NULL && *s != '\0')
 		return s;
-	return gb_gemini_call_sig(json_string_value(json_object_get(tc,
-	    "id")));
+	/* only ids minted by gb_gemini_call_id: call_<16 hex>~<sig> */
+	s = json_string_value(json_object_get(tc, "id"));
+	if (s == NULL || strncmp(s, "call_", 5) != 0 ||
+	    strspn(s + 5, "0123456789abcdef") != 16 ||
+	    s[21] != GB_CALL_ID_SIGSEP)
+		return NULL;
+	return gb_gemini_call_sig(s);
 }
 
 static int
@@ -736,12 +745,18 @@ thinking_config(struct req *r, const json_t *tc)
 	return o;
 }
 
+/*
+ * Models that take a thinkingConfig: 2.5, 3, the old "thinking"
+ * experiments and the unversioned aliases (gemini-flash-latest, ...),
+ * which point at thinking models. Others answer 400 to one.
+ */
 static int
 thinking_capable(const char *m)
 {
 	return strstr(m, "gemini-2.5") != NULL ||
 	    strncmp(m, "gemini-3", 8) == 0 || strstr(m, "thinking") != NULL ||
-	    strstr(m, "-latest") != NULL;
+	    strncmp(m, "gemini-flash", 12) == 0 ||
+	    strncmp(m, "gemini-pro", 10) == 0;
 }
 
 static int
@@ -785,6 +800,10 @@ reasoning(struct req *r, json_t *gc, const json_t *req, const json_t *g)
 		if (r->gemini3)
 			json_object_set_new(tc, "thinkingLevel",
 			    json_string(level[i]));
+		else if (budget[i] == 0 && strstr(r->upstream, "2.5-pro"))
+			/* 2.5 Pro cannot stop thinking: its least budget */
+			json_object_set_new(tc, "thinkingBudget",
+			    json_integer(128));
 		else
 			json_object_set_new(tc, "thinkingBudget",
 			    json_integer(budget[i]));
@@ -1099,6 +1118,11 @@ check_types(struct req *r, const json_t *req)
 	v = json_object_get(req, "stream_options");
 	if (v != NULL && !json_is_null(v) && !json_is_object(v))
 		return BAD(r, "stream_options: expected an object");
+	/* the deprecated forms would otherwise vanish without a word */
+	if (json_array_size(json_object_get(req, "functions")) > 0 ||
+	    json_is_object(json_object_get(req, "function_call")))
+		return BAD(r, "functions: the deprecated function calling "
+		    "form is not supported, use tools");
 	v = json_object_get(req, "messages");
 	if (!json_is_array(v))
 		return BAD(r, "messages: expected an array");

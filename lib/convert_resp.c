@@ -13,6 +13,7 @@
  * textual came back. A prompt blocked before any candidate gives one
  * choice with content null and finish_reason content_filter.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,11 @@ choice(struct ctx *c, const json_t *cand, size_t pos)
 		nomem(c);
 	goto out;
 mem:
-	nomem(c);
+	if (errno == E2BIG)
+		gb_err_set(c->err, GB_EXIT_USAGE, 502, "candidates[%zu]: text "
+		    "longer than %d bytes", pos, TEXT_MAX);
+	else
+		nomem(c);
 out:
 	json_decref(calls);
 	gb_buf_free(&text);

@@ -7,7 +7,8 @@
  * by the key itself. Every change is a read-modify-write under an
  * exclusive flock(2) on a separate lock file, keys.lock; the new version
  * is written to keys.state.tmp, fsync'd, renamed over keys.state, and
- * the directory is fsync'd. A process killed at any instant therefore
+ * the directory is fsync'd (writes that only move counters skip the
+ * fsyncs, see write_state). A process killed at any instant therefore
  * leaves either the old or the new file, never a mix, and readers need
  * no lock at all.
  *
@@ -72,7 +73,10 @@ struct gb_keys {
 	int		 dirfd;
 	int		 lockfd;
 	char		*rbuf;		/* file contents */
-	size_t		 rsize;
+	size_t		 rsize;		/* allocated */
+	size_t		 flen;		/* bytes of file in rbuf */
+	int		 fast;		/* rbuf indexed, lines parsed on demand */
+	size_t		*off;		/* fast path: where line i starts */
 	struct gb_buf	 wbuf;		/* next version of the file */
 	char		 notice[GB_ERR_MSGSIZE];
 };
@@ -107,7 +111,6 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
 	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
 	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	size_t i;
 
 	for (; p < end; p += 8) {
 		m = le64(p);
@@ -116,9 +119,9 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 		SIPROUND;
 		v0 ^= m;
 	}
-	b = (uint64_t)len << 56;
-	for (i = 0; i < (len & 7); i++)
-		b |= (uint64_t)p[i] << (8 * i);
+	m = 0;
+	memcpy(&m, p, len & 7);
+	b = (uint64_t)len << 56 | le64toh(m);
 	v3 ^= b;
 	SIPROUND;
 	SIPROUND;
@@ -131,15 +134,24 @@ siphash(const uint8_t k[16], const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* v as 16 lowercase hex digits, a byte at a time. */
 static void
 tohex(uint64_t v, char out[17])
 {
-	static const char hx[] = "0123456789abcdef";
+	static const char pairs[513] =
+	    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+	    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+	    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+	    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 	int i;
 
-	for (i = 15; i >= 0; i--) {
-		out[i] = hx[v & 15];
-		v >>= 4;
+	for (i = 14; i >= 0; i -= 2) {
+		memcpy(out + i, pairs + 2 * (v & 0xff), 2);
+		v >>= 8;
 	}
 	out[16] = '\0';
 }
@@ -194,6 +206,7 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	    (k->hex = calloc(cfg->api_keys.n, sizeof(*k->hex))) == NULL ||
 	    (k->st = calloc(cfg->api_keys.n, sizeof(*k->st))) == NULL ||
 	    (k->seen = calloc(cfg->api_keys.n, sizeof(*k->seen))) == NULL ||
+	    (k->off = calloc(cfg->api_keys.n + 1, sizeof(*k->off))) == NULL ||
 	    (k->tab = calloc(tabsize, sizeof(*k->tab))) == NULL ||
 	    (k->dir = strdup(cfg->state_dir ? cfg->state_dir :
 	    "./state")) == NULL)
@@ -256,6 +269,7 @@ gb_keys_close(struct gb_keys *k)
 	free(k->hex);
 	free(k->st);
 	free(k->seen);
+	free(k->off);
 	free(k->tab);
 	free(k->dir);
 	free(k->rbuf);
@@ -409,30 +423,80 @@ hexid(const char **pp, const char *end, uint64_t *out)
 	return 0;
 }
 
+/* The header line; returns where the first entry starts, or NULL. */
+static const char *
+parse_header(const char *p, const char *end, unsigned long long *pos,
+    unsigned long long *count)
+{
+	if ((size_t)(end - p) < sizeof(MAGIC) - 1 ||
+	    memcmp(p, MAGIC, sizeof(MAGIC) - 1) != 0)
+		return NULL;
+	p += sizeof(MAGIC) - 1;
+	if (num(&p, end, ' ', (size_t)-1, pos) == -1 ||
+	    num(&p, end, '\n', (size_t)-1, count) == -1)
+		return NULL;
+	return p;
+}
+
+/* One entry line, p up to its newline at nl. Returns 0 or -1. */
+static int
+parse_line(const char *p, const char *nl, uint64_t *id,
+    struct gb_key_info *out)
+{
+	unsigned long long v[8];
+	size_t i, len;
+
+	if (hexid(&p, nl + 1, id) == -1)
+		return -1;
+	for (i = 0; i < 8; i++)
+		if (num(&p, nl + 1, ' ', i == 7 ? 999 : (1ULL << 62),
+		    &v[i]) == -1)
+			return -1;
+	len = (size_t)(nl - p);
+	if (len > GB_KEYS_REASON_MAX || v[0] > 1)
+		return -1;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e)
+			return -1;
+	out->invalid = (int)v[0];
+	out->until = (time_t)v[1];
+	out->consec = (long)v[2];
+	out->uses = v[3];
+	out->fails = v[4];
+	out->last_used = (time_t)v[5];
+	out->last_error = (time_t)v[6];
+	out->status = (int)v[7];
+	memcpy(out->reason, p, len);
+	out->reason[len] = '\0';
+	return 0;
+}
+
 /*
- * Parse the file in k->rbuf (rsize bytes) into k->st and k->pos. Lines
- * for keys no longer configured are skipped. Returns 0, or -1 with a
- * description of the first problem in why.
+ * Parse the whole file (flen bytes in rbuf) into k->st and k->pos. Lines
+ * for keys no longer configured are skipped; configured keys without a
+ * line start fresh. Returns 0, or -1 with the first problem in why.
  */
 static int
 parse_state(struct gb_keys *k, char *why, size_t whysz)
 {
-	const char *p = k->rbuf, *end = p + k->rsize, *nl;
-	unsigned long long v[8], pos, count, lines = 0;
-	struct gb_key_info *st;
+	const char *p, *end = k->rbuf + k->flen, *nl;
+	unsigned long long pos, count, lines = 0;
+	struct gb_key_info tmp;
 	uint64_t id;
 	ssize_t idx;
-	size_t len, i;
+	size_t i;
 
-	if (k->rsize < sizeof(MAGIC) - 1 ||
-	    memcmp(p, MAGIC, sizeof(MAGIC) - 1) != 0) {
-		snprintf(why, whysz, "not a gb-keys version 1 state file");
-		return -1;
+	if (++k->gen == 0) {
+		memset(k->seen, 0, k->n * sizeof(*k->seen));
+		k->gen = 1;
 	}
-	p += sizeof(MAGIC) - 1;
-	if (num(&p, end, ' ', (size_t)-1, &pos) == -1 ||
-	    num(&p, end, '\n', (size_t)-1, &count) == -1) {
-		snprintf(why, whysz, "line 1: malformed header");
+	if ((p = parse_header(k->rbuf, end, &pos, &count)) == NULL) {
+		if (k->flen < sizeof(MAGIC) - 1 ||
+		    memcmp(k->rbuf, MAGIC, sizeof(MAGIC) - 1) != 0)
+			snprintf(why, whysz,
+			    "not a gb-keys version 1 state file");
+		else
+			snprintf(why, whysz, "line 1: malformed header");
 		return -1;
 	}
 	while (p < end) {
@@ -442,19 +506,11 @@ parse_state(struct gb_keys *k, char *why, size_t whysz)
 			    lines + 1);
 			return -1;
 		}
-		if (hexid(&p, nl + 1, &id) == -1)
-			goto bad;
-		for (i = 0; i < 8; i++)
-			if (num(&p, nl + 1, ' ', i == 7 ? 999 : (1ULL << 62),
-			    &v[i]) == -1)
-				goto bad;
-		len = (size_t)(nl - p);
-		if (len > GB_KEYS_REASON_MAX || v[0] > 1)
-			goto bad;
-		for (i = 0; i < len; i++)
-			if ((unsigned char)p[i] < 0x20 ||
-			    (unsigned char)p[i] > 0x7e)
-				goto bad;
+		if (parse_line(p, nl, &id, &tmp) == -1) {
+			snprintf(why, whysz, "line %llu: malformed entry",
+			    lines + 1);
+			return -1;
+		}
 		if ((idx = tab_find(k, id)) != -1) {
 			if (k->seen[idx] == k->gen) {
 				snprintf(why, whysz, "line %llu: repeated id",
@@ -462,17 +518,7 @@ parse_state(struct gb_keys *k, char *why, size_t whysz)
 				return -1;
 			}
 			k->seen[idx] = k->gen;
-			st = &k->st[idx];
-			st->invalid = (int)v[0];
-			st->until = (time_t)v[1];
-			st->consec = (long)v[2];
-			st->uses = v[3];
-			st->fails = v[4];
-			st->last_used = (time_t)v[5];
-			st->last_error = (time_t)v[6];
-			st->status = (int)v[7];
-			memcpy(st->reason, p, len);
-			st->reason[len] = '\0';
+			k->st[idx] = tmp;
 		}
 		p = nl + 1;
 	}
@@ -481,42 +527,79 @@ parse_state(struct gb_keys *k, char *why, size_t whysz)
 		    count);
 		return -1;
 	}
+	for (i = 0; i < k->n; i++)
+		if (k->seen[i] != k->gen)
+			memset(&k->st[i], 0, sizeof(k->st[i]));
 	k->pos = (size_t)(pos % k->n);
 	return 0;
-bad:
-	snprintf(why, whysz, "line %llu: malformed entry", lines + 1);
-	return -1;
 }
 
 /*
- * Read the state file into k->st. A missing file is a fresh state. With
- * recover, a corrupt file is moved aside to keys.state.bad and a fresh
- * state starts (the caller holds the lock); without, it is an error.
+ * The fast path. In the steady state the file has one line per
+ * configured key, in API_KEYS order; then an update needs to parse and
+ * rewrite only the lines it touches and copies the others as they are.
+ * Finds where each line starts (k->off[i], k->off[n] the end) and
+ * returns 0 when the file has that shape; the lines themselves are
+ * parsed on demand by entry().
  */
 static int
-read_state(struct gb_keys *k, int recover, struct gb_err *err)
+index_lines(struct gb_keys *k)
 {
-	char why[128];
+	const char *base = k->rbuf, *end = base + k->flen, *p, *nl;
+	unsigned long long pos, count;
+	size_t i;
+
+	if ((p = parse_header(base, end, &pos, &count)) == NULL ||
+	    count != k->n)
+		return -1;
+	for (i = 0; i < k->n; i++) {
+		if (end - p < 18 || memcmp(p, k->hex[i], 16) != 0 ||
+		    p[16] != ' ' ||
+		    (nl = memchr(p + 17, '\n', (size_t)(end - p) - 17)) == NULL)
+			return -1;
+		k->off[i] = (size_t)(p - base);
+		p = nl + 1;
+	}
+	if (p != end)
+		return -1;
+	k->off[k->n] = (size_t)(p - base);
+	k->pos = (size_t)(pos % k->n);
+	if (++k->gen == 0) {
+		memset(k->seen, 0, k->n * sizeof(*k->seen));
+		k->gen = 1;
+	}
+	return 0;
+}
+
+/*
+ * Read the file into rbuf (flen bytes). Returns 0 (*exists tells whether
+ * there was a file), 1 when it is too large to be ours (why says so), or
+ * -1 on an I/O error.
+ */
+static int
+read_raw(struct gb_keys *k, int *exists, char *why, size_t whysz,
+    struct gb_err *err)
+{
 	struct stat sb;
 	size_t got;
 	ssize_t r;
 	int fd;
 
-	k->pos = 0;
+	k->flen = 0;
+	*exists = 0;
 	if ((fd = openat(k->dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT) {
-			memset(k->st, 0, k->n * sizeof(*k->st));
+		if (errno == ENOENT)
 			return 0;
-		}
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
 		    STATE_FILE, strerror(errno));
 	}
+	*exists = 1;
 	if (fstat(fd, &sb) == -1)
 		goto ioerr;
 	if (sb.st_size > STATE_MAX) {
-		snprintf(why, sizeof(why), "larger than %d bytes", STATE_MAX);
 		close(fd);
-		goto corrupt;
+		snprintf(why, whysz, "larger than %d bytes", STATE_MAX);
+		return 1;
 	}
 	if ((size_t)sb.st_size + 1 > k->rsize) {
 		free(k->rbuf);
@@ -537,26 +620,35 @@ read_state(struct gb_keys *k, int recover, struct gb_err *err)
 			break;
 	}
 	close(fd);
-	{
-		size_t keep = k->rsize;
+	k->flen = got;
+	return 0;
+ioerr:
+	gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir, STATE_FILE,
+	    strerror(errno));
+	close(fd);
+	return -1;
+}
 
-		size_t i;
-
-		k->rsize = got;
-		if (++k->gen == 0) {
-			memset(k->seen, 0, k->n * sizeof(*k->seen));
-			k->gen = 1;
-		}
-		r = parse_state(k, why, sizeof(why));
-		k->rsize = keep;
-		/* keys without a line (new in API_KEYS) start fresh */
-		for (i = 0; r == 0 && i < k->n; i++)
-			if (k->seen[i] != k->gen)
-				memset(&k->st[i], 0, sizeof(k->st[i]));
-	}
-	if (r == 0)
+/*
+ * Parse what read_raw() read (rc its result) in full. A missing file is
+ * a fresh state. With recover, a corrupt file is moved aside to
+ * keys.state.bad and a fresh state starts (the caller holds the lock);
+ * without, it is an error.
+ */
+static int
+load_full(struct gb_keys *k, int rc, int exists, char *why, size_t whysz,
+    int recover, struct gb_err *err)
+{
+	k->fast = 0;
+	k->pos = 0;
+	if (rc == -1)
+		return -1;
+	if (rc == 0 && !exists) {
+		memset(k->st, 0, k->n * sizeof(*k->st));
 		return 0;
-corrupt:
+	}
+	if (rc == 0 && parse_state(k, why, whysz) == 0)
+		return 0;
 	memset(k->st, 0, k->n * sizeof(*k->st));
 	k->pos = 0;
 	if (!recover)
@@ -570,11 +662,35 @@ corrupt:
 	    "%s/%s: corrupt state (%s); moved to %s, starting afresh",
 	    k->dir, STATE_FILE, why, STATE_BAD);
 	return 0;
-ioerr:
-	gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir, STATE_FILE,
-	    strerror(errno));
-	close(fd);
-	return -1;
+}
+
+/* Leave the fast path: parse everything that was read. */
+static int
+go_slow(struct gb_keys *k, struct gb_err *err)
+{
+	char why[128];
+
+	if (!k->fast)
+		return 0;
+	return load_full(k, 0, 1, why, sizeof(why), 1, err);
+}
+
+/* Make k->st[i] current; on the fast path its line is parsed now. */
+static int
+entry(struct gb_keys *k, size_t i, struct gb_err *err)
+{
+	const char *p;
+	uint64_t id;
+
+	if (!k->fast || k->seen[i] == k->gen)
+		return 0;
+	p = k->rbuf + k->off[i];
+	if (parse_line(p, k->rbuf + k->off[i + 1] - 1, &id, &k->st[i]) == 0) {
+		k->seen[i] = k->gen;
+		return 0;
+	}
+	/* a bad line: the full parse finds it and recovers */
+	return go_slow(k, err) == -1 ? -1 : 1;
 }
 
 /* Append v in decimal followed by sep; p has room for 21 bytes. */
@@ -600,49 +716,76 @@ unum(long long v)
 	return v < 0 ? 0 : (unsigned long long)v;
 }
 
-/* Replace the file: temp, fsync, rename, fsync the directory. */
-static int
-write_state(struct gb_keys *k, time_t now, struct gb_err *err)
+static char *
+put_line(const struct gb_keys *k, size_t i, time_t now, char *p)
 {
-	struct gb_key_info *st;
-	size_t i, len;
+	const struct gb_key_info *st = &k->st[i];
+	size_t len;
+
+	memcpy(p, k->hex[i], 16);
+	p[16] = ' ';
+	p += 17;
+	p = putnum(p, st->invalid ? 1 : 0, ' ');
+	p = putnum(p, st->until > now ? unum(st->until) : 0, ' ');
+	p = putnum(p, unum(st->consec), ' ');
+	p = putnum(p, st->uses, ' ');
+	p = putnum(p, st->fails, ' ');
+	p = putnum(p, unum(st->last_used), ' ');
+	p = putnum(p, unum(st->last_error), ' ');
+	p = putnum(p, st->status > 0 && st->status < 1000 ?
+	    (unsigned)st->status : 0, ' ');
+	len = strlen(st->reason);
+	memcpy(p, st->reason, len);
+	p += len;
+	*p++ = '\n';
+	return p;
+}
+
+/*
+ * Replace the file with a new version in which key changed (or no key,
+ * (size_t)-1) differs: temp, fsync, rename, fsync the directory. On the
+ * fast path the other lines are copied from the old version. Without
+ * sync the two fsyncs are left out: the rename alone is atomic for every
+ * process on the machine (a kill -9 still leaves old or new), only a
+ * power cut may lose the write (see gb-keys(5), "Durability").
+ */
+static int
+write_state(struct gb_keys *k, size_t changed, time_t now, int sync,
+    struct gb_err *err)
+{
+	size_t i, need;
 	char *p;
 	int fd;
 
+	need = 64 + (k->fast ? k->flen + LINE_MAX_LEN : k->n * LINE_MAX_LEN);
 	k->wbuf.len = 0;
-	if (gb_buf_reserve(&k->wbuf, 64 + k->n * LINE_MAX_LEN) == -1)
+	if (gb_buf_reserve(&k->wbuf, need) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 	p = k->wbuf.data;
 	memcpy(p, MAGIC, sizeof(MAGIC) - 1);
 	p += sizeof(MAGIC) - 1;
 	p = putnum(p, k->pos, ' ');
 	p = putnum(p, k->n, '\n');
-	for (i = 0; i < k->n; i++) {
-		st = &k->st[i];
-		memcpy(p, k->hex[i], 16);
-		p[16] = ' ';
-		p += 17;
-		p = putnum(p, st->invalid ? 1 : 0, ' ');
-		p = putnum(p, st->until > now ? unum(st->until) : 0, ' ');
-		p = putnum(p, unum(st->consec), ' ');
-		p = putnum(p, st->uses, ' ');
-		p = putnum(p, st->fails, ' ');
-		p = putnum(p, unum(st->last_used), ' ');
-		p = putnum(p, unum(st->last_error), ' ');
-		p = putnum(p, st->status > 0 && st->status < 1000 ?
-		    (unsigned)st->status : 0, ' ');
-		len = strlen(st->reason);
-		memcpy(p, st->reason, len);
-		p += len;
-		*p++ = '\n';
-	}
+	if (k->fast && changed == (size_t)-1) {
+		memcpy(p, k->rbuf + k->off[0], k->off[k->n] - k->off[0]);
+		p += k->off[k->n] - k->off[0];
+	} else if (k->fast) {
+		memcpy(p, k->rbuf + k->off[0], k->off[changed] - k->off[0]);
+		p += k->off[changed] - k->off[0];
+		p = put_line(k, changed, now, p);
+		memcpy(p, k->rbuf + k->off[changed + 1],
+		    k->off[k->n] - k->off[changed + 1]);
+		p += k->off[k->n] - k->off[changed + 1];
+	} else
+		for (i = 0; i < k->n; i++)
+			p = put_line(k, i, now, p);
 	k->wbuf.len = (size_t)(p - k->wbuf.data);
 
 	if ((fd = openat(k->dirfd, STATE_TMP,
 	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		goto fail;
 	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
-	    fsync(fd) == -1) {
+	    (sync && fsync(fd) == -1)) {
 		int saved = errno;
 
 		close(fd);
@@ -651,7 +794,7 @@ write_state(struct gb_keys *k, time_t now, struct gb_err *err)
 	}
 	if (close(fd) == -1 ||
 	    renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
-	    fsync(k->dirfd) == -1)
+	    (sync && fsync(k->dirfd) == -1))
 		goto fail;
 	return 0;
 fail:
@@ -662,18 +805,33 @@ fail:
 int
 gb_keys_load(struct gb_keys *k, struct gb_err *err)
 {
+	char why[128];
+	int rc, exists;
+
 	k->notice[0] = '\0';
-	return read_state(k, 0, err);
+	rc = read_raw(k, &exists, why, sizeof(why), err);
+	return load_full(k, rc, exists, why, sizeof(why), 0, err);
 }
 
-/* Lock and read; on failure nothing is held. */
+/*
+ * Lock and read, on the fast path when the file allows it; on failure
+ * nothing is held.
+ */
 static int
 begin(struct gb_keys *k, struct gb_err *err)
 {
+	char why[128];
+	int rc, exists;
+
 	k->notice[0] = '\0';
 	if (lock_state(k, err) == -1)
 		return -1;
-	if (read_state(k, 1, err) == -1) {
+	rc = read_raw(k, &exists, why, sizeof(why), err);
+	if (rc == 0 && exists && index_lines(k) == 0) {
+		k->fast = 1;
+		return 0;
+	}
+	if (load_full(k, rc, exists, why, sizeof(why), 1, err) == -1) {
 		unlock_state(k);
 		return -1;
 	}
@@ -682,11 +840,12 @@ begin(struct gb_keys *k, struct gb_err *err)
 
 /* Write and unlock. */
 static int
-commit(struct gb_keys *k, time_t now, struct gb_err *err)
+commit(struct gb_keys *k, size_t changed, time_t now, int sync,
+    struct gb_err *err)
 {
 	int rc;
 
-	rc = write_state(k, now, err);
+	rc = write_state(k, changed, now, sync, err);
 	unlock_state(k);
 	return rc;
 }
@@ -696,15 +855,24 @@ gb_keys_next(struct gb_keys *k, const size_t *skip, size_t nskip,
     time_t *retry_at, struct gb_err *err)
 {
 	struct gb_key_info *st;
-	time_t now, soonest = 0;
+	time_t now, soonest;
 	size_t i, j, s;
+	int rc;
 
 	if (retry_at != NULL)
 		*retry_at = 0;
 	if (begin(k, err) == -1)
 		return -1;
 	now = time(NULL);
+again:
+	soonest = 0;
 	for (j = 0, i = k->pos; j < k->n; j++, i = i + 1 == k->n ? 0 : i + 1) {
+		if ((rc = entry(k, i, err)) == -1) {
+			unlock_state(k);
+			return -1;
+		}
+		if (rc == 1)
+			goto again;
 		st = &k->st[i];
 		if (st->invalid)
 			continue;
@@ -721,7 +889,8 @@ gb_keys_next(struct gb_keys *k, const size_t *skip, size_t nskip,
 		st->uses++;
 		st->last_used = now;
 		k->pos = i + 1 == k->n ? 0 : i + 1;
-		if (commit(k, now, err) == -1)
+		/* only counters moved: no fsync on the hot path */
+		if (commit(k, i, now, 0, err) == -1)
 			return -1;
 		return (int)i;
 	}
@@ -791,16 +960,23 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 {
 	struct gb_key_info *st;
 	time_t now;
+	int sync = 1;
 
 	if (idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
 	if (begin(k, err) == -1)
 		return -1;
+	if (entry(k, idx, err) == -1) {
+		unlock_state(k);
+		return -1;
+	}
 	now = time(NULL);
 	st = &k->st[idx];
 	switch (what) {
 	case GB_KEY_OK:
+		/* a plain success moves counters only; a revival is synced */
+		sync = st->invalid;
 		st->consec = 0;
 		st->invalid = 0;
 		break;
@@ -832,7 +1008,7 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 		set_reason(k, st, reason);
 		break;
 	}
-	return commit(k, now, err);
+	return commit(k, idx, now, sync, err);
 }
 
 int
@@ -845,13 +1021,17 @@ gb_keys_reset(struct gb_keys *k, size_t idx, struct gb_err *err)
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
 	if (begin(k, err) == -1)
 		return -1;
+	if ((idx == (size_t)-1 ? go_slow(k, err) : entry(k, idx, err)) == -1) {
+		unlock_state(k);
+		return -1;
+	}
 	for (i = 0; i < k->n; i++)
 		if (idx == (size_t)-1 || idx == i) {
 			k->st[i].invalid = 0;
 			k->st[i].until = 0;
 			k->st[i].consec = 0;
 		}
-	return commit(k, time(NULL), err);
+	return commit(k, idx, time(NULL), 1, err);
 }
 
 /*
@@ -891,6 +1071,13 @@ gb_keys_find(const struct gb_keys *k, const char *name, size_t *idx,
 	    strlen(name) < sizeof(want))
 		snprintf(want, sizeof(want), "%s", name);
 	else
+		goto nomatch;
+	/*
+	 * A mask is at most 6 characters, the ellipsis, at most 4: anything
+	 * longer matches no key and might be one, so it is not echoed.
+	 */
+	dots = strstr(want, "\xe2\x80\xa6");
+	if (dots - want > 6 || strlen(dots + 3) > 4)
 		goto nomatch;
 	for (i = 0; i < k->n; i++) {
 		if (strcmp(gb_mask(k->key[i], m, sizeof(m)), want) != 0)

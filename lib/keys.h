@@ -78,6 +78,9 @@ int	gb_keys_record(struct gb_keys *, size_t, enum gb_key_outcome, long,
  * replaced whole, so a reader sees one complete version). Afterwards
  * gb_keys_info() and gb_keys_position() describe it. A missing file is
  * a fresh state; a corrupt one is an error (GB_EXIT_TEMP).
+ * gb_keys_next() and gb_keys_record() bring gb_keys_info() up to date
+ * only for the key they return or change: they read no more of the
+ * file than they need.
  */
 int	gb_keys_load(struct gb_keys *, struct gb_err *);
 const struct gb_key_info *gb_keys_info(const struct gb_keys *, size_t);

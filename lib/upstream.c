@@ -48,6 +48,18 @@ struct gb_upstream {
 	char			 errbuf[CURL_ERROR_SIZE];
 };
 
+/* One attempt's result. */
+struct gb_upstream_attempt {
+	enum gb_upstream_class class;
+	int	 status;		/* HTTP status, 0 if none arrived */
+	long	 retry_after;		/* 429: seconds asked for, or -1 */
+	int	 timed_out;		/* the attempt ran out of time */
+	int	 committed;		/* sink->head was called */
+	int	 gone;			/* the sink refused data */
+	char	 reason[64];		/* ErrorInfo.reason, or "" */
+	char	 msg[256];		/* what went wrong, for messages */
+};
+
 /* One attempt in flight: the userdata of every libcurl callback. */
 struct xfer {
 	struct gb_upstream		*u;
@@ -96,7 +108,8 @@ gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
 	struct gb_upstream *u;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		gb_err_set(err, GB_EXIT_TEMP, 0, "unable to initialise libcurl");
+		gb_err_set(err, GB_EXIT_TEMP, 0,
+		    "unable to initialise libcurl");
 		return NULL;
 	}
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
@@ -642,7 +655,8 @@ gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
 			if (kerr.code != GB_EXIT_NO) {
 				free(tried);
 				gb_buf_free(&x.buf);
-				gb_err_set(err, GB_EXIT_TEMP, 0, "%s", kerr.msg);
+				gb_err_set(err, GB_EXIT_TEMP, 0, "%s",
+				    kerr.msg);
 				if (deliver_error(s, head, 500,
 				    "key state unavailable") == -1)
 					gb_err_set(err, GB_EXIT_TEMP, 0,

@@ -47,7 +47,7 @@ struct gb_upstream_req {
 /* The status line handed to sink->head. */
 struct gb_upstream_head {
 	int		 status;	/* HTTP status for the caller */
-	int		 attempts;	/* attempts made, 0 if no key was usable */
+	int		 attempts;	/* attempts made (0: no key usable) */
 	long		 retry_after;	/* seconds (429 only), else -1 */
 	char		 key[GB_MASK_SIZE]; /* masked key of the last attempt,
 					   "" if none */
@@ -65,23 +65,11 @@ struct gb_upstream_sink {
 	int	(*head)(void *, const struct gb_upstream_head *);
 	/* body bytes in order; -1 aborts (the caller went away) */
 	int	(*body)(void *, const void *, size_t);
-	/* polled while waiting on upstream; 0 means the caller is gone */
+	/* polled while waiting; 0: the caller is gone (may be NULL) */
 	int	(*alive)(void *);
 	/* a diagnostic (never contains a key); may be NULL */
 	void	(*log)(void *, enum gb_upstream_loglevel, const char *);
 	void	*arg;
-};
-
-/* One attempt's result. */
-struct gb_upstream_attempt {
-	enum gb_upstream_class class;
-	int	 status;		/* HTTP status, 0 if none arrived */
-	long	 retry_after;		/* 429: seconds asked for, -1 if not said */
-	int	 timed_out;		/* the attempt ran out of time */
-	int	 committed;		/* sink->head was called */
-	int	 gone;			/* the sink refused data (caller gone) */
-	char	 reason[64];		/* ErrorInfo.reason, or "" */
-	char	 msg[256];		/* what went wrong, for messages */
 };
 
 struct gb_upstream	*gb_upstream_new(const struct gb_config *,

@@ -23,6 +23,10 @@ command -v curl >/dev/null 2>&1 || need curl
 command -v systemd-socket-activate >/dev/null 2>&1 || need systemd
 command -v valgrind >/dev/null 2>&1 || need valgrind
 command -v setsid >/dev/null 2>&1 || need util-linux
+[ -x /usr/bin/time ] || need time
+command -v col >/dev/null 2>&1 || need bsdextrautils
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
+command -v ps >/dev/null 2>&1 || need procps
 
 if [ "${1:-}" = fuzz ]; then
 	command -v clang >/dev/null 2>&1 || need clang

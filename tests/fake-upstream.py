@@ -9,6 +9,9 @@ Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one), prints one line
 serves until it gets SIGTERM/SIGINT. Python 3 standard library only.
 With FAKE_UPSTREAM_CERT naming a PEM file holding a certificate and its
 key, it speaks HTTPS instead (to test certificate verification).
+FAKE_UPSTREAM_VERBOSE=1 logs every request to stderr.
+FAKE_UPSTREAM_MAX_RECORDS (default 10000) bounds the request records kept
+in memory; past it the oldest are dropped (long benchmark runs).
 Point BASE_URL at http://127.0.0.1:<port>/v1beta.
 
 Gemini routes (default behaviour, when no scripted response matches)
@@ -107,6 +110,8 @@ SCRIPT_DIR = None
 STATE = threading.Condition()
 QUEUE = []
 RECORDS = []
+DROPPED = [0]
+MAX_RECORDS = int(os.environ.get("FAKE_UPSTREAM_MAX_RECORDS") or 10000)
 GO = [0]
 DEFAULTS = {}
 SHAPING = ("framing", "split", "delay", "event_delay", "transfer")
@@ -432,8 +437,11 @@ class Handler(BaseHTTPRequestHandler):
                "body": raw.decode("utf-8", "replace"), "key": key,
                "status": None, "events_sent": 0, "outcome": None}
         with STATE:
-            rec["seq"] = len(RECORDS) + 1
+            rec["seq"] = DROPPED[0] + len(RECORDS) + 1
             RECORDS.append(rec)
+            if len(RECORDS) > MAX_RECORDS:
+                del RECORDS[0]
+                DROPPED[0] += 1
             STATE.notify_all()
         spec = take_scripted(self.command, url.path, key)
         if spec is None:
@@ -634,6 +642,7 @@ class Handler(BaseHTTPRequestHandler):
                 with STATE:
                     del QUEUE[:]
                     del RECORDS[:]
+                    DROPPED[0] = 0
                     GO[0] = 0
                     DEFAULTS.clear()
                 return self.reply(200, {"reset": True})
@@ -646,9 +655,10 @@ class Handler(BaseHTTPRequestHandler):
                 end = time.monotonic() + 10
                 with STATE:
                     while time.monotonic() < end:
-                        if len(RECORDS) >= want and not (settled and any(
-                                r["outcome"] is None
-                                for r in RECORDS[:want])):
+                        if DROPPED[0] + len(RECORDS) >= want and not (
+                                settled and any(
+                                    r["outcome"] is None for r in RECORDS
+                                    if r["seq"] <= want)):
                             break
                         STATE.wait(0.05)
                     return self.reply(200, list(RECORDS))
@@ -667,6 +677,9 @@ def main():
         SCRIPT_DIR = sys.argv[2]
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
+    # benchmarks open many connections at once: a deep accept queue keeps
+    # them from waiting out SYN retransmits
+    ThreadingHTTPServer.request_queue_size = 1024
     srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     if os.environ.get("FAKE_UPSTREAM_CERT"):
         import ssl

@@ -132,6 +132,13 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	[ "$(key 1 state)" = active ]
 }
 
+@test "an error wrapped in an array (as Google sometimes sends) is understood" {
+	upstream_script "{\"status\":400,\"body\":[$ERR_KEY]}"
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$(key 0 last_error.reason)" = API_KEY_INVALID ]
+}
+
 @test "a success resets the key's failure count" {
 	upstream_script "{\"status\":400,\"reason\":\"API_KEY_INVALID\",\"key\":\"$K1\"}"
 	run -0 --separate-stderr gbcall GET models
@@ -184,7 +191,7 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	list=$(gb-keys list --json)
 	[ "$(jq -r '.keys[0].state' <<<"$list")" = cooling ]
 	left=$(jq -r '.keys[0].cooling_until - .now' <<<"$list")
-	((left >= 36 && left <= 37))
+	((left > 30 && left <= 37))
 	[ "$(jq -r '.keys[0].consecutive_failures' <<<"$list")" = 0 ]
 	[ "$(jq -r '.keys[1].state' <<<"$list")" = active ]
 }
@@ -198,7 +205,7 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	list=$(gb-keys list --json)
 	left=$(jq -r '.keys[1].cooling_until - .now' <<<"$list")
-	((left >= 122 && left <= 123))
+	((left > 115 && left <= 123))
 }
 
 @test "429: a Retry-After header is used when RetryInfo is missing" {
@@ -214,7 +221,7 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	[ "$(jq -r '.error.details[0].retryDelay' <<<"$output")" = 20s ]
 	[ "$(jq -c 'del(.retry_after)' status)" = "{\"status\":429,\"key\":\"$M3\",\"attempts\":3}" ]
 	ra=$(jq .retry_after status)
-	((ra >= 9 && ra <= 10))
+	((ra >= 1 && ra <= 10))
 	for i in 0 1 2; do [ "$(key $i state)" = cooling ]; done
 
 	# the next call makes no upstream request at all
@@ -222,7 +229,7 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	assert_output '{"error":{"code":429,"message":"every API key is cooling down; retry later","status":"RESOURCE_EXHAUSTED"}}'
 	[ "$(jq -c 'del(.retry_after)' status)" = '{"status":429,"key":null,"attempts":0}' ]
 	ra=$(jq .retry_after status)
-	((ra >= 9 && ra <= 10))
+	((ra >= 1 && ra <= 10))
 	[[ $stderr == "gb-call: every API key is cooling down (next in "*" s)" ]]
 	[ "$(upstream_count)" = 3 ]
 }
@@ -401,7 +408,9 @@ gb-call: giving up after 1 attempt: timed out" ]
 	# the key is in no argv while the call is under way
 	run cat "/proc/$pid/cmdline"
 	no_keys "$output"
-	[ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "gb-call -s -S 4 POST $STREAM " ]
+	# (under tests/valgrind.sh the process is valgrind running gb-call)
+	[ -n "${GB_VALGRIND:-}" ] ||
+	    [ "$(tr '\0' ' ' <"/proc/$pid/cmdline")" = "gb-call -s -S 4 POST $STREAM " ]
 	exec 5<&-
 	# without any go: upstream sees the client leave, gb-call exits
 	[ "$(upstream_outcome 1)" = client_gone ]
@@ -544,4 +553,17 @@ gb-call: giving up after 1 attempt: timed out" ]
 	    "gb-call GET 'models?pageSize=1000' | jq -r '.models[].name'"
 	[ "${lines[0]}" = models/gemini-2.0-flash ]
 	[ "$(upstream_request 3 .query)" = pageSize=1000 ]
+}
+
+@test "concurrent calls share the key state without losing a use" {
+	for i in $(seq 12); do
+		gb-call POST "$GEN" <req.json >"out.$i" 2>"err.$i" 3>&- &
+	done
+	for i in $(seq 12); do
+		wait -n || { echo "a call failed" >&2; return 1; }
+	done
+	[ "$(cat err.* | wc -c)" = 0 ]
+	[ "$(gb-keys list --json | jq '[.keys[].uses] | add')" = 12 ]
+	[ "$(gb-keys list --json | jq -c '[.keys[].uses]')" = '[4,4,4]' ]
+	[ "$(upstream_count)" = 12 ]
 }

@@ -62,6 +62,14 @@ load lib/convert
 	check_convert_fixture chat-request data-url-not-base64-error
 }
 
+@test "chat-request/deprecated-function-role-error" {
+	check_convert_fixture chat-request deprecated-function-role-error
+}
+
+@test "chat-request/deprecated-functions-error" {
+	check_convert_fixture chat-request deprecated-functions-error
+}
+
 @test "chat-request/developer-role-like-system" {
 	check_convert_fixture chat-request developer-role-like-system
 }
@@ -202,6 +210,10 @@ load lib/convert
 	check_convert_fixture chat-request reasoning-none-budget-0
 }
 
+@test "chat-request/reasoning-none-on-2-5-pro-least-budget-128" {
+	check_convert_fixture chat-request reasoning-none-on-2-5-pro-least-budget-128
+}
+
 @test "chat-request/reasoning-unknown-value-error" {
 	check_convert_fixture chat-request reasoning-unknown-value-error
 }
@@ -266,6 +278,10 @@ load lib/convert
 	check_convert_fixture chat-request signature-none-for-gemini-2-5
 }
 
+@test "chat-request/signature-not-taken-from-foreign-id-with-tilde" {
+	check_convert_fixture chat-request signature-not-taken-from-foreign-id-with-tilde
+}
+
 @test "chat-request/signature-placeholder-first-call-gemini-3" {
 	check_convert_fixture chat-request signature-placeholder-first-call-gemini-3
 }
@@ -302,8 +318,16 @@ load lib/convert
 	check_convert_fixture chat-request temperature-string-error
 }
 
+@test "chat-request/thinking-asked-of-unversioned-alias" {
+	check_convert_fixture chat-request thinking-asked-of-unversioned-alias
+}
+
 @test "chat-request/thinking-model-include-thoughts-when-shown" {
 	check_convert_fixture chat-request thinking-model-include-thoughts-when-shown
+}
+
+@test "chat-request/thinking-not-asked-of-gemini-1-5-latest" {
+	check_convert_fixture chat-request thinking-not-asked-of-gemini-1-5-latest
 }
 
 @test "chat-request/thinking-not-asked-when-hidden" {

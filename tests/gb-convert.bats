@@ -217,3 +217,27 @@ assert "data:image/png;base64," + o["data"] == i["image_url"]["url"]'
 		[ $((kb * 1024)) -lt $((3 * size)) ]
 	fi
 }
+
+@test "valgrind finds no leaks or errors, on success and on failure" {
+	[ "${SANITIZE:-}" != 1 ] || skip "valgrind does not run ASan builds"
+	command -v valgrind > /dev/null || skip "valgrind is not installed"
+	local c
+	for c in chat-request/tool-results-reversed-still-call-order \
+	    chat-request/response-format-json-schema-strict-and-schema-stripped \
+	    chat-request/tool-result-unknown-id-error \
+	    chat-request/not-json-error \
+	    chat-response/code-execution-rendered-as-original \
+	    chat-response/function-call-signature-in-id-and-extra-content \
+	    embed-request/three-strings-in-order \
+	    embed-response/base64-little-endian-float32 \
+	    models/unknown-id-exit-1 error/api-key-invalid-becomes-401; do
+		local mode=${c%%/*} name=${c#*/} args=()
+		if [ -f "$CONVERT_FIXTURES/$c.args" ]; then
+			read -ra args < "$CONVERT_FIXTURES/$c.args"
+		fi
+		valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		    --error-exitcode=99 "$GB_BIN/gb-convert" "$mode" "${args[@]}" \
+		    < "$CONVERT_FIXTURES/$c.in" > /dev/null 2> vg.err ||
+		    [ $? != 99 ] || { echo "$c"; cat vg.err; return 1; }
+	done
+}

@@ -28,6 +28,7 @@ teardown() {
 	# (stop_pid's wait reports the TERM; that is no failure here)
 	stop_pid "${GBK_HOLDER:-}" || true
 	stop_pid "${GBK_UPSTREAM:-}" || true
+	if [ -n "${GBK_SHM:-}" ]; then rm -rf "$GBK_SHM"; fi
 }
 
 # --- usage and configuration -------------------------------------------
@@ -95,6 +96,15 @@ teardown() {
 	! grep -rF -e "$K1" -e "$K2" -e "$K3" -e xxxxxxxxxx state
 }
 
+@test "state ids are SipHash-2-4 of the key: stable across versions" {
+	# changing the hash would orphan every existing state file
+	run -0 gbk_json '[.keys[].id] | join(" ")'
+	[ "$output" = "aee8560046a6ce30 087b7b3d364826f1 $(gbk_json '.keys[2].id')" ]
+	export API_KEYS=AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAA0001
+	run -0 gbk_json '.keys[0].id'
+	[ "$output" = 399f6aa3d03f6e91 ]
+}
+
 @test "STATE_DIRECTORY is honoured (first of a colon list)" {
 	export STATE_DIRECTORY=$PWD/st1:$PWD/st2
 	run -0 gb-keys next
@@ -125,6 +135,9 @@ teardown() {
 	run -100 --separate-stderr gb-keys ok 'AIzaSy...9999'
 	[ "$stderr" = "gb-keys: no key matches AIzaSy…9999" ]
 	run -100 --separate-stderr gb-keys ok bogus
+	[ "$stderr" = "gb-keys: not a key index or masked id (like AIzaSy...fGhI)" ]
+	# a "masked id" too long to be one is not echoed: it may be a key
+	run -100 --separate-stderr gb-keys ok "${K1:0:20}...${K1:30}"
 	[ "$stderr" = "gb-keys: not a key index or masked id (like AIzaSy...fGhI)" ]
 	run -100 --separate-stderr gb-keys ok -- -1
 	[ "$stderr" = "$USAGE" ]
@@ -177,15 +190,17 @@ teardown() {
 }
 
 @test "cool skips the key until the deadline, then it comes back" {
-	run -0 gb-keys cool 0 2
+	run -0 gb-keys cool 0 300
 	run -0 gbk_json '.keys[0] | "\(.state) \(.last_error.status)"'
 	[ "$output" = "cooling 429" ]
 	for want in "$K2" "$K3" "$K2" "$K3"; do
 		run -0 gb-keys next
 		[ "$output" = "$want" ]
 	done
+	# a new, short cooldown replaces the long one
+	run -0 gb-keys cool 0 1
 	# poll for the deadline rather than sleeping an exact time
-	for i in $(seq 50); do
+	for i in $(seq 100); do
 		[ "$(gbk_json '.keys[0].state')" = active ] && break
 		sleep 0.1
 	done
@@ -198,7 +213,7 @@ teardown() {
 	export KEY_COOLDOWN=100
 	run -0 gb-keys cool 2
 	run -0 gbk_json '.keys[2].cooling_until - .now'
-	(( output >= 99 && output <= 100 ))
+	(( output >= 90 && output <= 100 ))
 }
 
 @test "no usable key: exit 1 with the earliest recovery time" {
@@ -209,7 +224,7 @@ teardown() {
 	run -1 --separate-stderr gb-keys next
 	[ "$output" = "" ]
 	[[ $stderr =~ ^gb-keys:\ no\ usable\ key\;\ retry\ after\ ([0-9]+)\ s\ \(at\ ([0-9]+)\)$ ]]
-	(( BASH_REMATCH[1] >= 39 && BASH_REMATCH[1] <= 40 ))
+	(( BASH_REMATCH[1] >= 30 && BASH_REMATCH[1] <= 40 ))
 	[ "${BASH_REMATCH[2]}" = "$(gbk_json '.keys[2].cooling_until')" ]
 }
 
@@ -271,7 +286,7 @@ teardown() {
 	run -0 gb-keys cool 1 600
 	run -0 gb-keys list
 	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
-	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (599|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
+	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
 }
 
 @test "list --json: every field" {
@@ -279,12 +294,15 @@ teardown() {
 	run -0 gb-keys fail 0 401 UNAUTHENTICATED
 	run -0 --separate-stderr gb-keys list --json
 	[ "$stderr" = "" ]
-	now=$(jq .now <<<"$output")
-	run -0 jq -c --argjson now "$now" '.keys[0] | .last_used -= $now | .last_error.at -= $now' <<<"$output"
-	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"'"$(gbk_json '.keys[0].id')"'","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":0,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":0}}' ] ||
-	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"'"$(gbk_json '.keys[0].id')"'","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":-1,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":0}}' ]
+	# times are replaced by whether they are within 5 s before "now"
+	run -0 jq -c '.now as $n | .keys[0]
+	    | .last_used |= ($n - . | . >= 0 and . <= 5)
+	    | .last_error.at |= ($n - . | . >= 0 and . <= 5)' <<<"$output"
+	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"aee8560046a6ce30","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":true,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":true}}' ]
 	run -0 gbk_json '.keys[1] | [.uses, .last_used, .last_error] | tostring'
 	[ "$output" = "[0,null,null]" ]
+	run -0 gbk_json '.position'
+	[ "$output" = 1 ]
 }
 
 @test "no full key in list, --json, reasons or error messages" {
@@ -320,6 +338,34 @@ teardown() {
 
 # --- the file: corruption, locking, crashes ------------------------------
 
+# The tests below run a thousand processes or more; LeakSanitizer's exit
+# scan costs each some 30 ms, so they leave it off (the other tests and
+# valgrind cover leaks).
+no_leak_scan() {
+	if [ -n "${GB_VALGRIND:-}" ]; then
+		skip "a thousand processes or more: too slow under valgrind"
+	fi
+	ASAN_OPTIONS=${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0}
+	export ASAN_OPTIONS
+}
+
+# The concurrency tests are about the lock, not the disk: their state
+# goes to tmpfs when there is one, so that fsync latency on a shared
+# disk (measured at up to 850 ms) does not dominate them. The sanitizer
+# build runs them at a fifth of the size (each process starts ten times
+# slower); the full size is the normal build's.
+fast_state() {
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		GBK_SHM=$(mktemp -d /dev/shm/gb-keys-test.XXXXXX)
+		export STATE_DIRECTORY=$GBK_SHM/state
+	fi
+	if [ "${SANITIZE:-}" = 1 ]; then
+		GBK_SCALE=5
+	else
+		GBK_SCALE=1
+	fi
+}
+
 @test "corrupt state: list fails clearly, the next update moves it aside" {
 	mkdir -m 700 state
 	printf 'gbkeys 1 0 2\n0123456789abcdef 0 0 0 0 0 0 0 0 \n' > state/keys.state
@@ -349,6 +395,30 @@ teardown() {
 	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 2: malformed entry); the next update moves it to keys.state.bad" ]
 }
 
+@test "fast path: a bad line met by next is found and the file recovered" {
+	run -0 gb-keys next
+	# key 1's line keeps its id but gets a bad field
+	sed -i '3s/^\([0-9a-f]\{16\}\) 0 /\1 7 /' state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); the next update moves it to keys.state.bad" ]
+	run -0 --separate-stderr gb-keys next
+	[ "$output" = "$K1" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); moved to keys.state.bad, starting afresh" ]
+	run -0 gbk_json '[.keys[].uses] | join(" ")'
+	[ "$output" = "1 0 0" ]
+}
+
+@test "keys reordered in API_KEYS keep their own counters" {
+	run -0 gb-keys next
+	run -0 gb-keys fail 2 401 X
+	export API_KEYS="$K3,$K1,$K2"
+	run -0 gb-keys ok 0
+	run -0 gbk_json '[.keys[] | "\(.key) \(.uses) \(.failures)"] | join(",")'
+	[ "$output" = "$M3 0 1,$M1 1 0,$M2 0 0" ]
+	# the file is rewritten in the new order
+	[ "$(sed -n 2p state/keys.state | cut -c1-16)" = "$(gbk_json '.keys[0].id')" ]
+}
+
 @test "an unreadable state file is a clear error (exit 111)" {
 	mkdir -p state/keys.state
 	run -111 --separate-stderr gb-keys list
@@ -375,23 +445,26 @@ teardown() {
 }
 
 @test "concurrency: 4 x 250 next on 5 keys, each key 200 times, no lost use" {
+	no_leak_scan
+	fast_state
 	export API_KEYS=$(gbk_keys 5)
-	local pids=() p
+	local pids=() p n=$((250 / GBK_SCALE)) each
+	each=$((4 * n / 5))
 	for p in 1 2 3 4; do
-		(for i in $(seq 250); do gb-keys next || echo ERROR; done) \
+		(for ((i = 0; i < n; i++)); do gb-keys next || echo ERROR; done) \
 		    > out.$p 3>&- &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
 	! grep -h ERROR out.*
-	[ "$(cat out.* | wc -l)" = 1000 ]
+	[ "$(cat out.* | wc -l)" = $((4 * n)) ]
 	cat out.* | sort | uniq -c | awk '{ print $1 }' > counts
 	[ "$(wc -l < counts)" = 5 ]
-	while read -r n; do
-		(( n >= 198 && n <= 202 ))
+	while read -r c; do
+		(( c >= each - 2 && c <= each + 2 ))
 	done < counts
 	run -0 gbk_json '[.keys[].uses] | add'
-	[ "$output" = 1000 ]
+	[ "$output" = $((4 * n)) ]
 	# each key's recorded uses equal the times it was printed
 	for i in 1 2 3 4 5; do
 		[ "$(gbk_json ".keys[$((i - 1))].uses")" = \
@@ -400,21 +473,24 @@ teardown() {
 }
 
 @test "concurrency: next with fail and ok interleaved, counts add up" {
+	no_leak_scan
+	fast_state
 	export API_KEYS=$(gbk_keys 5) MAX_FAILURES=1000000
 	local -A idx
-	local i pids=() p
+	local i pids=() p n=$((250 / GBK_SCALE))
 	for i in 1 2 3 4 5; do idx[$(gbk_key $i)]=$((i - 1)); done
+	# 4 processes, each: next n times, and after every other next a
+	# fail or an ok for the key it got
 	worker() {
 		local i k
-		for ((i = 0; i < 250; i++)); do
+		for ((i = 0; i < n; i++)); do
 			k=$(gb-keys next) || { echo ERROR; continue; }
-			if (( i % 2 )); then
-				gb-keys ok "${idx[$k]}" || echo ERROR
-			else
-				gb-keys fail "${idx[$k]}" 401 X || echo ERROR
-				echo "F ${idx[$k]}"
-			fi
 			echo "U ${idx[$k]}"
+			case $((i % 4)) in
+			0)	gb-keys fail "${idx[$k]}" 401 X || echo ERROR
+				echo "F ${idx[$k]}" ;;
+			2)	gb-keys ok "${idx[$k]}" || echo ERROR ;;
+			esac
 		done
 	}
 	for p in 1 2 3 4; do
@@ -423,8 +499,10 @@ teardown() {
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
 	! grep -h ERROR log.*
+	fails=$(cat log.* | grep -c '^F')
+	(( fails == 4 * ((n + 3) / 4) ))
 	run -0 gbk_json '"\([.keys[].uses] | add) \([.keys[].failures] | add)"'
-	[ "$output" = "1000 500" ]
+	[ "$output" = "$((4 * n)) $fails" ]
 	for i in 0 1 2 3 4; do
 		[ "$(gbk_json ".keys[$i].failures")" = "$(cat log.* | grep -c "^F $i$")" ]
 		[ "$(gbk_json ".keys[$i].uses")" = "$(cat log.* | grep -c "^U $i$")" ]
@@ -432,17 +510,26 @@ teardown() {
 }
 
 @test "crash safety: 200 kill -9 at random moments never leave a bad file" {
+	no_leak_scan
 	export API_KEYS=$(gbk_keys 100)
-	local kills=0 done=0 tries=0 st pid t0 life delay fifo
+	local kills=0 torn=0 done=0 tries=0 st pid t0 life maxd delay fifo
 	# how long one writer lives, so the kills spread over its whole life
 	t0=$EPOCHREALTIME
 	for i in 1 2 3 4 5 6 7 8 9 10; do gb-keys next > /dev/null; done
 	done=10
 	life=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 10 ))
+	# the delay before the kill is random in [0, maxd); maxd shrinks
+	# when a writer finishes first and grows when it is killed, which
+	# settles where some 80 % of the writers are killed, anywhere in
+	# their life
+	maxd=$life
 	# a FIFO opened read-write: "read -t" on it is a sleep without a fork
 	mkfifo fifo
 	exec {fifo}<>fifo
-	while (( kills < 200 && tries < 600 )); do
+	fast_state
+	unset STATE_DIRECTORY	# the crash test stays on the real disk
+	want=$((200 / GBK_SCALE))
+	while (( kills < want && tries < 3 * want )); do
 		tries=$((tries + 1))
 		if (( tries % 2 )); then
 			gb-keys next > /dev/null 3>&- &
@@ -450,24 +537,34 @@ teardown() {
 			gb-keys fail $((RANDOM % 100)) 401 X 3>&- &
 		fi
 		pid=$!
-		delay=$(( RANDOM * life / 32768 ))
-		read -r -t "$(printf '0.%06d' "$delay")" -u "$fifo" || true
+		delay=$(( RANDOM * maxd / 32768 ))
+		printf -v delay '0.%06d' "$delay"
+		read -r -t "$delay" -u "$fifo" || true
 		kill -9 "$pid" 2>/dev/null || true
 		st=0
 		wait "$pid" || st=$?
-		if (( st == 137 )); then
-			kills=$((kills + 1))
-		elif (( st == 0 )); then
+		if (( st == 0 )); then
 			if (( tries % 2 )); then done=$((done + 1)); fi
-		else
+			maxd=$((maxd - maxd / 8))
+			continue
+		fi
+		maxd=$((maxd + maxd / 32 + 1))
+		# a temp file left behind: killed between creating and renaming
+		if [ -e state/keys.state.tmp ]; then
+			torn=$((torn + 1))
+			rm state/keys.state.tmp
+		fi
+		if (( st != 137 )); then
 			echo "writer exited $st" >&2
 			false
 		fi
+		kills=$((kills + 1))
 		gb-keys list --json | jq -e '.keys | length == 100' > /dev/null
 	done
 	exec {fifo}>&-
-	echo "# $kills kills in $tries runs (writer life ${life} us)" >&3
-	(( kills >= 200 ))
+	echo "# $kills kills in $tries runs, $torn during a write" \
+	    "(writer life ${life} us, kill delay < ${maxd} us)" >&3
+	(( kills >= want ))
 	[ ! -e state/keys.state.bad ]
 	# every completed next was recorded; a killed one may or may not be
 	uses=$(gbk_json '[.keys[].uses] | add')
@@ -510,4 +607,23 @@ GET /v1beta/models?pageSize=1 $K2" ]
 	[[ $output =~ ^2\ AIzaSy…0003\ unreachable\ \(.+\)$ ]]
 	run -0 gbk_json '.keys[2].state'
 	[ "$output" = invalid ]
+}
+
+# --- the manual ------------------------------------------------------------
+
+@test "the EXAMPLES of gb-keys(1) run" {
+	gbk_fake_upstream "$K2"
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta MAX_FAILURES=1
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /s/^\$ //p' \
+	    "$BATS_TEST_DIRNAME/../man/gb-keys.1" > examples
+	[ "$(wc -l < examples)" -ge 7 ]
+	while read -r line; do
+		run -0 bash -c "$line"
+	done < examples
+	# check asked about key 1 (invalid) and key 2 (cooling), reset did
+	# the rest
+	[ "$(cut -d' ' -f3 upstream.log)" = "$K2
+$K3" ]
+	run -0 gbk_json '[.keys[].state] | join(" ")'
+	[ "$output" = "active active active" ]
 }

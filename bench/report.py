@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Render the markdown report of bench/run.sh from its raw results.
+
+usage: report.py RESULTS.tsv MICRO.tsv START.tsv HAVE_GB TLS_OK ROUNDS
+       SECONDS ELAPSED
+
+RESULTS.tsv rows: round, target, metric, value (see run.sh measure()).
+"""
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+NAMES = {
+    "floor": "nginx pass-through (floor)",
+    "no": "gb-serve, Accept=no",
+    "yes": "gb-serve, Accept=yes",
+    "tls": "gb-serve, Accept=no",
+}
+
+# metric, target test, human target
+TARGETS = [
+    ("p50", lambda r: r <= 2.5, "chat p50 at c=1 ≤ ×2.5 floor"),
+    ("first", lambda r: r <= 2.5, "stream first event p50 at c=1 ≤ ×2.5 floor"),
+    ("rps", lambda r: r >= 0.04, "chat req/s at c=32 ≥ ×0.04 floor"),
+    ("rps", lambda r: r >= 0.01, "(on the way) chat req/s at c=32 ≥ ×0.01 floor"),
+]
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load(path):
+    data = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4:
+                continue
+            rnd, tgt, metric, value = parts
+            data[(rnd, tgt, metric)] = value
+    return data
+
+
+def us(v):
+    v = num(v)
+    if v is None:
+        return "–"
+    if v >= 10000:
+        return "%.1f ms" % (v / 1000)
+    if v >= 1000:
+        return "%.2f ms" % (v / 1000)
+    return "%.0f µs" % v
+
+
+def rps(v):
+    v = num(v)
+    return "–" if v is None else "{:,.0f}".format(v)
+
+
+def mib(v):
+    v = num(v)
+    return "–" if v is None else "%.1f MiB" % (v / 1024)
+
+
+def ratio(a, b):
+    a, b = num(a), num(b)
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def rfmt(r):
+    if r is None:
+        return "–"
+    if r >= 10:
+        return "×%.0f" % r
+    if r >= 0.1:
+        return "×%.2f" % r
+    return "×%.4f" % r
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              shell=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main():
+    (res, micro, start, have_gb, tls_ok, rounds, secs,
+     elapsed) = sys.argv[1:9]
+    data = load(res)
+    rounds = int(rounds)
+    targets = ["floor"] + (["no", "yes"] if have_gb == "1" else [])
+    out = []
+    w = out.append
+
+    cpu = sh("sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1")
+    w("## Run of %s" % datetime.datetime.utcnow().strftime(
+        "%Y-%m-%d %H:%M UTC"))
+    w("")
+    w("- machine: %s CPUs (`nproc`), %s, Linux %s, %s" % (
+        os.cpu_count(), cpu, platform.release(),
+        sh("sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '\"'")))
+    w("- tools: %s, %s, commit %s" % (
+        sh("nginx -v 2>&1 | sed 's/^nginx version: //'"),
+        sh("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"),
+        sh("git -C %s rev-parse --short HEAD 2>/dev/null" %
+           os.path.dirname(os.path.abspath(__file__)))))
+    w("- load average (1/5/15 min) at start / end: %s (other work on "
+      "the machine shows here and in the spread between rounds)" %
+      os.environ.get("BENCH_LOAD", "?"))
+    w("- command: `make bench` (BENCH_ROUNDS=%d BENCH_SECONDS=%s); "
+      "took %s s" % (rounds, secs, elapsed))
+    w("- workloads: chat = non-stream `POST /v1/chat/completions` "
+      "(floor: the same Gemini call passed through); c=1 is "
+      "`wrk -t1 -c1 -d%ss`, c=32 is `wrk -t2 -c32 -d%ss`; stream = "
+      "`bench/firstev`, time from request written to first `data:` "
+      "line, p50 over up to 3000 sequential requests; RSS = peak of the "
+      "summed VmRSS of the target's process tree (gb-* or nginx) "
+      "sampled every 50 ms during the c=32 run; CPU/req = CPU time of "
+      "that tree during the c=32 run ÷ requests; PSS = the same with "
+      "shared pages split between processes (smaps_rollup); upstream "
+      "conns/upstream req = new TCP connections ÷ requests, both counted "
+      "by the fake upstream (stub_status) during the c=32 run; upstream "
+      "calls/req = upstream requests ÷ client requests" %
+      (secs, secs))
+    if have_gb != "1":
+        w("")
+        w("**gb-serve is not built yet (or does not answer correctly): "
+          "only the floor was measured.**")
+    w("")
+
+    # Per-round table.
+    w("### Every round (ratio to the floor of the same round)")
+    w("")
+    w("| round | target | chat p50 c=1 | chat p99 c=1 | chat req/s c=32 "
+      "| stream first event p50 | peak RSS c=32 | peak PSS c=32 | procs "
+      "| CPU/req | upstream conns/upstream req | upstream calls/req "
+      "| errors |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in range(1, rounds + 1):
+        rs = str(r)
+        for t in targets:
+            g = lambda m: data.get((rs, t, m))
+            f = lambda m: data.get((rs, "floor", m))
+            def cell(m, fmt):
+                v = g(m)
+                if t == "floor":
+                    return fmt(v)
+                return "%s (%s)" % (fmt(v), rfmt(ratio(v, f(m))))
+            errs = sum(int(num(g(m)) or 0)
+                       for m in ("err1", "err32", "errs"))
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s "
+              "| %s | %s |" % (
+                rs, NAMES[t], cell("p50", us), cell("p99", us),
+                cell("rps", rps), cell("first", us), mib(g("rss")),
+                mib(g("pss")),
+                g("procs") or "–", us(g("cpureq")),
+                g("conns") or "–", g("ureq") or "–", errs))
+    w("")
+
+    # Summary against the targets: medians over the rounds.
+    def med(t, m):
+        vals = [num(data.get((str(r), t, m))) for r in range(1, rounds + 1)]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def rmed(t, m):
+        vals = [ratio(data.get((str(r), t, m)), data.get((str(r), "floor", m)))
+                for r in range(1, rounds + 1)]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    w("### Targets (issue 7), medians over %d rounds" % rounds)
+    w("")
+    if have_gb != "1":
+        w("Floor medians: chat p50 %s, chat %s req/s at c=32, stream "
+          "first event %s, peak RSS %s. No gb-serve to compare." % (
+              us(med("floor", "p50")), rps(med("floor", "rps")),
+              us(med("floor", "first")), mib(med("floor", "rss"))))
+    else:
+        w("| target | " + " | ".join(NAMES[t] for t in targets[1:]) + " |")
+        w("|---|" + "---|" * len(targets[1:]))
+        for m, test, label in TARGETS:
+            cells = []
+            for t in targets[1:]:
+                r = rmed(t, m)
+                cells.append("–" if r is None else "%s %s" % (
+                    rfmt(r), "**holds**" if test(r) else "**misses**"))
+            w("| %s | %s |" % (label, " | ".join(cells)))
+        cells = []
+        for t in targets[1:]:
+            v = med(t, "rss")
+            cells.append("–" if v is None else "%s %s" % (
+                mib(v), "**holds**" if v <= 32 * 1024 else "**misses**"))
+        w("| peak RSS of all gb-* processes at c=32 ≤ 32 MiB | %s |" %
+          " | ".join(cells))
+        cells = []
+        for t in targets[1:]:
+            v = med(t, "conns")
+            cells.append("–" if v is None else "%.3f %s" % (
+                v, "**holds**" if v <= 0.01 else "**misses**"))
+        w("| new upstream connections per request → 0 (≤ 0.01) | %s |" %
+          " | ".join(cells))
+    w("")
+
+    # TLS.
+    w("### TLS upstream (self-signed, made at bench time): connection "
+      "reuse, 3 s at c=32")
+    w("")
+    tl = [t for t in ("floor", "tls") if (("tls", t, "rps") in data)]
+    ca_note = ("gb-call has no way (yet) to trust the bench's CA: libcurl "
+               "7.88 with OpenSSL on Debian ignores SSL_CERT_FILE, "
+               "SSL_CERT_DIR and CURL_CA_BUNDLE (it sets its compiled-in "
+               "CA bundle itself); gb-call needs an option that sets "
+               "CURLOPT_CAINFO, e.g. from CURL_CA_BUNDLE.")
+    if tls_ok == "shim":
+        w("gb-serve reached the TLS upstream only with `bench/cashim.c` "
+          "preloaded (it sets CURLOPT_CAINFO on every libcurl handle): "
+          + ca_note)
+        w("")
+    elif tls_ok != "1" and have_gb == "1":
+        w("gb-serve could not be measured against the TLS upstream: "
+          + ca_note)
+        w("")
+    w("| target | req/s | new TCP conns/upstream req | TLS handshakes | of which "
+      "resumed | TLS requests | errors |")
+    w("|---|---|---|---|---|---|---|")
+    for t in tl:
+        g = lambda m: data.get(("tls", t, m))
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            NAMES[t] + (" (TLS upstream)" if t == "tls" else " to TLS"),
+            rps(g("rps")), g("conns") or "–", g("hs") or "–",
+            g("resumed") or "–", g("tlsreq") or "–", g("err32") or "0"))
+    w("")
+
+    # Micro.
+    rows = [l.rstrip("\n").split("\t") for l in open(micro) if l.strip()]
+    if rows:
+        w("### CPU per invocation, each tool run standalone (fork+exec, "
+          "stdin from a file, 3×60 runs)")
+        w("")
+        w("| program | wall per run | CPU per run | user/sys µs | failed runs |")
+        w("|---|---|---|---|---|")
+        for label, wall, c, usys, fails in rows:
+            w("| %s | %s | %s | %s | %s |" % (label, us(wall), us(c),
+                                               usys, fails))
+        w("")
+    inproc = os.environ.get("BENCH_INPROC", "")
+    if inproc:
+        w("### A chat request's work without any process start")
+        w("")
+        kv = {}
+        for tok in inproc.split():
+            if "=" in tok:
+                k, _, v = tok.partition("=")
+                kv[k] = v
+        if "total_us" in kv:
+            conns = ""
+            for line in inproc.splitlines():
+                if line.startswith("INPROC_CONNS"):
+                    conns = line.split()[1]
+            w("`bench/inproc`: one long-lived process calling the lib/ "
+              "functions the tools are made of, one chat request after "
+              "another for 3 s (sequential, c=1) against the same fake "
+              "upstream: the cost left for a design with long-lived "
+              "workers.")
+            w("")
+            w("| stage | mean per request |")
+            w("|---|---|")
+            w("| chat-request conversion (parse, convert, serialise) | %s |"
+              % us(kv.get("req_us")))
+            w("| upstream call (keys + libcurl on a kept handle) | %s |"
+              % us(kv.get("call_us")))
+            w("| … of which one key-state update pair "
+              "(gb_keys_next + gb_keys_record, measured apart) | %s |"
+              % us(kv.get("keys_us")))
+            w("| … for comparison: a bare libcurl POST on a kept handle, no "
+              "key state | %s |"
+              % us(kv.get("once_us")))
+            w("| chat-response conversion | %s |" % us(kv.get("resp_us")))
+            w("| **total** (%s requests; new upstream connections per "
+              "request %s) | **%s** |" % (kv.get("n"), conns or "–",
+                                          us(kv.get("total_us"))))
+        else:
+            w("`bench/inproc` gave no figures: %s" % inproc.strip()[:400])
+        w("")
+    rows = [l.rstrip("\n").split("\t") for l in open(start) if l.strip()]
+    if rows:
+        w("### Process start costs (median of 5 rounds × 100; pipe: × 20000)")
+        w("")
+        w("| what | wall per iteration | CPU of the child (wait4) |")
+        w("|---|---|---|")
+        for label, wall, c in rows:
+            w("| %s | %s | %s |" % (label, us(wall), us(c)))
+        w("")
+    print("\n".join(out))
+
+
+main()
