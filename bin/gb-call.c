@@ -5,11 +5,17 @@
  * JSON, before the first byte of the answer. The retry loop and libcurl
  * live in lib/upstream.c; this file is options, output and exit status.
  */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +28,11 @@
 #include "gb.h"
 #include "io.h"
 #include "keys.h"
+#include "pipeline.h"
 #include "upstream.h"
 
 /* Where the final answer goes. */
+#ifndef GB_BUILTIN
 struct out {
 	int			status_fd;	/* -S FD, or -1 */
 	int			werrno;		/* a failed write to stdout */
@@ -309,64 +317,39 @@ out:
 		gb_config_free(cfgp);
 	return rc;
 }
+#endif /* !GB_BUILTIN */
 
-int
-main(int argc, char *argv[])
-{
-	return call(argc, argv, NULL);
-}
-
-
-#ifdef GB_BUILTIN
 /*
- * Built into gb-serve (lib/pipeline.h): a long-lived worker per
+ * Behind gb-serve (lib/pipeline.h): a long-lived gb-call worker per
  * connection process keeps the libcurl handle, so its connections to
  * the upstream are reused from one request to the next (new upstream
- * connections per request: 1 -> 0), and each request costs no libcurl
- * or OpenSSL setup.
+ * connections per request: 1 -> 0), and a request costs no exec, no
+ * libcurl or OpenSSL set-up.
  *
- * The launcher forks this stub per request as before, with the same
- * descriptors and arguments. The stub hands its descriptors 0-7 and its
- * argv to the worker over a SOCK_SEQPACKET socket (SCM_RIGHTS), closes
- * its copies, and waits for the exit status, which it exits with: for
- * gb-serve nothing changes (a pid to wait for and to kill, pipes that
- * close when the call is done). The worker of connection process P
- * listens on the abstract socket "gb-call.<uid>.<P>"; the first stub
- * that finds none starts it (bound before the fork, so the stub's own
- * connect never races). The worker is started through a child that
- * exits at once (in a session of its own, outside every request's
- * process tree and group), exits when P exits (pidfd), and serves one request at a time with the
- * same code as the standalone tool. Both ends check that the other runs
- * as the same user. Whatever goes wrong before the request is handed
- * over, the stub runs the call itself: the worker is an optimisation,
- * never a requirement.
+ * gb-serve is built with the stub below in place of gb-call's main (it
+ * links no libcurl, so its forks stay cheap). The launcher forks the
+ * stub per request as before, with the same descriptors and arguments.
+ * The stub hands its descriptors 0-7 and its argv to the worker over a
+ * SOCK_SEQPACKET socket (SCM_RIGHTS), and once the worker has said
+ * "taken", closes its copies and waits for the exit status, which it
+ * exits with: for gb-serve nothing changes (a pid to wait for and to
+ * kill, pipes that close when the call is done). The worker of
+ * connection process P listens on the abstract socket
+ * "gb-call.<uid>.<P>"; the first stub that finds none binds it and
+ * starts the worker, "gb-call -W" (exec'd once, through a child that
+ * exits at once: in a session of its own, outside every request's
+ * process tree and group). The worker exits when P exits (it checks
+ * P's pid and start time at least once a second and before each
+ * request) and
+ * serves one request at a time with the same code as the standalone
+ * tool. Both ends check that the other runs as the same user. When
+ * anything goes wrong before "taken", the stub execs the standalone
+ * gb-call instead: the worker is an optimisation, never a requirement.
  */
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-
-#include <stddef.h>
 
 #define WK_ARGS		4096	/* bytes of argv handed to the worker */
 #define WK_FDS		8	/* descriptors 0-7 are handed over */
 #define WK_HIGH		64	/* the worker's own descriptors live above */
-
-int	gb_builtin_gb_call(int, char *[]);
-
-static socklen_t
-wk_addr(struct sockaddr_un *sa, pid_t conn)
-{
-	int n;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	/* abstract: sun_path[0] is NUL, the name is not NUL-terminated */
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-	    "gb-call.%u.%ld", (unsigned)getuid(), (long)conn);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-}
 
 static int
 wk_same_user(int s)
@@ -376,6 +359,34 @@ wk_same_user(int s)
 
 	return getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
 	    cr.uid == getuid();
+}
+
+/*
+ * The start time of process pid (field 22 of /proc/PID/stat, clock
+ * ticks since boot), or 0: with its pid it names one process for good.
+ */
+static unsigned long long
+wk_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* the command name may hold anything: count from its last ')' */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; field < 22 && p != NULL; field++)
+		if ((p = strchr(p + 1, ' ')) != NULL)
+			p++;
+	return p != NULL ? strtoull(p, NULL, 10) : 0;
 }
 
 /* A descriptor moved to base or above, the original closed. */
@@ -390,6 +401,7 @@ wk_move(int fd, int base)
 	return h;
 }
 
+#ifndef GB_BUILTIN
 /* Point 0-2 at /dev/null and close 3-7 between requests. */
 static void
 wk_idle_fds(void)
@@ -410,9 +422,8 @@ wk_idle_fds(void)
  * (taken), run the call, answer its exit status; closes c.
  */
 static void
-wk_serve(int c, int pfd, struct kept *kp)
+wk_serve(int c, pid_t conn, unsigned long long start, struct kept *kp)
 {
-	struct pollfd p;
 	char buf[WK_ARGS + 1], *av[WK_ARGS / 2 + 1];
 	union {
 		struct cmsghdr	hdr;
@@ -468,9 +479,7 @@ wk_serve(int c, int pfd, struct kept *kp)
 	 * pid could otherwise be reused by another one, whose stub would
 	 * find this worker); the stub runs the call itself without "taken".
 	 */
-	p.fd = pfd;
-	p.events = POLLIN;
-	if (poll(&p, 1, 0) != 0) {
+	if (wk_start_time(conn) != start) {
 		close(c);
 		_exit(0);
 	}
@@ -506,51 +515,142 @@ done:
 	close(c);
 }
 
-/* The worker: never returns. */
+/*
+ * The worker (gb-call -W PID START, started by a stub): the listening
+ * socket on descriptor 3; it serves while process PID, started at
+ * START, lives. Never returns.
+ */
 static void
-wk_run(int ls, pid_t conn)
+wk_run(int ls, pid_t conn, unsigned long long start)
 {
 	struct kept kp;
-	struct pollfd p[2];
-	int c, pfd, i;
+	struct pollfd p;
+	int c, i, r;
 
 	memset(&kp, 0, sizeof(kp));
 	(void)prctl(PR_SET_NAME, (unsigned long)"gb-call-worker", 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
-	pfd = (int)syscall(SYS_pidfd_open, conn, 0);
-	/* the listening socket and the pidfd at fixed places, up high */
-	ls = wk_move(ls, WK_HIGH + 2);
-	pfd = wk_move(pfd, WK_HIGH + 2);
-	if (ls == -1 || pfd == -1 || dup2(ls, WK_HIGH) == -1 ||
-	    dup2(pfd, WK_HIGH + 1) == -1)
+	/* the listening socket at a fixed place, up high */
+	ls = wk_move(ls, WK_HIGH + 1);
+	if (ls == -1 || dup2(ls, WK_HIGH) == -1)
 		_exit(0);
 	ls = WK_HIGH;
-	pfd = WK_HIGH + 1;
 	/* nothing of the request or of gb-serve stays open here */
 	for (i = 0; i < WK_HIGH; i++)
 		close(i);
-	if (close_range(WK_HIGH + 2, ~0U, 0) == -1)
-		for (i = WK_HIGH + 2; i < 1024; i++)
+	if (close_range(WK_HIGH + 1, ~0U, 0) == -1)
+		for (i = WK_HIGH + 1; i < 1024; i++)
 			close(i);
 	wk_idle_fds();
 	for (;;) {
-		p[0].fd = ls;
-		p[0].events = POLLIN;
-		p[1].fd = pfd;
-		p[1].events = POLLIN;
-		if (poll(p, 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
+		p.fd = ls;
+		p.events = POLLIN;
+		if ((r = poll(&p, 1, 1000)) == -1 && errno != EINTR)
 			break;
+		if (r <= 0) {
+			if (wk_start_time(conn) != start)
+				break;	/* the connection process is gone */
+			continue;
 		}
-		if (p[1].revents != 0)
-			break;	/* the connection process is gone */
 		if ((c = accept4(ls, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			continue;
-		c = wk_move(c, WK_HIGH + 2);
+		c = wk_move(c, WK_HIGH + 1);
 		if (c >= 0)
-			wk_serve(c, pfd, &kp);
+			wk_serve(c, conn, start, &kp);
 	}
+	_exit(0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *e1, *e2;
+	long long pid, start;
+
+	if (argc == 4 && strcmp(argv[1], "-W") == 0) {
+		if (gb_strtonum(argv[2], 1, INT_MAX, &pid, &e1) == -1 ||
+		    gb_strtonum(argv[3], 1, LLONG_MAX, &start, &e2) == -1) {
+			fprintf(stderr, "gb-call: -W: bad process\n");
+			return GB_EXIT_USAGE;
+		}
+		wk_run(3, (pid_t)pid, (unsigned long long)start);
+	}
+	return call(argc, argv, NULL);
+}
+#else /* GB_BUILTIN */
+int	gb_builtin_gb_call(int, char *[]);
+
+static socklen_t
+wk_addr(struct sockaddr_un *sa, pid_t conn)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	/* abstract: sun_path[0] is NUL, the name is not NUL-terminated */
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+	    "gb-call.%u.%ld", (unsigned)getuid(), (long)conn);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/*
+ * Where the standalone gb-call is: the launcher's tool directory (the
+ * built-ins are on only when GB_LIBEXECDIR is not set, lib/pipeline.h).
+ */
+static int
+wk_path(char *path, size_t size)
+{
+	struct gb_pipeline pl;
+	struct gb_err err;
+
+	if (gb_pipeline_init(&pl, &err) == -1 ||
+	    snprintf(path, size, "%s/gb-call", pl.dir) >= (int)size)
+		return -1;
+	return 0;
+}
+
+/* No worker to hand the request to: be the standalone gb-call. */
+static int
+wk_exec(char *argv[])
+{
+	char path[PATH_MAX + 16];
+
+	if (wk_path(path, sizeof(path)) == 0)
+		execv(path, argv);
+	fprintf(stderr, "gb-call: %s: %s\n", path, strerror(errno));
+	return GB_EXIT_TEMP;
+}
+
+/*
+ * In the grandchild of a stub: become the worker, "gb-call -W PID START"
+ * for the connection process, with the listening socket on 3 and
+ * nothing else open. Never returns.
+ */
+static void
+wk_start(int ls, pid_t conn)
+{
+	char path[PATH_MAX + 16], pid[24], start[24];
+	char *argv[] = { "gb-call", "-W", pid, start, NULL };
+	unsigned long long t;
+	int i;
+
+	snprintf(pid, sizeof(pid), "%ld", (long)conn);
+	if ((t = wk_start_time(conn)) == 0 ||
+	    wk_path(path, sizeof(path)) == -1 ||
+	    (ls = wk_move(ls, WK_HIGH)) == -1 || dup2(ls, 3) == -1)
+		_exit(0);
+	snprintf(start, sizeof(start), "%llu", t);
+	for (i = 0; i < 3; i++)
+		close(i);
+	if (open("/dev/null", O_RDWR) != 0 || dup2(0, 1) == -1 ||
+	    dup2(0, 2) == -1)
+		_exit(0);
+	for (i = 4; i < WK_FDS; i++)
+		close(i);
+	if (close_range(WK_FDS, ~0U, 0) == -1)
+		for (i = WK_FDS; i < 1024; i++)
+			close(i);
+	execv(path, argv);
 	_exit(0);
 }
 
@@ -581,7 +681,7 @@ gb_builtin_gb_call(int argc, char *argv[])
 	for (i = 0; i < argc; i++) {
 		len = strlen(argv[i]) + 1;
 		if (off + len > sizeof(buf))
-			return call(argc, argv, NULL);
+			return wk_exec(argv);
 		memcpy(buf + off, argv[i], len);
 		off += len;
 	}
@@ -593,7 +693,7 @@ gb_builtin_gb_call(int argc, char *argv[])
 	memcpy(buf, &mask, sizeof(mask));
 	salen = wk_addr(&sa, conn);
 	if ((s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1)
-		return call(argc, argv, NULL);
+		return wk_exec(argv);
 	if (connect(s, (struct sockaddr *)&sa, salen) == -1) {
 		/* no worker yet: bind its socket, then start it */
 		if ((ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0))
@@ -602,18 +702,17 @@ gb_builtin_gb_call(int argc, char *argv[])
 			if (ls != -1)
 				close(ls);
 			close(s);
-			return call(argc, argv, NULL);
+			return wk_exec(argv);
 		}
 		/*
 		 * Started through a child that exits at once, so the worker
 		 * belongs to no request's process tree or group: a request
 		 * that is killed never takes it along.
 		 */
-		fflush(NULL);
 		if ((pid = fork()) == 0) {
 			(void)setsid();
 			if (fork() == 0)
-				wk_run(ls, conn);
+				wk_start(ls, conn);
 			_exit(0);
 		}
 		close(ls);
@@ -623,12 +722,12 @@ gb_builtin_gb_call(int argc, char *argv[])
 		if (pid == -1 ||
 		    connect(s, (struct sockaddr *)&sa, salen) == -1) {
 			close(s);
-			return call(argc, argv, NULL);
+			return wk_exec(argv);
 		}
 	}
 	if (!wk_same_user(s)) {
 		close(s);
-		return call(argc, argv, NULL);
+		return wk_exec(argv);
 	}
 	memset(&msg, 0, sizeof(msg));
 	memset(&cm, 0, sizeof(cm));
@@ -648,14 +747,14 @@ gb_builtin_gb_call(int argc, char *argv[])
 	while (n == -1 && errno == EINTR);
 	if (n != (ssize_t)off) {
 		close(s);
-		return call(argc, argv, NULL);
+		return wk_exec(argv);
 	}
 	do
 		n = recv(s, buf, 1, 0);
 	while (n == -1 && errno == EINTR);
 	if (n != 1 || buf[0] != 't') {
 		close(s);
-		return call(argc, argv, NULL);
+		return wk_exec(argv);
 	}
 	/* the worker holds the only copies now: pipes close when it is done */
 	for (i = 0; i < nfd; i++)
@@ -667,5 +766,11 @@ gb_builtin_gb_call(int argc, char *argv[])
 	if (n != (ssize_t)sizeof(rc))
 		return GB_EXIT_TEMP;	/* the worker died mid-request */
 	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	return gb_builtin_gb_call(argc, argv);
 }
 #endif

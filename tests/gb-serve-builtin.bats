@@ -45,9 +45,11 @@ wait_tool() {
 	return 1
 }
 
-@test "a copy of gb-serve alone in a directory still runs every tool" {
+@test "gb-serve with gb-call alone in a directory still runs every tool" {
+	# gb-convert, gb-keys and gb-sse are built in; gb-call runs as one
+	# worker per connection (exec'd once), so it must be there
 	mkdir alone
-	cp "$GB_BIN/gb-serve" alone/
+	cp "$GB_BIN/gb-serve" "$GB_BIN/gb-call" alone/
 	GB_BIN=$PWD/alone start_serve listen
 	run -0 chat
 	assert_line --index 1 200
