@@ -781,8 +781,13 @@ write_state(struct gb_keys *k, size_t changed, time_t now, int sync,
 			p = put_line(k, i, now, p);
 	k->wbuf.len = (size_t)(p - k->wbuf.data);
 
-	if ((fd = openat(k->dirfd, STATE_TMP,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+	/*
+	 * A temp file left over may be an old version a lock-free reader
+	 * still reads (see the exchange below): unlink it, never truncate.
+	 */
+	if ((unlinkat(k->dirfd, STATE_TMP, 0) == -1 && errno != ENOENT) ||
+	    (fd = openat(k->dirfd, STATE_TMP,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
 		goto fail;
 	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
 	    (sync && fsync(fd) == -1)) {
@@ -792,8 +797,23 @@ write_state(struct gb_keys *k, size_t changed, time_t now, int sync,
 		errno = saved;
 		goto fail;
 	}
-	if (close(fd) == -1 ||
-	    renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
+	if (close(fd) == -1)
+		goto fail;
+	/*
+	 * Without sync, exchange the two names instead of renaming over
+	 * the old file, then unlink the old version. On ext4 a rename that
+	 * replaces a file makes the kernel write the new file's data out
+	 * there and then (auto_da_alloc): 0.1 to 1.5 ms measured under the
+	 * lock, against ~35 us for the exchange. It is as atomic for every
+	 * process; what a power cut may leave is said in gb-keys(5). With
+	 * no old file yet, or where exchange is not supported, rename.
+	 */
+	if (!sync && renameat2(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE,
+	    RENAME_EXCHANGE) == 0) {
+		(void)unlinkat(k->dirfd, STATE_TMP, 0);
+		return 0;
+	}
+	if (renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
 	    (sync && fsync(k->dirfd) == -1))
 		goto fail;
 	return 0;
