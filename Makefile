@@ -72,7 +72,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory lint
-	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bats tests
+	GB_BIN=$(CURDIR)/$(B)/bin SANITIZE=$(SANITIZE) bash tests/bats.sh tests
 
 # The unit-level tools under valgrind (tests that cannot run under it
 # skip themselves when GB_VALGRIND is set).

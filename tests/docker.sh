@@ -49,7 +49,9 @@ fi
 say "building the image (the builder stage runs make check)"
 t0=$(date +%s)
 "${P[@]}" build "${UL[@]}" -t "$tag" . >"$work/build.log" 2>&1 ||
-	{ grep -v '^ok ' "$work/build.log" | tail -80; say "FAILED: build"; exit 1; }
+	{ mkdir -p build; cp "$work/build.log" build/docker-build.log
+	  grep -E -A12 '^not ok|^Error|error:' "$work/build.log" | grep -v Killed | head -120
+	  say "FAILED: build (whole log in build/docker-build.log)"; exit 1; }
 say "built in $(( $(date +%s) - t0 )) s; $(grep -E '^[0-9]+ (tests|passed)|^1\.\.[0-9]+' "$work/build.log" | head -1)"
 
 fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

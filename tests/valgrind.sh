@@ -17,4 +17,4 @@ exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 SHIM
 	chmod +x "$shims/${t##*/}"
 done
-GB_BIN=$shims GB_VALGRIND=1 bats "$@"
+GB_BIN=$shims GB_VALGRIND=1 bash "$(dirname "$0")/bats.sh" "$@"
