@@ -328,3 +328,15 @@ chat() {
 	[ "$output" -ge 9 ]
 	still_serving
 }
+
+@test "over the cap, a client whose request is already waiting still reads its 503" {
+	local main_port=$SERVE_PORT main_pid=$SERVE_PID
+	start_serve listen -c 1
+	# a keep-alive connection, served and then idle, holds the one slot
+	raw -t 5 > first.out <<<$'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' 3>&- &
+	wait_file_has first.out healthy
+	run -0 python3 "$ATTACK" late "$SERVE_PORT" "$SERVE_PID"
+	assert_output 503
+	stop_serve
+	SERVE_PORT=$main_port SERVE_PID=$main_pid
+}

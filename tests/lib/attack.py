@@ -10,7 +10,11 @@
 #       N idle ones, then asks GET /health on a fresh connection (a few
 #       tries while the server reaps the freed slots). Prints
 #       "busy=<status of the extra one> closed=<K>/<N> after=<status>".
-import select, socket, sys, time
+#   attack.py late PORT PID          GET /health sent while the server
+#       (PID) is stopped, so the request is waiting when it accepts; read
+#       only half a second after it resumes. Prints the answer's status
+#       ("reset after ..." when the connection was reset, not closed).
+import os, select, signal, socket, sys, time
 
 HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -102,11 +106,35 @@ def flood(port, n):
         s.close()
 
 
+def late(port, pid):
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(HEALTH)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(0.5)
+    got = b""
+    s.settimeout(10)
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        print("reset after %r" % got[:12])
+        return
+    print(status_of(got))
+
+
 if __name__ == "__main__":
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "slow":
         slow(port, float(sys.argv[3]))
     elif mode == "flood":
         flood(port, int(sys.argv[3]))
+    elif mode == "late":
+        late(port, int(sys.argv[3]))
     else:
         sys.exit("attack.py: unknown mode " + mode)
