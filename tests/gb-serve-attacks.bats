@@ -35,6 +35,15 @@ setup() {
 	upstream_env
 	serve_config
 	export MAX_BODY=65536 MAX_RETRIES=1
+	MAIN_PID=$SERVE_PID MAIN_PORT=$SERVE_PORT
+}
+
+# a test that started a server of its own stops it, even when it failed
+teardown() {
+	if [ "$SERVE_PID" != "$MAIN_PID" ]; then
+		stop_serve
+		SERVE_PID=$MAIN_PID SERVE_PORT=$MAIN_PORT
+	fi
 }
 
 # still_serving: a well-behaved client is answered, and every request's
@@ -276,7 +285,6 @@ GET_KEYS='GET /v1/keys/list HTTP/1.1\r\nHost: x\r\n\r\n'
 }
 
 @test "slowloris: a head trickling in a byte a second is cut off with 408" {
-	local main_port=$SERVE_PORT main_pid=$SERVE_PID
 	start_serve activate -t 2
 	printf 'GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n' |
 	    python3 "$ATTACK" slow "$SERVE_PORT" 1 > slow.out &
@@ -288,18 +296,13 @@ GET_KEYS='GET /v1/keys/list HTTP/1.1\r\nHost: x\r\n\r\n'
 	run -0 cat slow.out
 	assert_line --index 0 $'HTTP/1.1 408 Request Timeout\r'
 	assert_line --index -1 --regexp '^\[closed after [0-9] of 70 bytes\]$'
-	stop_serve
-	SERVE_PORT=$main_port SERVE_PID=$main_pid
 }
 
 @test "a flood of idle connections: the cap holds, the idle timeout frees them" {
-	local main_port=$SERVE_PORT main_pid=$SERVE_PID
 	start_serve activate -c 8 -i 1 -t 1
 	run -0 python3 "$ATTACK" flood "$SERVE_PORT" 8
 	assert_output 'busy=503 closed=8/8 after=200'
 	run -0 wait_no_pipeline
-	stop_serve
-	SERVE_PORT=$main_port SERVE_PID=$main_pid
 }
 
 # chat BYTES: a chat request whose user text is BYTES (printf escapes)
@@ -330,13 +333,58 @@ chat() {
 }
 
 @test "over the cap, a client whose request is already waiting still reads its 503" {
-	local main_port=$SERVE_PORT main_pid=$SERVE_PID
 	start_serve listen -c 1
 	# a keep-alive connection, served and then idle, holds the one slot
 	raw -t 5 > first.out <<<$'GET /health HTTP/1.1\r\nHost: x\r\n\r\n' 3>&- &
 	wait_file_has first.out healthy
 	run -0 python3 "$ATTACK" late "$SERVE_PORT" "$SERVE_PID"
 	assert_output 503
-	stop_serve
-	SERVE_PORT=$main_port SERVE_PID=$main_pid
+}
+
+@test "a model name never steers the upstream URL" {
+	local p
+	for p in '/v1beta/models/..%2f..%2fv1beta%2fcachedContents%3fx=:generateContent' \
+	    '/v1beta/models/a%2f..%2f..%2ffiles:generateContent' \
+	    '/v1beta/models/m%3fkey=zz%26:generateContent' \
+	    '/v1beta/models/m%23frag:streamGenerateContent' \
+	    '/v1beta/models/m%0d%0aX-Evil:%201:generateContent' \
+	    '/gemini/v1beta/models/%2e%2e:countTokens' \
+	    '/v1beta/models/..%2f..%2fcachedContents' '/v1beta/models/x%3fpageSize=1'; do
+		run -0 curl -sS --path-as-is -o /dev/null -w '%{http_code}' \
+		    -H 'x-goog-api-key: tok-user' "$(url "$p")" -d '{}'
+		[ "$output" = 404 ] || { echo "$p: $output"; false; }
+	done
+	run -0 curl -sS --path-as-is -o /dev/null -w '%{http_code}' \
+	    -H 'Authorization: Bearer tok-user' "$(url '/v1/models/..%2f..%2fcachedContents')"
+	assert_output 404
+	# only the models list was fetched (to look the id up), nothing else
+	run -0 upstream_requests
+	run -0 jq -r '.[] | "\(.method) \(.path)?\(.query)"' <<<"$output"
+	refute_output --partial cachedContents
+	refute_output --partial files
+	refute_output --partial ':'
+}
+
+@test "absolute-form and asterisk-form targets are 400" {
+	run -0 rawreq "GET http://evil/v1/keys/list HTTP/1.1\r\nHost: evil\r\nAuthorization: tok-admin\r\n\r\n"
+	assert_refused 400
+	run -0 rawreq "GET * HTTP/1.1\r\nHost: x\r\n\r\n"
+	assert_refused 400
+}
+
+@test "a request body that stalls is cut off after the idle timeout" {
+	start_serve activate -i 1 -t 1
+	run -0 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-user\r\nContent-Length: 100\r\n\r\n{\"model\":")
+s.settimeout(20)
+got = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print(got.split(b"\r\n")[0].decode())' "$SERVE_PORT"
+	assert_output 'HTTP/1.1 408 Request Timeout'
 }
