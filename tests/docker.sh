@@ -7,8 +7,11 @@
 # Needs podman with runc (installed here via apt-get when run as root) and
 # a local debian:bookworm-slim image; when no registry is reachable the
 # base image is made once with debootstrap from the configured Debian
-# mirror. The container runs on slirp4netns, where the host's loopback is
-# 10.0.2.2.
+# mirror. The container shares the host's network (--network host): on
+# slirp4netns the host's loopback would be 10.0.2.2, but some sandboxes
+# intercept that address. gb-serve in the container listens on port 8000,
+# which must be free. The image is built in Docker's format, as podman
+# keeps HEALTHCHECK only in that format.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -48,21 +51,25 @@ fi
 
 say "building the image (the builder stage runs make check)"
 t0=$(date +%s)
-"${P[@]}" build "${UL[@]}" -t "$tag" . >"$work/build.log" 2>&1 ||
+"${P[@]}" build --format docker "${UL[@]}" -t "$tag" . >"$work/build.log" 2>&1 ||
 	{ mkdir -p build; cp "$work/build.log" build/docker-build.log
 	  grep -E -A12 '^not ok|^Error|error:' "$work/build.log" | grep -v Killed | head -120
 	  say "FAILED: build (whole log in build/docker-build.log)"; exit 1; }
 say "built in $(( $(date +%s) - t0 )) s; $(grep -E '^[0-9]+ (tests|passed)|^1\.\.[0-9]+' "$work/build.log" | head -1)"
 
 fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+hport=8000
+if (exec 3<>/dev/tcp/127.0.0.1/$hport) 2>/dev/null; then
+	say "FAILED: port $hport is busy; the container needs it"
+	exit 1
+fi
 python3 tests/fake-upstream.py "$fport" >"$work/fake.log" 2>&1 </dev/null &
 fake_pid=$!
 
-"${P[@]}" run -d "${UL[@]}" --name "$name" -p "127.0.0.1:$hport:8000" \
+"${P[@]}" run -d "${UL[@]}" --name "$name" --network host \
 	-e API_KEYS='["AIzaSyDockerTestKeyAAAAAAAAAAAAAAAA0001"]' \
 	-e ALLOWED_TOKENS='["sk-docker"]' \
-	-e BASE_URL="http://10.0.2.2:$fport/v1beta" "$tag" >/dev/null
+	-e BASE_URL="http://127.0.0.1:$fport/v1beta" "$tag" >/dev/null
 
 for i in $(seq 100); do
 	curl -fsS "http://127.0.0.1:$hport/health" >"$work/health" 2>/dev/null && break

@@ -529,7 +529,7 @@ fast_state() {
 	fast_state
 	unset STATE_DIRECTORY	# the crash test stays on the real disk
 	want=$((200 / GBK_SCALE))
-	while (( kills < want && tries < 3 * want )); do
+	while (( kills < want && tries < 10 * want )); do
 		tries=$((tries + 1))
 		if (( tries % 2 )); then
 			gb-keys next > /dev/null 3>&- &

@@ -262,3 +262,36 @@ with open(sys.argv[2], "w") as f:
 	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
 	assert_output '{"error":{"code":500,"message":"gb-call: No such file or directory","status":"INTERNAL"}}500'
 }
+
+@test "valgrind: gb-serve leaks nothing over a connection's requests" {
+	[ "${SANITIZE:-}" != 1 ] || skip "the sanitizer build checks memory itself"
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	SERVE_PORT=$(free_port)
+	# inetd style: one valgrind-run gb-serve per connection
+	systemd-socket-activate -a --inetd -l "127.0.0.1:$SERVE_PORT" \
+	    -E API_KEYS -E ALLOWED_TOKENS -E AUTH_TOKEN -E BASE_URL \
+	    -E STATE_DIRECTORY -E MAX_BODY -E LOG_LEVEL \
+	    "$(command -v valgrind)" -q --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect \
+	    --log-file="$PWD/vg.%p" "$GB_BIN/gb-serve" 2>>"$SERVE_LOG" 3>&- &
+	SERVE_PID=$!
+	wait_port "$SERVE_PORT"
+	codes=
+	for args in "$(url /health)" "$(url /v1/nothing)" "$(url /v1/models)" \
+	    "-H x-goog-api-key:tok-user -d $GEN $(url /v1beta/models/gemini-2.0-flash:generateContent)" \
+	    "-d {} $(url /v1beta/models/gemini-2.0-flash:countTokens?key=bad)"; do
+		# shellcheck disable=SC2086
+		codes="$codes$(curl -sS -o /dev/null -w '%{http_code}' $args) "
+	done
+	[ "$codes" = '200 404 401 200 401 ' ]
+	run -0 raw <<<$'GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'
+	stop_serve
+	# every per-connection process has finished and reported nothing
+	for i in $(seq 100); do
+		[ -z "$(children_of "$SERVE_PID" 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	ls vg.* > /dev/null
+	run -0 cat vg.*
+	assert_output ''
+}
