@@ -146,9 +146,11 @@ wait_port() {
 }
 
 # --- start the fake upstream and the floor ----------------------------------
-nginx -p "$work" -c "$work/upstream.conf" 2>>"$work/nginx.err" &
+nginx -p "$work" -e "$work/nginx-start.log" -c "$work/upstream.conf" \
+    2>>"$work/nginx.err" &
 up_pid=$!; pids+=("$up_pid")
-nginx -p "$work" -c "$work/floor.conf" 2>>"$work/nginx.err" &
+nginx -p "$work" -e "$work/nginx-start.log" -c "$work/floor.conf" \
+    2>>"$work/nginx.err" &
 floor_pid=$!; pids+=("$floor_pid")
 for p in $P_UP $P_UPTLS $P_UPSTAT $P_FLOOR $P_FLOORTLS; do
 	wait_port "$p" || { cat "$work/nginx.err" >&2; die "nginx did not start"; }
