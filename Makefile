@@ -114,6 +114,11 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory all
 	sh tests/valgrind.sh $(CURDIR)/$(B)/bin $(VALGRIND_TESTS)
 
+# gb-serve under load with faults: 200 clients, a tenth hanging up, an
+# upstream failing a quarter of the calls (tests/load.sh).
+check-load: all
+	sh tests/load.sh $(CURDIR)/$(B)/bin
+
 # Build the Dockerfile with podman and try the image (slow: not in check).
 check-docker:
 	bash tests/docker.sh
@@ -166,5 +171,5 @@ fuzz:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check check-valgrind check-docker deps lint run install uninstall clean fuzz
+.PHONY: all check check-valgrind check-load check-docker deps lint run install uninstall clean fuzz
 .SECONDARY:

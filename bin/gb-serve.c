@@ -365,10 +365,18 @@ reload(void)
 	sd_notify(0, "READY=1");
 }
 
-/* Over the connection cap: a short 503, best effort, and close. */
+/*
+ * Over the connection cap: a short 503, best effort, and close. The
+ * request already received is read off first (without waiting, at most
+ * 64 KiB): closing a socket with unread input sends a reset, which the
+ * client may see instead of the answer's clean end.
+ */
 static void
 busy(int fd)
 {
+	char junk[4096];
+	size_t drained = 0;
+	ssize_t got;
 	static const char body[] = "{\"error\":{\"message\":"
 	    "\"server busy, try again\",\"type\":\"server_error\","
 	    "\"param\":null,\"code\":null}}";
@@ -382,6 +390,10 @@ busy(int fd)
 	    "Connection: close\r\n\r\n%s", sizeof(body) - 1, body);
 	w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)w;
+	shutdown(fd, SHUT_WR);
+	while (drained < 65536 &&
+	    (got = recv(fd, junk, sizeof(junk), MSG_DONTWAIT)) > 0)
+		drained += (size_t)got;
 	close(fd);
 }
 

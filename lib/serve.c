@@ -411,7 +411,24 @@ query_key(const char *q, char *out, size_t sz)
 	return -1;
 }
 
-/* 0 when allowed, else the answer has been sent (returns 1, or -1). */
+/* How many header fields are called name. */
+static size_t
+header_count(const struct gb_http_req *req, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < req->nhdr; i++)
+		if (strcasecmp(req->hdr[i].name, name) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * 0 when allowed, else the answer has been sent (returns 1, or -1).
+ * A request carrying a credential header twice is refused: which copy
+ * counts would otherwise depend on who reads it (a proxy in front may
+ * pick the other one).
+ */
 static int
 authorize(struct gb_serve *s, struct gb_http_req *req, const struct match *m,
     const char *query)
@@ -422,6 +439,12 @@ authorize(struct gb_serve *s, struct gb_http_req *req, const struct match *m,
 
 	if (m->route == R_HEALTH)
 		return 0;
+	if (header_count(req, "Authorization") > 1 ||
+	    header_count(req, "x-goog-api-key") > 1) {
+		rc = respond_error(s, req, m->dialect, 401,
+		    "Multiple credential headers", "invalid_api_key");
+		return rc == -1 ? -1 : 1;
+	}
 	if (m->route == R_KEYS) {
 		if (h == NULL || *h == '\0')
 			rc = respond_error(s, req, D_OPENAI, 401,

@@ -74,6 +74,8 @@ struct xfer {
 	int				 timed_out;
 	int				 too_big;
 	double				 deadline;	/* monotonic seconds */
+	double				 stall;		/* TIMEOUT, seconds */
+	double				 last;		/* last body byte */
 	long				 hdr_retry;	/* Retry-After header */
 	struct gb_buf			 buf;
 };
@@ -236,6 +238,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct xfer *x = arg;
 	size_t len = size * n;
 
+	x->last = now();
 	if (!x->decided)
 		decide(x);
 	if (!x->committed && x->ok && x->stream && commit(x) == -1)
@@ -281,8 +284,9 @@ on_header(char *p, size_t size, size_t n, void *arg)
 /*
  * Called often during a transfer and about once a second while the
  * upstream is silent: enforce the deadline until the answer is committed
- * (afterwards a stream may run long; LOW_SPEED catches a stall) and stop
- * as soon as the caller is gone.
+ * (afterwards a stream may run long, but not stay silent for TIMEOUT
+ * seconds: LOW_SPEED alone averages over a window and lets a stall run
+ * about 6 s longer) and stop as soon as the caller is gone.
  */
 static int
 on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
@@ -292,6 +296,10 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 
 	(void)dt, (void)dn, (void)ut, (void)un;
 	if (!x->committed && now() >= x->deadline) {
+		x->timed_out = 1;
+		return 1;
+	}
+	if (x->committed && x->stall > 0 && now() - x->last >= x->stall) {
 		x->timed_out = 1;
 		return 1;
 	}
@@ -412,6 +420,8 @@ run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
 	/* a stream that stays silent for TIMEOUT seconds has stalled */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, cfg->timeout);
+	x->stall = (double)cfg->timeout;
+	x->last = now();
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->errbuf);
 	if (cfg->proxy != NULL)

@@ -83,6 +83,8 @@ Response spec (every field optional)
   "event_delay": S   seconds to wait before each event/chunk after the first
   "wait_headers": true  wait for a go signal before the status line
   "wait_before": [i] wait for a go signal before event/chunk i (0-based)
+  "reset_before_headers": true
+                     reset the connection (RST) instead of answering
   "reset_after": N   after N events/chunks, reset the connection (RST)
   "close_after": N   after N events/chunks, close without finishing the body
   "transfer": "chunked"|"length"|"close"
@@ -551,6 +553,8 @@ class Handler(BaseHTTPRequestHandler):
             self.pause(float(spec["delay"]))
         if spec.get("wait_headers"):
             self.wait_go()
+        if spec.get("reset_before_headers"):
+            return self.reset()
         rec["status"] = status
         self.send_response(status)
         for k, v in headers.items():

@@ -1,0 +1,234 @@
+#!/usr/bin/env bats
+# Upstream faults through gb-serve (the real tools, against the fake
+# upstream): refused connections, resets before headers, mid-body and
+# mid-stream, a stalled stream, garbage, truncated or error bodies in a
+# 200, an SSE event over gb-sse's cap and an answer over MAX_BODY. For
+# each: the client gets a well-formed error (or a stream ending in an
+# error event and [DONE]), the key state records the right outcome, and
+# no process of the request is left behind.
+
+bats_require_minimum_version 1.5.0
+load test_helper
+load lib/upstream
+load lib/serve
+
+setup_file() {
+	load test_helper
+	load lib/upstream
+	cd "$BATS_FILE_TMPDIR" || return 1
+	upstream_start
+}
+
+teardown_file() {
+	upstream_stop
+}
+
+setup() {
+	upstream_reset
+	upstream_env
+	serve_config
+	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
+	export TIMEOUT=2 MAX_RETRIES=2 MAX_BODY=65536
+	SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
+}
+
+teardown() {
+	[ -n "${SERVE_PID:-}" ] && stop_serve
+	SERVE_PID=
+}
+
+USER_AUTH='Authorization: Bearer tok-user'
+
+# chat [JSON_FIELDS]: a chat request; the body then " STATUS"
+chat() {
+	curl -sS -N -w ' %{http_code}' -H "$USER_AUTH" "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash",'"${1:-}"'"messages":[{"role":"user","content":"hi"}]}'
+}
+
+# keys: each key's outcome as "uses consecutive failures state reason status"
+keys() {
+	gb-keys list --json | jq -r '.keys[] | "\(.uses) \(.consecutive_failures) \(.failures) \(.state) \(.last_error.reason // "-") \(.last_error.status // "-")"'
+}
+
+# no_leftovers: every process under gb-serve is gone once the client is
+# (the connection's child and the tools of its pipeline).
+no_leftovers() {
+	local i left
+	for i in $(seq 60); do
+		left=$(descendants_of "$SERVE_PID")
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	for i in $left; do
+		echo "left: $i $(tr '\0' ' ' < /proc/$i/cmdline)" >&2
+	done
+	return 1
+}
+
+# assert_openai_error STATUS: output is one OpenAI error object, then STATUS
+assert_openai_error() {
+	[[ $output == *" $1" ]] || { echo "status: $output"; return 1; }
+	jq -e '(.error | keys == ["code","message","param","type"]) and (.error.message | type == "string")' <<<"${output% "$1"}" >/dev/null ||
+	    { echo "not an OpenAI error: $output"; return 1; }
+}
+
+# assert_stream_error: an SSE stream whose last events are an error and
+# [DONE]; prints the text deltas
+assert_stream_error() {
+	local data
+	[[ $output == *" 200" ]] || { echo "status: $output"; return 1; }
+	data=$(sed -n 's/^data: //p' <<<"${output% 200}")
+	[ "$(tail -n 1 <<<"$data")" = '[DONE]' ] || { echo "no [DONE]: $output"; return 1; }
+	[ "$(grep -c '^\[DONE\]$' <<<"$data")" = 1 ]
+	tail -n 2 <<<"$data" | head -n 1 | jq -e '.error.message | type == "string"' >/dev/null ||
+	    { echo "no error event: $output"; return 1; }
+}
+
+STREAM_PARTIAL='"events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"par"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"tial"}]}}]}]'
+
+@test "connection refused: 502 in each dialect, a network error noted on every key" {
+	export BASE_URL=http://127.0.0.1:$(free_port)/v1beta
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	assert_output --partial '"upstream unreachable"'
+	run -0 chat '"stream":true,'
+	assert_openai_error 502
+	run -0 curl -sS -w ' %{http_code}' -H 'x-goog-api-key: tok-user' "$(url /v1beta/models/m:generateContent)" -d '{}'
+	assert_output '{"error":{"code":502,"message":"upstream unreachable","status":"INTERNAL"}} 502'
+	run -0 keys
+	assert_output $'3 0 0 active network error -\n3 0 0 active network error -'
+	run -0 no_leftovers
+}
+
+@test "reset before the headers: retried on the next key, then 502" {
+	upstream_script '{"reset_before_headers":true,"repeat":true}'
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	run -0 upstream_requests 2 settled
+	run -0 jq -c '[.[].outcome]' <<<"$output"
+	assert_output '["reset","reset"]'
+	run -0 keys
+	assert_output $'1 0 0 active network error -\n1 0 0 active network error -'
+	run -0 no_leftovers
+}
+
+@test "reset mid-body: retried, the second key's answer is used" {
+	upstream_script '{"status":200,"chunks":["{\"candidates\":[{\"content\":","{}]}"],"reset_after":1}'
+	start_serve listen
+	run -0 chat
+	[[ $output == *' 200' ]]
+	run -0 jq -r '.choices[0].message.content' <<<"${output% 200}"
+	assert_output 'echo: hi'
+	run -0 keys
+	assert_output --regexp '^1 0 0 active network error -'$'\n''1 0 0 active - -$|^1 0 0 active - -'$'\n''1 0 0 active network error -$'
+	run -0 no_leftovers
+}
+
+@test "reset mid-body on every key: 502" {
+	upstream_script '{"status":200,"chunks":["{\"candidates\":[","{}]}"],"reset_after":1,"repeat":true}'
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	run -0 keys
+	assert_output $'1 0 0 active network error -\n1 0 0 active network error -'
+	run -0 no_leftovers
+}
+
+@test "reset mid-stream: the text so far once, then an error event and [DONE]" {
+	upstream_script '{"path":"stream",'"$STREAM_PARTIAL"',"reset_after":1}'
+	start_serve listen
+	run -0 chat '"stream":true,'
+	assert_stream_error
+	run -0 jq -rj 'select(type == "object") | .choices[0].delta.content // empty' \
+	    <<<"$(sed -n 's/^data: //p' <<<"${output% 200}" | sed '$d')"
+	assert_output par
+	run -0 upstream_count
+	assert_output 1
+	run -0 keys
+	assert_output --regexp '^1 0 0 active'
+	run -0 no_leftovers
+}
+
+@test "a stream stalling past TIMEOUT ends with an error event and [DONE]" {
+	export TIMEOUT=1
+	upstream_script '{"path":"stream",'"$STREAM_PARTIAL"',"wait_before":[1]}'
+	start_serve listen
+	SECONDS=0
+	run -0 chat '"stream":true,'
+	local took=$SECONDS
+	assert_stream_error
+	run -0 upstream_outcome 1
+	assert_output client_gone
+	# cut off about TIMEOUT after the last byte (not libcurl's ~6 s
+	# more); the margin is wide, the fault this guards against is not
+	[ "$took" -le 4 ] || { echo "took $took s"; false; }
+	run -0 keys
+	assert_output --regexp '^1 0 0 active'
+	run -0 no_leftovers
+}
+
+@test "garbage or truncated JSON in a 200: 502, the key is fine" {
+	upstream_script '[{"status":200,"body":"<html>oops</html>"},{"status":200,"body":"{\"candidates\":[{\"content\""},{"status":200,"chunks":["{\"candidates\":["],"transfer":"close"}]'
+	start_serve listen
+	for i in 1 2 3; do
+		run -0 chat
+		assert_openai_error 502
+	done
+	run -0 keys
+	assert_output --regexp '^[0-9] 0 0 active - -'$'\n''[0-9] 0 0 active - -$'
+	run -0 upstream_count
+	assert_output 3
+	run -0 no_leftovers
+}
+
+@test "a 200 carrying an error body: 502 with the upstream's message" {
+	upstream_script '{"status":200,"body":{"error":{"code":500,"message":"internal","status":"INTERNAL"}}}'
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	assert_output --partial internal
+	run -0 no_leftovers
+}
+
+@test "an SSE event over gb-sse's cap: an error event and [DONE]" {
+	python3 -c '
+import json
+big = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"" + "a" * (17 << 20) + "\"}]}}]}\r\n\r\n"
+print(json.dumps({"path": "stream", "events": [{"candidates":[{"content":{"role":"model","parts":[{"text":"par"}]}}]}, big]}))' > big.json
+	upstream_script < big.json
+	start_serve listen
+	run -0 chat '"stream":true,'
+	assert_stream_error
+	[ "${#output}" -lt 100000 ]
+	run -0 keys
+	assert_output --regexp '^1 0 0 active'
+	run -0 no_leftovers
+}
+
+@test "an answer larger than MAX_BODY: a well-formed 502" {
+	python3 -c '
+import json
+print(json.dumps({"status": 200, "body": {"candidates":[{"content":{"role":"model","parts":[{"text":"b" * 200000}]},"finishReason":"STOP"}]}}))' > huge.json
+	upstream_script < huge.json
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	[ "${#output}" -lt 1000 ]
+	run -0 no_leftovers
+}
+
+@test "an error body over gb-call's cap is not passed on whole" {
+	python3 -c '
+import json
+print(json.dumps({"status": 500, "body": "x" * (2 << 20), "repeat": True}))' > hugeerr.json
+	upstream_script < hugeerr.json
+	start_serve listen
+	run -0 chat
+	assert_openai_error 502
+	[ "${#output}" -lt 1000 ]
+	run -0 keys
+	assert_output $'1 0 0 active network error -\n1 0 0 active network error -'
+	run -0 no_leftovers
+}
