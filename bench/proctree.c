@@ -5,7 +5,9 @@
  *        proctree cpu ROOTPID PREFIX
  *
  * "rss": every 50 ms, sum the resident set (statm) of ROOTPID and all
- * its descendants whose command name starts with PREFIX ("" for all);
+ * its descendants whose command name starts with PREFIX ("" for all),
+ * counting a gb-call worker as a child of the connection process it
+ * serves (it is started through a child that exits at once);
  * also the proportional set size (smaps_rollup Pss, shared pages split
  * among the processes that map them), which is what the tree really
  * costs the machine; on SIGTERM/SIGINT, or when ROOTPID is gone, print
@@ -35,6 +37,7 @@ struct proc {
 	pid_t	ppid;
 	int	match;
 	int	intree;
+	pid_t	owner;		/* a gb-call worker's connection process */
 	unsigned long long ticks;	/* utime+stime+cutime+cstime */
 };
 
@@ -46,6 +49,30 @@ onsig(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+/*
+ * A gb-call worker ("gb-call -W PID START", gb-call(1)) is started
+ * through a child that exits at once, so it is no descendant of the
+ * server: it belongs to the tree of connection process PID.
+ */
+static pid_t
+worker_owner(const char *pid)
+{
+	char path[300], buf[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "gb-call\0-W\0PID\0START\0" */
+	if (n < 12 || strcmp(buf, "gb-call") != 0 || strcmp(buf + 8, "-W") != 0)
+		return 0;
+	return atoi(buf + 11);
 }
 
 /* Read every /proc/PID/stat; returns the number of processes. */
@@ -87,6 +114,8 @@ scan(const char *prefix)
 		procs[n].ppid = ppid;
 		procs[n].match = strncmp(p + 1, prefix, strlen(prefix)) == 0;
 		procs[n].intree = 0;
+		procs[n].owner = strcmp(p + 1, "gb-call-worker") == 0 ?
+		    worker_owner(e->d_name) : 0;
 		procs[n].ticks = ut + st + cut + cst;
 		n++;
 	}
@@ -110,7 +139,8 @@ mark(int n, pid_t root)
 				continue;
 			for (j = 0; j < n; j++)
 				if (procs[j].intree &&
-				    procs[j].pid == procs[i].ppid) {
+				    (procs[j].pid == procs[i].ppid ||
+				    procs[j].pid == procs[i].owner)) {
 					procs[i].intree = 1;
 					changed = 1;
 					break;
