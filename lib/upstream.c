@@ -353,7 +353,7 @@ run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
 	CURL *h = u->h;
 	struct curl_slist *hdrs = NULL, *t;
 	char *url = NULL, *kh = NULL;
-	const char *path = req->path;
+	const char *path = req->path, *ca;
 	int post = strcmp(req->method, "POST") == 0;
 	double left;
 	long cms, tms;
@@ -426,6 +426,12 @@ run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->errbuf);
 	if (cfg->proxy != NULL)
 		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
+	/*
+	 * A private CA (a TLS-inspecting proxy, a test upstream): libcurl
+	 * as Debian builds it reads no variable for this itself.
+	 */
+	if ((ca = getenv("CURL_CA_BUNDLE")) != NULL && *ca != '\0')
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 
 	rc = curl_easy_perform(h);
 

@@ -465,7 +465,8 @@ gb-call: giving up after 1 attempt: timed out" ]
 
 @test "TLS: an unverifiable certificate fails at once, on no other key" {
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
-	    -out cert.pem -days 2 -subj /CN=127.0.0.1 2>/dev/null
+	    -out cert.pem -days 2 -subj /CN=127.0.0.1 \
+	    -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 	cat cert.pem key.pem >both.pem
 	port=$(free_port)
 	FAKE_UPSTREAM_CERT=$PWD/both.pem python3 "$UPSTREAM_PY" "$port" \
@@ -479,6 +480,22 @@ gb-call: giving up after 1 attempt: timed out" ]
 	status_is "{\"status\":502,\"key\":\"$M1\",\"attempts\":1}"
 	[ "${stderr##*$'\n'}" = "gb-call: upstream request failed: SSL certificate problem: self-signed certificate" ]
 	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
+@test "TLS: CURL_CA_BUNDLE names a private CA to trust" {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
+	    -out cert.pem -days 2 -subj /CN=127.0.0.1 \
+	    -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+	cat cert.pem key.pem >both.pem
+	port=$(free_port)
+	FAKE_UPSTREAM_CERT=$PWD/both.pem python3 "$UPSTREAM_PY" "$port" \
+	    >tls.log 2>&1 3>&- &
+	tls=$!
+	wait_port "$port"
+	CURL_CA_BUNDLE=$PWD/cert.pem BASE_URL=https://127.0.0.1:$port/v1beta \
+	    run -0 --separate-stderr gb-call GET models/gemini-2.0-flash
+	stop_pid "$tls"
+	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
 }
 
 # --- output and usage errors ------------------------------------------
