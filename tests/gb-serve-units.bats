@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The hardening of the units as systemd rates it: `systemd-analyze
-# security --offline=yes` on each service (with @BINDIR@ filled in) must
-# report an overall exposure of 2.0 or lower, "OK".
+# security --offline=yes` on each service (the built tools in place of
+# /usr/local/bin) must report an overall exposure of 2.0 or lower, "OK".
 
 bats_require_minimum_version 1.5.0
 load test_helper
@@ -13,7 +13,7 @@ exposure() {
 	local u=$1 f
 	mkdir -p units
 	for f in "$UNITS"/*; do
-		sed "s|@BINDIR@|$GB_BIN|g" "$f" > "units/${f##*/}"
+		sed "s|/usr/local/bin/|$GB_BIN/|g" "$f" > "units/${f##*/}"
 	done
 	(cd units && systemd-analyze security --offline=yes --no-pager "./$u" 2>/dev/null) |
 	    sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p'
@@ -49,7 +49,7 @@ assert_exposure() {
 	mkdir -p weak
 	grep -v -e '^Protect' -e '^Restrict' -e '^SystemCall' -e '^Capability' \
 	    -e '^Private' -e '^DynamicUser' -e '^User=' "$UNITS/gb-serve.service" |
-	    sed "s|@BINDIR@|$GB_BIN|g" > weak/gb-serve.service
+	    sed "s|/usr/local/bin/|$GB_BIN/|g" > weak/gb-serve.service
 	run -0 bash -c 'cd weak && systemd-analyze security --offline=yes --no-pager ./gb-serve.service 2>/dev/null | sed -n "s/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p"'
 	awk -v e="$output" 'BEGIN { exit !(e > 2.0) }'
 }

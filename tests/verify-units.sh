@@ -1,5 +1,5 @@
 #!/bin/sh
-# systemd-analyze verify on the unit files, with @BINDIR@ pointed at the
+# systemd-analyze verify on the unit files, with /usr/local/bin pointed at the
 # built tools. Messages that only say this machine has no systemd as PID 1
 # are not failures.
 set -u
@@ -7,7 +7,7 @@ bindir=$(cd "$(dirname "$0")/.." && pwd)/build/bin
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for u in "$@"; do
-	sed "s|@BINDIR@|$bindir|g" "$u" > "$tmp/${u##*/}"
+	sed "s|/usr/local/bin/|$bindir/|g" "$u" > "$tmp/${u##*/}"
 done
 out=$(cd "$tmp" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify \
 	--man=no ./* 2>&1 | grep -v -e 'Failed to create' -e 'Not in a' \
