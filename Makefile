@@ -143,7 +143,7 @@ install: all
 	for m in $(MANS); do s=$${m##*.}; install -d $(DESTDIR)$(MANPREFIX)/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(MANPREFIX)/man$$s/; done
 	if [ -n "$(UNITS)" ]; then install -d $(DESTDIR)$(UNITDIR); \
-		for u in $(UNITS); do sed 's|/usr/local/bin/|$(BINDIR)/|g' $$u \
+		for u in $(UNITS); do sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/man/|$(MANPREFIX)/|g' $$u \
 		> $(DESTDIR)$(UNITDIR)/$${u##*/}; done; fi
 
 uninstall:
