@@ -55,7 +55,25 @@ gb_stdout(void)
 }
 
 int
-gb_job_run(int (*fn)(int, char **), int argc, char **argv, const int *fds,
+gb_close(int n)
+{
+	struct gb_job *j = gb_job_self;
+	int fd;
+
+	if (j == NULL)
+		return close(n);
+	if (n < 0 || n >= GB_JOB_FDS || j->fd[n] == -1) {
+		errno = EBADF;
+		return -1;
+	}
+	fd = j->fd[n];
+	j->fd[n] = -1;
+	j->closed |= 1U << n;
+	return close(fd);
+}
+
+int
+gb_job_run(int (*fn)(int, char **), int argc, char **argv, int *fds,
     int nfds)
 {
 	struct gb_job job, *saved = gb_job_self;
@@ -68,6 +86,9 @@ gb_job_run(int (*fn)(int, char **), int argc, char **argv, const int *fds,
 	gb_optind = 1;
 	nextc = NULL;
 	rc = fn(argc, argv);
+	for (i = 0; i < nfds && i < GB_JOB_FDS; i++)
+		if (job.closed & (1U << i))
+			fds[i] = -1;
 	if (job.out != NULL)
 		fclose(job.out);
 	if (job.err != NULL)

@@ -25,6 +25,7 @@ struct gb_job {
 	int	 fd[GB_JOB_FDS];	/* real descriptor, or -1 */
 	FILE	*err;			/* on fd[2], opened on first use */
 	FILE	*out;			/* on fd[1], opened on first use */
+	unsigned closed;		/* bit n: gb_close(n) was called */
 };
 
 /* The job the calling thread runs, or NULL in a tool's own process. */
@@ -39,6 +40,12 @@ gb_fd(int n)
 	return n >= 0 && n < GB_JOB_FDS ? gb_job_self->fd[n] : -1;
 }
 
+/*
+ * Close the tool's descriptor n (as close(2) would close n in a process
+ * of its own) and forget it: the host must not close it again.
+ */
+int	 gb_close(int);
+
 /* stderr, or the job's; never NULL (a job without one writes nowhere). */
 FILE	*gb_stderr(void);
 
@@ -49,9 +56,10 @@ FILE	*gb_stdout(void);
  * Run main(argc, argv) as a job with descriptors fds[0..nfds) (others
  * closed; 0-2 read and write nothing): on the calling thread, with
  * getopt state of its own. Returns main's status. The caller keeps
- * ownership of fds; streams the job opened are closed, not the fds.
+ * ownership of fds, except those the job closed with gb_close(), which
+ * are set to -1 in fds; streams the job opened are closed.
  */
-int	 gb_job_run(int (*)(int, char **), int, char **, const int *, int);
+int	 gb_job_run(int (*)(int, char **), int, char **, int *, int);
 
 /*
  * getopt(3) for short options, POSIX rules (no permutation: the first
