@@ -32,6 +32,7 @@
 #include "gb.h"
 #include "http.h"
 #include "mask.h"
+#include "pipeline.h"
 #include "serve.h"
 
 #define STOP_GRACE	30	/* seconds in-flight requests get on SIGTERM */
@@ -359,6 +360,8 @@ reload(void)
 	} else {
 		gb_config_free(&cfg);
 		cfg = nc;
+		/* the tools' hosts read it too: new ones for new requests */
+		gb_hosts_stop();
 		fprintf(stderr, "gb-serve: configuration reloaded\n");
 	}
 	fflush(stderr);
@@ -423,6 +426,8 @@ accept_loop(int lfd)
 	set_sig(SIGINT, on_signal, SA_RESTART);
 	set_sig(SIGHUP, on_signal, SA_RESTART);
 	set_sig(SIGCHLD, on_signal, SA_RESTART);
+	/* the tools' hosts, before the first request needs them */
+	gb_hosts_start();
 	sd_notify(0, "READY=1");
 	status(&k);
 

@@ -77,6 +77,12 @@ struct gb_upstream	*gb_upstream_new(const struct gb_config *,
 void			 gb_upstream_free(struct gb_upstream *);
 
 /*
+ * Before any thread starts: let every handle made from now on share one
+ * connection cache (a gb-call host, lib/host.h). 0, or -1 with err set.
+ */
+int			 gb_upstream_share(struct gb_err *);
+
+/*
  * Classify a complete upstream answer: status and body. For 429, *delay
  * gets RetryInfo.retryDelay in whole seconds (rounded up), or -1. reason
  * (size reasonsz) gets ErrorInfo.reason when present.
