@@ -168,8 +168,16 @@ gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
 		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 		return NULL;
 	}
-	if (share != NULL)
+	if (share != NULL) {
 		curl_easy_setopt(u->h, CURLOPT_SHARE, share);
+		/*
+		 * The shared cache keeps at most this many idle
+		 * connections (libcurl's default, 5, closed most of them
+		 * at 32 calls at once: 0.78 new connections per request)
+		 */
+		curl_easy_setopt(u->h, CURLOPT_MAXCONNECTS,
+		    (long)GB_UPSTREAM_KEEP);
+	}
 	u->cfg = cfg;
 	return u;
 }
