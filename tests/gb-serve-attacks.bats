@@ -64,7 +64,10 @@ wait_no_pipeline() {
 		for c in $(children_of "$SERVE_PID"); do
 			left="$left$(children_of "$c")"
 		done
-		[ -z "$left" ] && return 0
+		# nor a job in the tools' hosts
+		[ -z "$left" ] &&
+		    [ "$(pipes_of $(host_pids "$SERVE_PID"))" -eq 0 ] &&
+		    return 0
 		sleep 0.05
 	done
 	echo "pipeline processes left: $left" >&2
