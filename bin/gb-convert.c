@@ -93,16 +93,16 @@ struct writer {
  */
 struct run {
 	jmp_buf		 jb;
-	int		 code;		/* exit status after a longjmp */
+	int		 code;	/* the exit status after a longjmp */
 	struct gb_config cfg;
 	int		 cfg_loaded;
 	struct reader	*rd;
-	struct gb_buf	 raw;		/* raw stdin (gb_buf_free is idempotent) */
+	struct gb_buf	 raw;	/* stdin as it is; freeing twice is fine */
 	json_t		*in;
 	json_t		*res;
 	json_t		*meta;
-	struct writer	*info;		/* the -I writer */
-	struct writer	 out;		/* stdout */
+	struct writer	*info;	/* the -I writer */
+	struct writer	 out;	/* stdout */
 };
 
 static void __attribute__((noreturn))
