@@ -97,7 +97,7 @@ struct run {
 	struct gb_config cfg;
 	int		 cfg_loaded;
 	struct reader	*rd;
-	struct gb_buf	 raw;	/* stdin as it is; freeing twice is fine */
+	struct gb_buf	 raw;	/* stdin as it is */
 	json_t		*in;
 	json_t		*res;
 	json_t		*meta;
