@@ -73,28 +73,39 @@ static int
 run(struct gb_stream *st, char *buf, long keepalive, struct gb_err *err)
 {
 	struct gb_sse p;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	ssize_t r;
 	int rc = -1, n;
 
 	gb_sse_init(&p, EVENTCAP);
 	for (;;) {
-		if (keepalive > 0) {
-			pfd.fd = gb_fd(0);
-			pfd.events = POLLIN;
-			n = poll(&pfd, 1, (int)(keepalive * 1000));
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1) {
-				gb_stream_fail(st, 502, "poll failed", NULL,
-				    err);
+		/*
+		 * Wait for input, and watch the reader of stdout: one that
+		 * has gone away (pipe: POLLERR, socket: POLLHUP) ends the
+		 * stream now, not at the next write, which may be far off
+		 * while the upstream is silent (and gb-call upstream of us
+		 * then sees its own reader, us, go).
+		 */
+		pfd[0].fd = gb_fd(0);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = gb_fd(1);
+		pfd[1].events = 0;
+		n = poll(pfd, 2, keepalive > 0 ? (int)(keepalive * 1000) : -1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			gb_stream_fail(st, 502, "poll failed", NULL, err);
+			goto out;
+		}
+		if (n > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0) {
+			gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "write error: %s", strerror(EPIPE));
+			goto out;
+		}
+		if (n == 0) {
+			if (gb_stream_keepalive(st, err) == -1)
 				goto out;
-			}
-			if (n == 0) {
-				if (gb_stream_keepalive(st, err) == -1)
-					goto out;
-				continue;
-			}
+			continue;
 		}
 		r = gb_io_read(gb_fd(0), buf, READSIZE);
 		if (r == -1) {

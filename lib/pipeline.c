@@ -168,6 +168,8 @@ static struct host {
 	int		 q;		/* our end of its queue, or -1 */
 	pid_t		 pid;
 } hosts[] = {
+	{ "gb-convert", 0, -1, -1 },
+	{ "gb-sse", 0, -1, -1 },
 	{ "gb-call", 1, -1, -1 },
 };
 static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
