@@ -1,6 +1,6 @@
 build-tsan/multi/gb-convert.o: bin/gb-convert.c lib/buf.h lib/config.h \
  lib/gb.h lib/convert.h lib/buf.h lib/config.h lib/gb.h lib/gemini.h \
- lib/io.h
+ lib/io.h lib/job.h
 lib/buf.h:
 lib/config.h:
 lib/gb.h:
@@ -10,3 +10,4 @@ lib/config.h:
 lib/gb.h:
 lib/gemini.h:
 lib/io.h:
+lib/job.h:
