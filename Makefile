@@ -35,8 +35,8 @@ endif
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl jansson libsystemd 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl jansson libsystemd 2>/dev/null)
 
-ALL_CFLAGS  = $(WARN) -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
-ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -Wl,--as-needed
+ALL_CFLAGS  = $(WARN) -pthread -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -pthread -Wl,--as-needed
 
 LIB_SRC  = $(sort $(wildcard lib/*.c))
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
