@@ -54,16 +54,12 @@ still_serving() {
 	run -0 wait_no_pipeline
 }
 
-# wait_no_pipeline: no gb-* tool left under the server (connection
-# children of the accept loop may linger for keep-alive; their own
-# children may not).
+# wait_no_pipeline: no gb-* tool left under the server (its connections
+# are threads that may linger for keep-alive; no process may).
 wait_no_pipeline() {
-	local i c left
+	local i left
 	for i in $(seq 40); do
-		left=
-		for c in $(children_of "$SERVE_PID"); do
-			left="$left$(children_of "$c")"
-		done
+		left=$(children_of "$SERVE_PID")
 		[ -z "$left" ] && return 0
 		sleep 0.05
 	done
