@@ -188,6 +188,8 @@ teardown() {
 	conns check 3
 	conns_wait '3 closed'
 	conns close 1
+	# its thread ends (the accept loop's and connection 2's are left)
+	run -0 wait_value 2 threads_of "$SERVE_PID"
 	conns open 4
 	conns send 4 tok-user /health
 	conns recv 4
