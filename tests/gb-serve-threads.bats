@@ -195,3 +195,22 @@ teardown() {
 	conns recv 4
 	conns_wait '4 200 {"status":"healthy"}'
 }
+
+@test "a document at Jansson's depth limit both ways: the tools fit the thread's stack" {
+	need_tool gb-convert
+	# the tools of a request are forked from the connection's thread and
+	# run on a copy of its stack
+	deep=$(python3 -c 'print("{\"a\":" * 2040 + "1" + "}" * 2040)')
+	# the answer as a string: the fake's Python JSON does not nest so deep
+	printf '{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":%s}}]},"finishReason":"STOP"}]}' "$deep" |
+	    jq -Rc '{path: "generateContent", body: .}' | upstream_script
+	printf '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":%s}}]}' "$deep" > req.json
+	start_serve listen
+	run -0 curl -sS -o resp.json -w '%{http_code}' \
+	    -H 'Authorization: Bearer tok-user' --data-binary @req.json \
+	    "$(url /v1/chat/completions)"
+	assert_output 200
+	# (the arguments are a string: jq need not nest so deep either)
+	run -0 jq -r '.choices[0].message.tool_calls[0].function.arguments' resp.json
+	[ "$output" = "$deep" ]
+}
