@@ -41,7 +41,7 @@ teardown() {
 	for k in $(seq 16); do
 		conns open "$k"
 	done
-	conns chatall tok-user
+	conns_chat tok-user
 	conns_wait '16 200 echo: conn 16'
 	for k in $(seq 16); do
 		run -0 grep -cxF "$k 200 echo: conn $k" conns.out
@@ -54,8 +54,8 @@ teardown() {
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" != gb-serve ]
 	done
 	# each connection takes a second request
-	conns chatall tok-user
-	run -0 wait_value 2 grep -cxF '16 200 echo: conn 16' conns.out
+	conns_chat tok-user
+	conns_wait_count 2 "16 200 echo: conn 16"
 	conns_end
 	# the threads end with their connections
 	run -0 wait_value 1 threads_of "$SERVE_PID"
@@ -69,7 +69,7 @@ teardown() {
 	for k in $(seq 8); do
 		conns open "$k"
 	done
-	conns chatall tok-user
+	conns_chat tok-user
 	conns_wait '8 200 echo: conn 8'
 	# a socket per open connection, nothing else left by the requests
 	run -0 wait_value $((base + 8)) fds_of "$SERVE_PID"
@@ -100,7 +100,8 @@ teardown() {
 	conns_wait '4 200 {"status":"healthy"}'
 	kill -TERM "$SERVE_PID"
 	run -0 wait_exit "$SERVE_PID" 5
-	run -0 wait "$SERVE_PID"
+	# exit 0 (not with run: wait needs this shell, not a subshell)
+	wait "$SERVE_PID"
 	SERVE_PID=
 	for k in 1 2 3 4; do
 		conns check "$k"
@@ -131,7 +132,8 @@ teardown() {
 	conns check busy
 	conns_wait 'busy closed'
 	run -0 wait_exit "$SERVE_PID" 5
-	run -0 wait "$SERVE_PID"
+	# exit 0 (not with run: wait needs this shell, not a subshell)
+	wait "$SERVE_PID"
 	SERVE_PID=
 }
 
@@ -167,7 +169,8 @@ teardown() {
 	conns_end
 	CONNS_FD=
 	kill -TERM "$SERVE_PID"
-	run -0 wait "$SERVE_PID"
+	# exit 0 (not with run: wait needs this shell, not a subshell)
+	wait "$SERVE_PID"
 	SERVE_PID=
 	run -0 cat "$SERVE_LOG"
 	refute_output --partial ERROR

@@ -18,16 +18,36 @@ conns() {
 	echo "$*" >&"$CONNS_FD"
 }
 
-# conns_wait LINE: until conns.out has the whole line LINE (at most 30 s).
+# conns_wait LINE: until conns.out has the whole line LINE (at most 60 s:
+# the sanitizers and valgrind are slow).
 conns_wait() {
+	conns_wait_count 1 "$1"
+}
+
+# conns_wait_count N LINE: until conns.out has LINE N times.
+conns_wait_count() {
 	local i
-	for i in $(seq 600); do
-		grep -qxF -- "$1" conns.out 2>/dev/null && return 0
+	for i in $(seq 1200); do
+		[ "$(grep -cxF -- "$2" conns.out 2>/dev/null)" -ge "$1" ] &&
+		    return 0
 		sleep 0.05
 	done
-	echo "conns.out never got '$1':" >&2
+	echo "conns.out never got '$2' $1 times:" >&2
 	cat conns.out conns.err >&2
 	return 1
+}
+
+# conns_chat TOKEN: a chat "conn K" on every open connection K, all at
+# once; one after the other in the sanitizer build. GCC 12's
+# AddressSanitizer does not lock its allocator around fork(2): a tool
+# forked while another thread is inside it can hang for good in its
+# first malloc. glibc's malloc, in the normal build, is safe.
+conns_chat() {
+	if [ "${SANITIZE:-}" = 1 ]; then
+		conns chateach "$1"
+	else
+		conns chatall "$1"
+	fi
 }
 
 # conns_end: close every connection, wait for conns.py.
