@@ -3,10 +3,18 @@
  * The conversions are in lib/convert*.c; this file reads stdin (capped
  * at MAX_BODY), writes the answer to stdout only once it is complete,
  * and maps failures to the exit codes of gb.h.
+ *
+ * It also runs as a job in a thread of a long-lived host (job.h), several
+ * at once and many times over in one process: its descriptors and
+ * streams go through gb_fd()/gb_stdout()/gb_stderr(), and everything a
+ * run holds lives in one struct run on the heap. A failure anywhere
+ * prints its message, stores the exit status in the run and longjmps
+ * back to main, which frees what the run holds and returns the status.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +28,16 @@
 #include "gb.h"
 #include "gemini.h"
 #include "io.h"
+#include "job.h"
+
+/* A job's own streams and option state (job.h). */
+#undef stderr
+#define stderr	gb_stderr()
+#undef stdout
+#define stdout	gb_stdout()
+#define getopt	gb_getopt
+#define optarg	gb_optarg
+#define optind	gb_optind
 
 #define PROG	"gb-convert"
 #define DUMPFLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(15))
@@ -46,26 +64,6 @@ static const struct mode {
 	{ "error", "Is", "s" },
 };
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	fputs(usage_text, stderr);
-	exit(GB_EXIT_USAGE);
-}
-
-static void __attribute__((noreturn))
-die(int code, const char *msg)
-{
-	fprintf(stderr, "%s: %s\n", PROG, msg);
-	exit(code);
-}
-
-static void __attribute__((noreturn))
-die_err(const struct gb_err *e)
-{
-	die(e->code != 0 ? e->code : GB_EXIT_TEMP, e->msg);
-}
-
 /*
  * stdin through jansson's callback loader, counted against a cap. The
  * loader asks for small pieces; they are served from a 64 KiB buffer so
@@ -81,6 +79,54 @@ struct reader {
 	char	 buf[65536];
 };
 
+/* Output through a 64 KiB buffer straight to a descriptor. */
+struct writer {
+	int	 fd;		/* the tool's number: gb_fd(fd) */
+	size_t	 len;
+	int	 err;
+	char	 buf[65536];
+};
+
+/*
+ * One run: every resource it may hold, so that a failure anywhere
+ * (die) can unwind to main, which frees what is set.
+ */
+struct run {
+	jmp_buf		 jb;
+	int		 code;	/* the exit status after a longjmp */
+	struct gb_config cfg;
+	int		 cfg_loaded;
+	struct reader	*rd;
+	struct gb_buf	 raw;	/* stdin as it is */
+	json_t		*in;
+	json_t		*res;
+	json_t		*meta;
+	struct writer	*info;	/* the -I writer */
+	struct writer	 out;	/* stdout */
+};
+
+static void __attribute__((noreturn))
+die(struct run *R, int code, const char *msg)
+{
+	fprintf(stderr, "%s: %s\n", PROG, msg);
+	R->code = code;
+	longjmp(R->jb, 1);
+}
+
+static void __attribute__((noreturn))
+usage(struct run *R)
+{
+	fputs(usage_text, stderr);
+	R->code = GB_EXIT_USAGE;
+	longjmp(R->jb, 1);
+}
+
+static void __attribute__((noreturn))
+die_err(struct run *R, const struct gb_err *e)
+{
+	die(R, e->code != 0 ? e->code : GB_EXIT_TEMP, e->msg);
+}
+
 static size_t
 read_cb(void *p, size_t n, void *arg)
 {
@@ -88,7 +134,7 @@ read_cb(void *p, size_t n, void *arg)
 	ssize_t got;
 
 	if (r->off == r->len) {
-		got = gb_io_read(0, r->buf, sizeof(r->buf));
+		got = gb_io_read(gb_fd(0), r->buf, sizeof(r->buf));
 		if (got == -1) {
 			r->ioerr = errno;
 			return (size_t)-1;
@@ -108,106 +154,95 @@ read_cb(void *p, size_t n, void *arg)
 	return n;
 }
 
-/* One JSON document from stdin, or exit 100/111. */
-static json_t *
-read_json(size_t cap)
+/* One JSON document from stdin into R->in, or die 100/111. */
+static void
+read_json(struct run *R, size_t cap)
 {
 	struct reader *r;
 	json_error_t je;
-	json_t *j;
 	char msg[GB_ERR_MSGSIZE];
 
-	int ioerr, toobig;
-
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		die(GB_EXIT_TEMP, "out of memory");
+	if ((r = R->rd = calloc(1, sizeof(*r))) == NULL)
+		die(R, GB_EXIT_TEMP, "out of memory");
 	r->cap = cap;
-	j = json_load_callback(read_cb, r, JSON_DECODE_ANY, &je);
-	ioerr = r->ioerr;
-	toobig = r->toobig;
-	free(r);
-	if (ioerr != 0) {
-		snprintf(msg, sizeof(msg), "stdin: %s", strerror(ioerr));
-		die(GB_EXIT_TEMP, msg);
+	R->in = json_load_callback(read_cb, r, JSON_DECODE_ANY, &je);
+	if (r->ioerr != 0) {
+		snprintf(msg, sizeof(msg), "stdin: %s", strerror(r->ioerr));
+		die(R, GB_EXIT_TEMP, msg);
 	}
-	if (toobig) {
-		json_decref(j);
+	if (r->toobig) {
 		snprintf(msg, sizeof(msg), "stdin: more than %zu bytes "
 		    "(MAX_BODY)", cap);
-		die(GB_EXIT_USAGE, msg);
+		die(R, GB_EXIT_USAGE, msg);
 	}
-	if (j == NULL) {
+	free(r);
+	R->rd = NULL;
+	if (R->in == NULL) {
 		snprintf(msg, sizeof(msg), "stdin: invalid JSON at line %d "
 		    "column %d: %s", je.line, je.column, je.text);
-		die(GB_EXIT_USAGE, msg);
+		die(R, GB_EXIT_USAGE, msg);
 	}
-	return j;
 }
 
+/* All of stdin into R->raw, or die 100/111. */
 static void
-read_raw(struct gb_buf *b)
+read_raw(struct run *R, size_t cap)
 {
+	struct gb_buf *b = &R->raw;
 	char msg[GB_ERR_MSGSIZE];
 
-	if (gb_io_readall(0, b) == -1) {
+	gb_buf_init(b, cap);
+	if (gb_io_readall(gb_fd(0), b) == -1) {
 		if (errno == E2BIG) {
 			snprintf(msg, sizeof(msg), "stdin: more than %zu bytes "
 			    "(MAX_BODY)", b->cap);
-			die(GB_EXIT_USAGE, msg);
+			die(R, GB_EXIT_USAGE, msg);
 		}
 		snprintf(msg, sizeof(msg), "stdin: %s", strerror(errno));
-		die(GB_EXIT_TEMP, msg);
+		die(R, GB_EXIT_TEMP, msg);
 	}
 }
 
-/* Concatenated JSON values from stdin -> an array of them. */
-static json_t *
-read_json_seq(size_t cap)
+/* Concatenated JSON values from stdin -> R->in, an array of them. */
+static void
+read_json_seq(struct run *R, size_t cap)
 {
-	struct gb_buf b;
+	struct gb_buf *b = &R->raw;
 	json_error_t je;
-	json_t *all, *j;
+	json_t *j;
 	size_t off = 0;
 	char msg[GB_ERR_MSGSIZE];
 
-	gb_buf_init(&b, cap);
-	read_raw(&b);
-	all = json_array();
+	read_raw(R, cap);
+	if ((R->in = json_array()) == NULL)
+		die(R, GB_EXIT_TEMP, "out of memory");
 	for (;;) {
-		while (off < b.len && strchr(" \t\r\n", b.data[off]) != NULL)
+		while (off < b->len &&
+		    strchr(" \t\r\n", b->data[off]) != NULL)
 			off++;
-		if (off == b.len)
+		if (off == b->len)
 			break;
-		j = json_loadb(b.data + off, b.len - off,
+		j = json_loadb(b->data + off, b->len - off,
 		    JSON_DISABLE_EOF_CHECK, &je);
 		if (j == NULL) {
 			snprintf(msg, sizeof(msg), "stdin: invalid JSON in "
-			    "document %zu: %s", json_array_size(all) + 1,
+			    "document %zu: %s", json_array_size(R->in) + 1,
 			    je.text);
-			die(GB_EXIT_USAGE, msg);
+			die(R, GB_EXIT_USAGE, msg);
 		}
-		json_array_append_new(all, j);
+		json_array_append_new(R->in, j);
 		off += (size_t)je.position;
 	}
-	gb_buf_free(&b);
-	if (json_array_size(all) == 0)
-		die(GB_EXIT_USAGE, "stdin: no JSON document");
-	return all;
+	gb_buf_free(b);
+	if (json_array_size(R->in) == 0)
+		die(R, GB_EXIT_USAGE, "stdin: no JSON document");
 }
-
-/* Output through a 64 KiB buffer straight to fd 1. */
-struct writer {
-	int	 fd;
-	size_t	 len;
-	int	 err;
-	char	 buf[65536];
-};
 
 static int
 flush_w(struct writer *w)
 {
 	if (w->len > 0 && w->err == 0 &&
-	    gb_io_writeall(w->fd, w->buf, w->len) == -1)
+	    gb_io_writeall(gb_fd(w->fd), w->buf, w->len) == -1)
 		w->err = errno;
 	w->len = 0;
 	return w->err != 0 ? -1 : 0;
@@ -234,47 +269,51 @@ write_cb(const char *p, size_t n, void *arg)
 }
 
 static void
-put_json(struct writer *w, const json_t *j)
+put_json(struct run *R, struct writer *w, const json_t *j)
 {
 	if (json_dump_callback(j, write_cb, w, DUMPFLAGS | JSON_ENCODE_ANY) ==
 	    -1 && w->err == 0)
-		die(GB_EXIT_TEMP, "cannot encode the output");
+		die(R, GB_EXIT_TEMP, "cannot encode the output");
 	write_cb("\n", 1, w);
 }
 
 static void
-check_w(struct writer *w, const char *what)
+check_w(struct run *R, struct writer *w, const char *what)
 {
 	char msg[GB_ERR_MSGSIZE];
 
 	if (flush_w(w) == -1) {
 		snprintf(msg, sizeof(msg), "%s: %s", what, strerror(w->err));
-		die(GB_EXIT_TEMP, msg);
+		die(R, GB_EXIT_TEMP, msg);
 	}
 }
 
-/* The -I side channel: one compact JSON line, then the fd is closed. */
+/*
+ * The -I side channel: one compact JSON line, then the tool's descriptor
+ * fd is closed (gb_close: a host must know the job closed it).
+ */
 static void
-put_meta(int fd, json_t *meta)
+put_meta(struct run *R, int fd)
 {
 	struct writer *w;
 
 	if (fd < 0)
 		return;
-	if ((w = malloc(sizeof(*w))) == NULL)
-		die(GB_EXIT_TEMP, "out of memory");
+	if ((w = R->info = malloc(sizeof(*w))) == NULL)
+		die(R, GB_EXIT_TEMP, "out of memory");
 	w->fd = fd;
 	w->len = 0;
 	w->err = 0;
-	put_json(w, meta);
-	check_w(w, "info fd");
+	put_json(R, w, R->meta);
+	check_w(R, w, "info fd");
 	free(w);
-	if (close(fd) == -1)
-		die(GB_EXIT_TEMP, "info fd: cannot close");
+	R->info = NULL;
+	if (gb_close(fd) == -1)
+		die(R, GB_EXIT_TEMP, "info fd: cannot close");
 }
 
 static long long
-number(int opt, const char *s, long long min, long long max)
+number(struct run *R, int opt, const char *s, long long min, long long max)
 {
 	const char *es;
 	long long n;
@@ -282,20 +321,18 @@ number(int opt, const char *s, long long min, long long max)
 
 	if (gb_strtonum(s, min, max, &n, &es) == -1) {
 		snprintf(msg, sizeof(msg), "-%c %s: %s", opt, s, es);
-		die(GB_EXIT_USAGE, msg);
+		die(R, GB_EXIT_USAGE, msg);
 	}
 	return n;
 }
 
-int
-main(int argc, char *argv[])
+/* The run proper: its exit status, unless it dies (longjmp). */
+static int
+convert(struct run *R, int argc, char *argv[])
 {
-	static struct writer out = { 1, 0, 0, { 0 } };
 	const struct mode *md = NULL;
-	struct gb_config cfg;
 	struct gb_err err;
-	struct gb_buf raw;
-	json_t *in, *res = NULL, *meta = NULL, *line;
+	json_t *line;
 	const char *model = NULL, *id = NULL, *p;
 	char seen[8] = "";
 	int ch, infofd = -1, b64 = 0, status = 0, ostatus;
@@ -305,35 +342,35 @@ main(int argc, char *argv[])
 	    strcmp(argv[1], "-h") == 0)) {
 		fputs(usage_text, stdout);
 		if (fflush(stdout) == EOF || ferror(stdout))
-			die(GB_EXIT_TEMP, "stdout: write error");
+			die(R, GB_EXIT_TEMP, "stdout: write error");
 		return GB_EXIT_OK;
 	}
 	if (argc < 2)
-		usage();
+		usage(R);
 	for (i = 0; i < GB_NELEM(modes); i++)
 		if (strcmp(argv[1], modes[i].name) == 0)
 			md = &modes[i];
 	if (md == NULL)
-		usage();
+		usage(R);
 	argc--;
 	argv++;
 	while ((ch = getopt(argc, argv, "+I:e:i:m:s:")) != -1) {
 		if (ch == '?' || strchr(md->opts, ch) == NULL)
-			usage();
+			usage(R);
 		if (strlen(seen) < sizeof(seen) - 1 && !strchr(seen, ch))
 			seen[strlen(seen)] = (char)ch;
 		switch (ch) {
 		case 'I':
-			infofd = (int)number(ch, optarg, 2, INT_MAX);
-			if (fcntl(infofd, F_GETFD) == -1)
-				die(GB_EXIT_USAGE, "-I: not an open file "
+			infofd = (int)number(R, ch, optarg, 2, INT_MAX);
+			if (fcntl(gb_fd(infofd), F_GETFD) == -1)
+				die(R, GB_EXIT_USAGE, "-I: not an open file "
 				    "descriptor");
 			break;
 		case 'e':
 			if (strcmp(optarg, "base64") == 0)
 				b64 = 1;
 			else if (strcmp(optarg, "float") != 0)
-				usage();
+				usage(R);
 			break;
 		case 'i':
 			id = optarg;
@@ -342,69 +379,96 @@ main(int argc, char *argv[])
 			model = optarg;
 			break;
 		case 's':
-			status = (int)number(ch, optarg, 100, 599);
+			status = (int)number(R, ch, optarg, 100, 599);
 			break;
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(R);
 	for (p = md->need; *p != '\0'; p++)
 		if (strchr(seen, *p) == NULL)
-			usage();
+			usage(R);
 
 	gb_err_clear(&err);
-	if (gb_config_load(&cfg, 0, &err) == -1)
-		die(GB_EXIT_USAGE, err.msg);
-	cap = (size_t)cfg.max_body;
+	if (gb_config_load(&R->cfg, 0, &err) == -1)
+		die(R, GB_EXIT_USAGE, err.msg);
+	R->cfg_loaded = 1;
+	cap = (size_t)R->cfg.max_body;
 	/* libcurl is loaded on the first download (lib/curlapi.h) */
 
 	if (strcmp(md->name, "chat-request") == 0) {
-		in = read_json(cap);
-		res = gb_convert_chat_request(in, &cfg, infofd >= 0 ? &meta :
-		    NULL, &err);
-		/* the request may be large: let it go before writing */
-		json_decref(in);
+		read_json(R, cap);
+		R->res = gb_convert_chat_request(R->in, &R->cfg, infofd >= 0 ?
+		    &R->meta : NULL, &err);
 	} else if (strcmp(md->name, "chat-response") == 0) {
-		in = read_json(cap);
-		res = gb_convert_chat_response(in, model, &cfg, &err);
-		json_decref(in);
+		read_json(R, cap);
+		R->res = gb_convert_chat_response(R->in, model, &R->cfg, &err);
 	} else if (strcmp(md->name, "embed-request") == 0) {
-		in = read_json(cap);
-		res = gb_convert_embed_request(in, model, infofd >= 0 ? &meta :
-		    NULL, &err);
-		json_decref(in);
+		read_json(R, cap);
+		R->res = gb_convert_embed_request(R->in, model, infofd >= 0 ?
+		    &R->meta : NULL, &err);
 	} else if (strcmp(md->name, "embed-response") == 0) {
-		in = read_json_seq(cap);
-		res = gb_convert_embed_response(in, model, b64, &err);
-		json_decref(in);
+		read_json_seq(R, cap);
+		R->res = gb_convert_embed_response(R->in, model, b64, &err);
 	} else if (strcmp(md->name, "models") == 0) {
-		in = read_json_seq(cap);
-		res = gb_convert_models(in, &cfg, id, &err);
-		json_decref(in);
+		read_json_seq(R, cap);
+		R->res = gb_convert_models(R->in, &R->cfg, id, &err);
 	} else {
-		gb_buf_init(&raw, cap);
-		read_raw(&raw);
-		res = gb_gemini_error_to_openai(status, raw.data != NULL ?
-		    raw.data : "", raw.len, &ostatus);
-		gb_buf_free(&raw);
-		meta = json_pack("{s:i}", "status", ostatus);
+		read_raw(R, cap);
+		R->res = gb_gemini_error_to_openai(status, R->raw.data != NULL ?
+		    R->raw.data : "", R->raw.len, &ostatus);
+		gb_buf_free(&R->raw);
+		R->meta = json_pack("{s:i}", "status", ostatus);
 	}
-	if (res == NULL) {
+	/* the request may be large: let it go before writing */
+	json_decref(R->in);
+	R->in = NULL;
+	if (R->res == NULL) {
 		if (err.msg[0] == '\0')
-			die(GB_EXIT_TEMP, "out of memory");
-		die_err(&err);
+			die(R, GB_EXIT_TEMP, "out of memory");
+		die_err(R, &err);
 	}
-	put_meta(infofd, meta);
-	json_decref(meta);
+	put_meta(R, infofd);
+	json_decref(R->meta);
+	R->meta = NULL;
 	if (strcmp(md->name, "embed-request") == 0)
-		json_array_foreach(res, i, line)
-			put_json(&out, line);
+		json_array_foreach(R->res, i, line)
+			put_json(R, &R->out, line);
 	else
-		put_json(&out, res);
-	json_decref(res);
-	gb_config_free(&cfg);
-	check_w(&out, "stdout");
-	if (close(1) == -1)
-		die(GB_EXIT_TEMP, "stdout: cannot close");
+		put_json(R, &R->out, R->res);
+	json_decref(R->res);
+	R->res = NULL;
+	gb_config_free(&R->cfg);
+	R->cfg_loaded = 0;
+	check_w(R, &R->out, "stdout");
+	if (gb_close(1) == -1)
+		die(R, GB_EXIT_TEMP, "stdout: cannot close");
 	return GB_EXIT_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run *R;
+	int code;
+
+	if ((R = calloc(1, sizeof(*R))) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", PROG);
+		return GB_EXIT_TEMP;
+	}
+	R->out.fd = 1;
+	if (setjmp(R->jb) == 0)
+		R->code = convert(R, argc, argv);
+	/* after a longjmp only R (never changed since setjmp) is read */
+	code = R->code;
+	if (R->cfg_loaded)
+		gb_config_free(&R->cfg);
+	free(R->rd);
+	gb_buf_free(&R->raw);
+	json_decref(R->in);
+	json_decref(R->res);
+	json_decref(R->meta);
+	free(R->info);
+	free(R);
+	return code;
 }

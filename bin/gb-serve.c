@@ -42,6 +42,7 @@
 #include "gb.h"
 #include "http.h"
 #include "mask.h"
+#include "pipeline.h"
 #include "serve.h"
 
 #define STOP_GRACE	30	/* seconds in-flight requests get on SIGTERM */
@@ -472,6 +473,8 @@ reload(void)
 		current = cr;
 		pthread_mutex_unlock(&lock);
 		cfg_unref(old);
+		/* the tools' hosts read it too: new ones for new requests */
+		gb_hosts_stop();
 		fprintf(stderr, "gb-serve: configuration reloaded\n");
 	}
 	fflush(stderr);
@@ -601,9 +604,6 @@ accept_loop(int lfd)
 		fprintf(stderr, "gb-serve: thread: %s\n", strerror(n));
 		return GB_EXIT_TEMP;
 	}
-#ifdef __SANITIZE_ADDRESS__
-	pthread_atfork(NULL, NULL, child_atfork);
-#endif
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -613,6 +613,12 @@ accept_loop(int lfd)
 	set_sig(SIGTERM, on_signal, SA_RESTART);
 	set_sig(SIGINT, on_signal, SA_RESTART);
 	set_sig(SIGHUP, on_signal, SA_RESTART);
+	/* the tools' hosts, before the first request needs them */
+	gb_hosts_start();
+#ifdef __SANITIZE_ADDRESS__
+	/* after the hosts: they are forked before any thread exists */
+	pthread_atfork(NULL, NULL, child_atfork);
+#endif
 	sd_notify(0, "READY=1");
 	status();
 

@@ -2,6 +2,12 @@
  * gb-sse - Gemini streamGenerateContent?alt=sse on stdin -> OpenAI
  * chat.completion.chunk SSE (or re-framed Gemini SSE with -g) on
  * stdout, one write per event, as soon as each event is complete.
+ *
+ * It also runs as a job in a thread of a long-lived host (job.h), several
+ * at once and many times over in one process: its descriptors and
+ * stderr go through gb_fd()/gb_stderr(), it holds no static state and
+ * never exits: every failure returns its status from main after freeing
+ * what the run holds.
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,25 +20,35 @@
 #include "config.h"
 #include "gb.h"
 #include "io.h"
+#include "job.h"
 #include "sse.h"
 #include "stream.h"
+
+/* A job's own streams and option state (job.h). */
+#undef stderr
+#define stderr	gb_stderr()
+#undef stdout
+#define stdout	gb_stdout()
+#define getopt	gb_getopt
+#define optarg	gb_optarg
+#define optind	gb_optind
 
 #define EVENTCAP	(16UL << 20)	/* largest upstream event, bytes */
 #define READSIZE	65536
 #define KEEPALIVE_MAX	86400
 
-static void
+static int
 usage(void)
 {
 	fprintf(stderr, "usage: gb-sse [-gu] [-k seconds] [-m model]\n");
-	exit(GB_EXIT_USAGE);
+	return GB_EXIT_USAGE;
 }
 
 static int
 out_stdout(void *arg, const char *p, size_t n)
 {
 	(void)arg;
-	return gb_io_writeall(STDOUT_FILENO, p, n);
+	return gb_io_writeall(gb_fd(1), p, n);
 }
 
 static int
@@ -49,36 +65,49 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Read, parse and convert until EOF; 0, or -1 with err set. */
+/*
+ * Read (through buf, READSIZE bytes), parse and convert until EOF; 0, or
+ * -1 with err set.
+ */
 static int
-run(struct gb_stream *st, long keepalive, struct gb_err *err)
+run(struct gb_stream *st, char *buf, long keepalive, struct gb_err *err)
 {
-	static char buf[READSIZE];
 	struct gb_sse p;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	ssize_t r;
 	int rc = -1, n;
 
 	gb_sse_init(&p, EVENTCAP);
 	for (;;) {
-		if (keepalive > 0) {
-			pfd.fd = STDIN_FILENO;
-			pfd.events = POLLIN;
-			n = poll(&pfd, 1, (int)(keepalive * 1000));
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1) {
-				gb_stream_fail(st, 502, "poll failed", NULL,
-				    err);
-				goto out;
-			}
-			if (n == 0) {
-				if (gb_stream_keepalive(st, err) == -1)
-					goto out;
-				continue;
-			}
+		/*
+		 * Wait for input, and watch the reader of stdout: one that
+		 * has gone away (pipe: POLLERR, socket: POLLHUP) ends the
+		 * stream now, not at the next write, which may be far off
+		 * while the upstream is silent (and gb-call upstream of us
+		 * then sees its own reader, us, go).
+		 */
+		pfd[0].fd = gb_fd(0);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = gb_fd(1);
+		pfd[1].events = 0;
+		n = poll(pfd, 2, keepalive > 0 ? (int)(keepalive * 1000) : -1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			gb_stream_fail(st, 502, "poll failed", NULL, err);
+			goto out;
 		}
-		r = gb_io_read(STDIN_FILENO, buf, sizeof(buf));
+		if (n > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0) {
+			gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "write error: %s", strerror(EPIPE));
+			goto out;
+		}
+		if (n == 0) {
+			if (gb_stream_keepalive(st, err) == -1)
+				goto out;
+			continue;
+		}
+		r = gb_io_read(gb_fd(0), buf, READSIZE);
 		if (r == -1) {
 			char m[GB_ERR_MSGSIZE];
 
@@ -119,6 +148,7 @@ main(int argc, char *argv[])
 	struct gb_stream *st;
 	struct gb_err err;
 	const char *errstr;
+	char *buf;
 	long long k = 0;
 	int ch, rc;
 
@@ -133,13 +163,13 @@ main(int argc, char *argv[])
 			    &errstr) == -1) {
 				fprintf(stderr, "gb-sse: keep-alive interval "
 				    "%s: %s\n", errstr, optarg);
-				exit(GB_EXIT_USAGE);
+				return GB_EXIT_USAGE;
 			}
 			break;
 		case 'm':
 			if (*optarg == '\0') {
 				fprintf(stderr, "gb-sse: empty model name\n");
-				exit(GB_EXIT_USAGE);
+				return GB_EXIT_USAGE;
 			}
 			o.model = optarg;
 			break;
@@ -147,38 +177,47 @@ main(int argc, char *argv[])
 			o.include_usage = 1;
 			break;
 		default:
-			usage();
+			return usage();
 		}
 	}
 	argc -= optind;
 	if (argc != 0)
-		usage();
+		return usage();
 
-	/* a client gone away is a write error, not a signal */
+	/*
+	 * a client gone away is a write error, not a signal (process-wide,
+	 * and harmless in a host)
+	 */
 	signal(SIGPIPE, SIG_IGN);
 	gb_err_clear(&err);
 	if (gb_config_load(&cfg, 0, &err) == -1) {
 		fprintf(stderr, "gb-sse: %s\n", err.msg);
-		exit(err.code != 0 ? err.code : GB_EXIT_USAGE);
+		return err.code != 0 ? err.code : GB_EXIT_USAGE;
 	}
 	o.show_thinking = cfg.show_thinking;
 	o.search_links = cfg.show_search_link && o.model != NULL &&
 	    ends_with(o.model, "-search");
 	gb_config_free(&cfg);
 
+	if ((buf = malloc(READSIZE)) == NULL) {
+		fprintf(stderr, "gb-sse: out of memory\n");
+		return GB_EXIT_TEMP;
+	}
 	if ((st = gb_stream_new(&o, out_stdout, NULL, &err)) == NULL) {
 		fprintf(stderr, "gb-sse: %s\n", err.msg);
-		exit(GB_EXIT_TEMP);
+		free(buf);
+		return GB_EXIT_TEMP;
 	}
-	rc = run(st, (long)k, &err);
+	rc = run(st, buf, (long)k, &err);
 	gb_stream_free(st);
+	free(buf);
 	if (rc == -1) {
 		fprintf(stderr, "gb-sse: %s\n", err.msg);
-		exit(GB_EXIT_TEMP);
+		return GB_EXIT_TEMP;
 	}
-	if (close(STDOUT_FILENO) == -1) {
+	if (gb_close(1) == -1) {
 		fprintf(stderr, "gb-sse: write error: %s\n", strerror(errno));
-		exit(GB_EXIT_TEMP);
+		return GB_EXIT_TEMP;
 	}
 	return GB_EXIT_OK;
 }

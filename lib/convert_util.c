@@ -53,21 +53,25 @@ gb_b64_encode(const void *p, size_t n, size_t *outlen)
  * then the length is a multiple of 4; unpadded data may not leave a
  * single dangling character. Empty data is not valid.
  */
+static int
+b64_char(unsigned char c)
+{
+	/* no table filled on first use: tools run as jobs in threads */
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
 int
 gb_b64_valid(const char *s, size_t n)
 {
-	static unsigned char ok[256];
 	size_t i, pad = 0;
 
-	if (ok['A'] == 0)
-		for (i = 0; i < sizeof(b64chars) - 1; i++)
-			ok[(unsigned char)b64chars[i]] = 1;
 	if (n == 0)
 		return 0;
 	while (pad < 2 && n > pad && s[n - 1 - pad] == '=')
 		pad++;
 	for (i = 0; i < n - pad; i++)
-		if (!ok[(unsigned char)s[i]])
+		if (!b64_char((unsigned char)s[i]))
 			return 0;
 	if (pad > 0)
 		return n % 4 == 0 && n > pad;

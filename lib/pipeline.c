@@ -7,15 +7,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host.h"
 #include "io.h"
 #include "pipeline.h"
 
@@ -149,13 +152,224 @@ fail:
 	_exit(127);
 }
 
+/*
+ * The hosts (lib/host.h): the tools that run as jobs of a long-lived
+ * process instead of a process per request. gb-convert and gb-sse are
+ * hosted by a fork of the running program (they are built in); gb-call
+ * by "gb-call -W", exec'd, since only gb-call links libcurl. A host is
+ * started on first use (gb_hosts_start starts them ahead) and lives
+ * while its queue is held open here; one that has died is started again
+ * on the next request, and that request falls back to a process of its
+ * own if that fails.
+ */
+static struct host {
+	const char	*name;
+	int		 exec;		/* exec the tool with -W */
+	int		 q;		/* our end of its queue, or -1 */
+	pid_t		 pid;
+} hosts[] = {
+	{ "gb-convert", 0, -1, -1 },
+	{ "gb-sse", 0, -1, -1 },
+	{ "gb-call", 1, -1, -1 },
+};
+static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t retired[64];	/* hosts let go, to be reaped */
+static size_t nretired;
+
+static int
+hosts_on(const struct gb_pipeline *pl)
+{
+	const char *e = getenv("GB_HOSTS");
+
+	return pl->builtin != NULL && (e == NULL || strcmp(e, "0") != 0);
+}
+
+/* With hosts_mu held: reap what has exited of the hosts let go. */
+static void
+reap_retired(void)
+{
+	size_t i;
+
+	for (i = 0; i < nretired; )
+		if (waitpid(retired[i], NULL, WNOHANG) != 0)
+			retired[i] = retired[--nretired];
+		else
+			i++;
+}
+
+/* With hosts_mu held: let host h go (it exits when its jobs are done). */
+static void
+host_drop(struct host *h)
+{
+	if (h->q >= 0)
+		close(h->q);
+	h->q = -1;
+	if (h->pid > 0) {
+		if (nretired == GB_NELEM(retired)) {
+			/* cannot happen unless hosts die in a loop */
+			while (waitpid(retired[0], NULL, 0) == -1 &&
+			    errno == EINTR)
+				;
+			retired[0] = retired[--nretired];
+		}
+		retired[nretired++] = h->pid;
+	}
+	h->pid = -1;
+	reap_retired();
+}
+
+/* In the child: become host h with the queue on descriptor 3. */
+static void __attribute__((noreturn))
+host_child(const struct gb_pipeline *pl, const struct host *h,
+    const struct gb_tool *t, int q)
+{
+	char path[PATH_MAX + 64], name[16];
+	char *argv[] = { NULL, "-W", NULL };
+	struct gb_host_ops ops;
+	struct sigaction sa;
+	sigset_t none;
+	int i, null;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (i = 1; i < NSIG; i++)
+		sigaction(i, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* its own group: a request's or a terminal's signal is not for it */
+	(void)setpgid(0, 0);
+	if ((q = fcntl(q, F_DUPFD, 10)) == -1 || dup2(q, 3) == -1 ||
+	    (null = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(null, 0) == -1 || dup2(null, 1) == -1)
+		_exit(127);
+	if (close_range(4, ~0U, 0) == -1)
+		for (i = 4; i < 1024; i++)
+			close(i);
+	/* ps(1) shows gb-convert-host, gb-sse-host (gb-call: gb-call -W) */
+	snprintf(name, sizeof(name), "%s-host", h->name);
+	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
+	if (h->exec) {
+		snprintf(path, sizeof(path), "%s/%s", pl->dir, h->name);
+		argv[0] = (char *)(uintptr_t)h->name;
+		execv(path, argv);
+		_exit(127);
+	}
+	ops.run = t->main;
+	ops.thread_end = NULL;
+	gb_host_serve(3, &ops);
+}
+
+/* With hosts_mu held: start host h; 0, or -1. */
+static int
+host_start(const struct gb_pipeline *pl, struct host *h)
+{
+	const struct gb_tool *t = NULL, *b;
+	int q[2];
+	pid_t pid;
+
+	for (b = pl->builtin; b != NULL && b->name != NULL; b++)
+		if (strcmp(b->name, h->name) == 0)
+			t = b;
+	if (t == NULL && !h->exec)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, q) == -1)
+		return -1;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		close(q[0]);
+		close(q[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(q[0]);
+		host_child(pl, h, t, q[1]);
+	}
+	close(q[1]);
+	h->q = q[0];
+	h->pid = pid;
+	return 0;
+}
+
+void
+gb_hosts_start(void)
+{
+	struct gb_pipeline pl;
+	struct gb_err err;
+	size_t i;
+
+	if (gb_pipeline_init(&pl, &err) == -1 || !hosts_on(&pl))
+		return;
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < GB_NELEM(hosts); i++)
+		if (hosts[i].q < 0)
+			(void)host_start(&pl, &hosts[i]);
+	pthread_mutex_unlock(&hosts_mu);
+}
+
+void
+gb_hosts_stop(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < GB_NELEM(hosts); i++)
+		host_drop(&hosts[i]);
+	pthread_mutex_unlock(&hosts_mu);
+}
+
+/*
+ * Hand argv to its tool's host: the reply socket, -1 when the tool has
+ * no host (or no host could take it: run it as a process then), -2 with
+ * err set on a failure that running it as a process would not mend.
+ */
+static int
+host_submit(struct gb_pipeline *pl, const char *const *argv, const int *fds,
+    size_t nfds, struct gb_err *err)
+{
+	struct host *h = NULL;
+	size_t i;
+	int try, q, r;
+
+	if (!hosts_on(pl))
+		return -1;
+	for (i = 0; i < GB_NELEM(hosts); i++)
+		if (strcmp(hosts[i].name, argv[0]) == 0)
+			h = &hosts[i];
+	if (h == NULL)
+		return -1;
+	for (try = 0; try < 2; try++) {
+		pthread_mutex_lock(&hosts_mu);
+		if (h->q < 0 && host_start(pl, h) == -1) {
+			pthread_mutex_unlock(&hosts_mu);
+			return -1;
+		}
+		/* our own copy: another thread may let the host go */
+		q = fcntl(h->q, F_DUPFD_CLOEXEC, 3);
+		pthread_mutex_unlock(&hosts_mu);
+		if (q == -1)
+			return -1;
+		r = gb_host_submit(q, argv, fds, nfds, err);
+		close(q);
+		if (r >= 0)
+			return r;
+		if (err->code != GB_EXIT_NO)
+			return -2;
+		/* the host is gone: let it go, start another */
+		pthread_mutex_lock(&hosts_mu);
+		if (h->q >= 0)
+			host_drop(h);
+		pthread_mutex_unlock(&hosts_mu);
+	}
+	return -1;
+}
+
 pid_t
 gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
     const int *fds, size_t nfds, struct gb_err *err)
 {
 	char path[PATH_MAX + 64];
 	const struct gb_tool *b, *t;
-	int ep[2], e, hi, st;
+	int ep[2], e, hi, st, jr;
 	ssize_t r;
 	pid_t pid, parent;
 
@@ -174,6 +388,17 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 			fflush(NULL);
 			break;
 		}
+	if (t != NULL) {
+		jr = host_submit(pl, argv, fds, nfds, err);
+		if (jr == -2)
+			return -1;
+		if (jr >= 0) {
+			pl->pid[pl->n] = GB_PIPELINE_JOB + (pid_t)pl->n;
+			pl->job[pl->n] = jr;
+			pl->status[pl->n] = -1;
+			return pl->pid[pl->n++];
+		}
+	}
 	if (gb_pipe(ep) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "pipe: %s",
 		    strerror(errno));
@@ -203,6 +428,7 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 	if (pl->pgid == 0)
 		pl->pgid = pid;
 	pl->pid[pl->n] = pid;
+	pl->job[pl->n] = -1;
 	pl->status[pl->n] = -1;
 	pl->n++;
 	do
@@ -242,6 +468,14 @@ gb_pipeline_wait(struct gb_pipeline *pl, pid_t pid)
 		return -1;
 	if (pl->status[i] != -1)
 		return exit_code(pl->status[i]);
+	if (pl->job[i] >= 0) {
+		/* a job: its status, or killed if its host died */
+		st = gb_host_status(pl->job[i]);
+		close(pl->job[i]);
+		pl->job[i] = -1;
+		pl->status[i] = st >= 0 ? (st & 0xff) << 8 : SIGKILL;
+		return exit_code(pl->status[i]);
+	}
 	do
 		r = waitpid(pid, &st, 0);
 	while (r == -1 && errno == EINTR);
@@ -269,7 +503,16 @@ gb_pipeline_kill(struct gb_pipeline *pl)
 	if (pl->pgid > 0)
 		killpg(pl->pgid, SIGKILL);
 	for (i = 0; i < pl->n; i++)
-		if (pl->status[i] == -1)
+		if (pl->status[i] == -1 && pl->job[i] >= 0) {
+			/*
+			 * A job ends when its descriptors do: the caller
+			 * closes its ends, the job's next read or write (or
+			 * gb-call's poll of its stdout) fails.
+			 */
+			close(pl->job[i]);
+			pl->job[i] = -1;
+			pl->status[i] = SIGKILL;
+		} else if (pl->status[i] == -1)
 			kill(pl->pid[i], SIGKILL);
 	gb_pipeline_finish(pl);
 }

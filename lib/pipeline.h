@@ -53,6 +53,7 @@ struct gb_pipeline {
 	size_t	 n;
 	pid_t	 pid[GB_PIPELINE_MAX];
 	int	 status[GB_PIPELINE_MAX];	/* wait status, -1 running */
+	int	 job[GB_PIPELINE_MAX];	/* a host's reply socket, or -1 */
 };
 
 /* Find the tool directory; returns 0 or -1 with err set. */
@@ -75,6 +76,21 @@ void	gb_pipeline_finish(struct gb_pipeline *);
 
 /* Kill the whole process group at once and reap everything. */
 void	gb_pipeline_kill(struct gb_pipeline *);
+
+/*
+ * Ids of jobs run by a host (never a pid: pids stay below 2^22). A job
+ * is waited for and killed like a process, through the same calls.
+ */
+#define GB_PIPELINE_JOB	((pid_t)0x40000000)
+
+/*
+ * Start the hosts of the hosted tools now rather than on first use
+ * (before the first connection), and let them go (they exit once their
+ * jobs are done; the next request starts new ones: after a reload).
+ * Set GB_HOSTS=0 in the environment to run every tool as a process.
+ */
+void	gb_hosts_start(void);
+void	gb_hosts_stop(void);
 
 /* A pipe with both ends close-on-exec. */
 int	gb_pipe(int [2]);

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,52 @@ say(const struct gb_upstream_sink *s, enum gb_upstream_loglevel l,
 	s->log(s->arg, l, msg);
 }
 
+/*
+ * One connection cache (and DNS cache, TLS sessions) for every handle of
+ * the process, once gb_upstream_share() has made it: the threads of a
+ * gb-call host then reuse each other's upstream connections.
+ */
+static CURLSH *share;
+static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+
+static void
+share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg)
+{
+	(void)h;
+	(void)a;
+	(void)arg;
+	pthread_mutex_lock(&share_mu[d]);
+}
+
+static void
+share_unlock(CURL *h, curl_lock_data d, void *arg)
+{
+	(void)h;
+	(void)arg;
+	pthread_mutex_unlock(&share_mu[d]);
+}
+
+int
+gb_upstream_share(struct gb_err *err)
+{
+	int i;
+
+	if (share != NULL)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (share = curl_share_init()) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0,
+		    "unable to initialise libcurl");
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&share_mu[i], NULL);
+	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	return 0;
+}
+
 struct gb_upstream *
 gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
 {
@@ -120,6 +167,16 @@ gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
 		curl_global_cleanup();
 		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 		return NULL;
+	}
+	if (share != NULL) {
+		curl_easy_setopt(u->h, CURLOPT_SHARE, share);
+		/*
+		 * The shared cache keeps at most this many idle
+		 * connections (libcurl's default, 5, closed most of them
+		 * at 32 calls at once: 0.78 new connections per request)
+		 */
+		curl_easy_setopt(u->h, CURLOPT_MAXCONNECTS,
+		    (long)GB_UPSTREAM_KEEP);
 	}
 	u->cfg = cfg;
 	return u;

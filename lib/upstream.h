@@ -76,6 +76,15 @@ struct gb_upstream	*gb_upstream_new(const struct gb_config *,
 			    struct gb_err *);
 void			 gb_upstream_free(struct gb_upstream *);
 
+/* idle upstream connections a shared cache keeps */
+#define GB_UPSTREAM_KEEP	256
+
+/*
+ * Before any thread starts: let every handle made from now on share one
+ * connection cache (a gb-call host, lib/host.h). 0, or -1 with err set.
+ */
+int			 gb_upstream_share(struct gb_err *);
+
 /*
  * Classify a complete upstream answer: status and body. For 429, *delay
  * gets RetryInfo.retryDelay in whole seconds (rounded up), or -1. reason

@@ -59,8 +59,12 @@ still_serving() {
 wait_no_pipeline() {
 	local i left
 	for i in $(seq 40); do
-		left=$(children_of "$SERVE_PID")
-		[ -z "$left" ] && return 0
+		# no tool as a process of its own (the connections are
+		# threads), nor a job in the tools' hosts
+		left=$(request_pids "$SERVE_PID")
+		[ -z "$left" ] &&
+		    [ "$(pipes_of $(host_pids "$SERVE_PID"))" -eq 0 ] &&
+		    return 0
 		sleep 0.05
 	done
 	echo "pipeline processes left: $left" >&2

@@ -46,8 +46,8 @@ wait_tool() {
 }
 
 @test "gb-serve with gb-call alone in a directory still runs every tool" {
-	# gb-convert, gb-keys and gb-sse are built in; gb-call runs as one
-	# worker per connection (exec'd once), so it must be there
+	# gb-convert, gb-keys and gb-sse are built in; gb-call's host is
+	# gb-call -W (exec'd once), so it must be there
 	mkdir alone
 	cp "$GB_BIN/gb-serve" "$GB_BIN/gb-call" alone/
 	GB_BIN=$PWD/alone start_serve listen
@@ -57,19 +57,60 @@ wait_tool() {
 	assert_output "$WANT"
 }
 
-@test "the tools are forked without exec: their program is gb-serve" {
-	upstream_script "{\"wait_headers\":true,\"body\":$GEN}"
+@test "the tools run in long-lived hosts: gb-convert and gb-sse in forks of gb-serve, gb-call in gb-call -W" {
 	start_serve listen
-	chat >out &
+	run -0 chat
+	assert_line --index 1 200
+	for h in gb-convert-host gb-sse-host gb-call-host; do
+		pid=$(wait_tool $h)
+		case $h in
+		gb-call-host) want=$GB_BIN/gb-call ;;
+		*) want=$GB_BIN/gb-serve ;;
+		esac
+		[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$want")" ]
+	done
+	# the same hosts answer the next requests: no new process
+	before=$(host_pids "$SERVE_PID" | sort | tr '\n' ' ')
+	for i in 1 2 3; do
+		run -0 chat
+		assert_line --index 1 200
+	done
+	[ "$(host_pids "$SERVE_PID" | sort | tr '\n' ' ')" = "$before" ]
+	[ "$(request_pids "$SERVE_PID" | wc -l)" -le 1 ]
+}
+
+@test "a host that dies is started again, and no request is lost" {
+	start_serve listen
+	run -0 chat
+	assert_line --index 1 200
+	for h in gb-convert-host gb-call-host; do
+		pid=$(wait_tool $h)
+		kill -9 "$pid"
+		run -0 chat
+		assert_line --index 1 200
+		run -0 jq -c 'del(.id, .created)' <<<"${lines[0]}"
+		assert_output "$WANT"
+		new=$(wait_tool $h)
+		[ "$new" != "$pid" ]
+	done
+}
+
+@test "with GB_HOSTS=0 a process per tool: built-ins forked without exec, gb-call exec'd" {
+	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
+	GB_HOSTS=0 start_serve listen
+	curl -sSN -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' \
+	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+	    "$(url /v1/chat/completions)" >out &
 	client=$!
-	pid=$(wait_tool gb-call)
+	pid=$(wait_tool gb-sse)
 	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-serve")" ]
+	pid=$(wait_tool gb-call)
+	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-call")" ]
+	[ -z "$(host_pids "$SERVE_PID")" ]
 	upstream_go
 	wait "$client"
-	run -0 cat out
-	assert_line --index 1 200
-	run -0 jq -r '.choices[0].message.content' <<<"${lines[0]}"
-	assert_output held
+	run -0 grep -c '"two"' out
 }
 
 @test "with GB_LIBEXECDIR the tools are exec'd from there" {

@@ -55,10 +55,13 @@ keys() {
 no_leftovers() {
 	local i left
 	for i in $(seq 60); do
-		left=$(descendants_of "$SERVE_PID")
-		[ -z "$left" ] && return 0
+		# no request's process, and the hosts run no job
+		left=$(request_pids "$SERVE_PID")
+		[ -z "$left" ] &&
+		    [ "$(pipes_of $(host_pids "$SERVE_PID"))" -eq 0 ] && return 0
 		sleep 0.05
 	done
+	echo "jobs: $(pipes_of $(host_pids "$SERVE_PID")) pipes in hosts" >&2
 	for i in $left; do
 		echo "left: $i $(tr '\0' ' ' < /proc/$i/cmdline)" >&2
 	done

@@ -222,12 +222,15 @@ post() {
 	    > stream.out 3>&- <<<"POST /v1/chat/completions HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"$USER_AUTH"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
 	client=$!
 	wait_file_has stream.out '"one"'
-	pids=$(descendants_of "$SERVE_PID")
-	# gb-call and gb-sse (gb-convert has finished; the connection is a
-	# thread of gb-serve)
-	[ "$(wc -w <<<"$pids")" -ge 2 ]
+	pids=$(request_pids "$SERVE_PID")
+	hosts=$(host_pids "$SERVE_PID")
+	# gb-call and gb-sse are running (gb-convert has finished): as jobs
+	# of their hosts (the pipes they hold), or processes of their own
+	# (the connection is a thread of gb-serve)
+	[ "$(pipes_of $hosts)" -ge 2 ] || [ "$(wc -w <<<"$pids")" -ge 2 ]
 	wait "$client"
 	wait_gone $pids
+	wait_no_pipes $hosts
 	run -0 upstream_outcome 1
 	assert_output client_gone
 }
@@ -239,11 +242,14 @@ post() {
 	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -s 1 3>&- <<<"POST /v1beta/models/gemini-2.0-flash:generateContent HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"x-goog-api-key: tok-user"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
 	client=$!
 	upstream_requests 1 > /dev/null
-	pids=$(descendants_of "$SERVE_PID")
-	# gb-call (the connection is a thread of gb-serve)
-	[ "$(wc -w <<<"$pids")" -ge 1 ]
+	pids=$(request_pids "$SERVE_PID")
+	hosts=$(host_pids "$SERVE_PID")
+	# gb-call is running, as a job of its host or a process of its own
+	# (the connection is a thread of gb-serve)
+	[ "$(pipes_of $hosts)" -ge 1 ] || [ "$(wc -w <<<"$pids")" -ge 1 ]
 	wait "$client"
 	wait_gone $pids
+	wait_no_pipes $hosts
 	run -0 upstream_outcome 1
 	assert_output client_gone
 }

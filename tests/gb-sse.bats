@@ -279,3 +279,15 @@ data: [DONE]' ]
 		[ "$status" -ne 86 ] || { echo "$c: $output"; false; }
 	done
 }
+
+@test "a reader gone while the input is silent ends gb-sse at once" {
+	mkfifo in
+	exec 4<>in	# a writer that never writes
+	# `true` reads nothing and exits: without watching stdout, gb-sse
+	# would wait for input that never comes (timeout: 124)
+	run -0 timeout 5 bash -c 'gb-sse -m m < in 2>err | true; echo "${PIPESTATUS[0]}"'
+	exec 4>&-
+	assert_output 111
+	run -0 cat err
+	assert_output 'gb-sse: write error: Broken pipe'
+}

@@ -83,6 +83,31 @@ def descendants(pid):
     return out
 
 
+def is_host(pid):
+    """A tool's long-lived host (lib/host.h): comm ends in -host."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip().endswith("-host")
+    except OSError:
+        return False
+
+
+def pipes(pid):
+    """Pipes a process holds: a host holds none but its running jobs'."""
+    try:
+        return sum(1 for fd in os.listdir("/proc/%d/fd" % pid)
+                   if os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                   .startswith("pipe:"))
+    except OSError:
+        return 0
+
+
+def busy(pid):
+    """A request's process, or a host still running a job, under pid."""
+    return [p for p in descendants(pid)
+            if not is_host(p) or pipes(p) > 0]
+
+
 def proc_info(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -301,7 +326,7 @@ def main():
 
         # let the server finish: every connection child and tool gone
         end = time.monotonic() + 30
-        while time.monotonic() < end and descendants(serve.pid):
+        while time.monotonic() < end and busy(serve.pid):
             time.sleep(0.1)
         # systemd-socket-activate execs gb-serve: same PID. Left behind:
         # anything under it, and any gb-* tool of this run (found by its
@@ -323,9 +348,10 @@ def main():
                     mine = mark in f.read().split(b"\0")
             except OSError:
                 mine = False
-            if mine and bindir + "/gb-" in cmdl:
+            if mine and bindir + "/gb-" in cmdl and not \
+                    (ppid == gb and is_host(int(p))):
                 left.append("%s %s" % (p, cmdl))
-        for p in descendants(gb):
+        for p in busy(gb):
             info = proc_info(p)
             left.append("%d %s" % (p, info[0] if info else "?"))
         left = sorted(set(left))

@@ -9,7 +9,7 @@ SERVE_FAKEBIN=$BATS_TEST_DIRNAME/fixtures/gb-serve/fakebin
 SERVE_VARS="API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH
 	TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS
 	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY MAX_BODY
-	STATE_DIRECTORY LOG_LEVEL ENV_FILE GB_LIBEXECDIR ASAN_OPTIONS
+	STATE_DIRECTORY LOG_LEVEL ENV_FILE GB_LIBEXECDIR GB_HOSTS ASAN_OPTIONS
 	UBSAN_OPTIONS LSAN_OPTIONS NOTIFY_SOCKET"
 
 # start_serve MODE [gb-serve options...]
@@ -80,6 +80,48 @@ descendants_of() {
 		echo "$c"
 		descendants_of "$c"
 	done
+}
+
+# host_pids PID: the tools' hosts under PID (lib/host.h; their comm ends
+# in -host). request_pids PID: the other descendants, a request's own.
+host_pids() {
+	local p
+	for p in $(descendants_of "$1"); do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		*-host) echo "$p" ;;
+		esac
+	done
+}
+request_pids() {
+	local p
+	for p in $(descendants_of "$1"); do
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		*-host) ;;
+		*) echo "$p" ;;
+		esac
+	done
+}
+
+# pipes_of PID...: how many pipes the processes hold (a host holds none
+# but a running job's).
+pipes_of() {
+	local p n=0
+	for p in "$@"; do
+		n=$((n + $(find "/proc/$p/fd" -lname 'pipe:*' 2>/dev/null | wc -l)))
+	done
+	echo "$n"
+}
+
+# wait_no_pipes PID...: true once the hosts hold no pipe, i.e. no job is
+# running (polling for at most 1 s).
+wait_no_pipes() {
+	local i
+	for i in $(seq 20); do
+		[ "$(pipes_of "$@")" -eq 0 ] && return 0
+		sleep 0.05
+	done
+	echo "jobs still running after 1 s: $(pipes_of "$@") pipes in $*" >&2
+	return 1
 }
 
 # Use the stand-in tools of the HTTP-layer tests.

@@ -1,0 +1,2 @@
+build-tsan/lib/buf.o: lib/buf.c lib/buf.h
+lib/buf.h:

@@ -1,0 +1,2 @@
+build-tsan/lib/gb.o: lib/gb.c lib/gb.h
+lib/gb.h:
