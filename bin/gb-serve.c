@@ -50,10 +50,12 @@
 
 /*
  * A connection thread's stack. The thread itself needs little (its
- * buffers are on the heap), but the tools of a request are forked from
- * it and run on a copy of its stack: Jansson's recursion through a
- * document at its depth limit (2048) takes about 600 KiB in gb-convert
- * chat-response and gb-sse. The sanitizers' frames are larger.
+ * buffers are on the heap), but a tool that runs as a process of its
+ * own (GB_HOSTS=0, or no host could be started) is forked from it and
+ * runs on a copy of its stack, as does the main thread of a host it
+ * starts: Jansson's recursion through a document at its depth limit
+ * (2048) takes about 600 KiB in gb-convert chat-response and gb-sse.
+ * The sanitizers' frames are larger.
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CONN_STACK	(8 * 1024 * 1024)

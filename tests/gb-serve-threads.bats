@@ -199,10 +199,10 @@ teardown() {
 	conns_wait '4 200 {"status":"healthy"}'
 }
 
-@test "a document at Jansson's depth limit both ways: the tools fit the thread's stack" {
-	need_tool gb-convert
-	# the tools of a request are forked from the connection's thread and
-	# run on a copy of its stack
+# deep_chat: a chat whose request and answer nest as deep as Jansson
+# allows, through gb-serve started with the environment given.
+deep_chat() {
+	local deep
 	deep=$(python3 -c 'print("{\"a\":" * 2040 + "1" + "}" * 2040)')
 	# the answer as a string: the fake's Python JSON does not nest so deep
 	printf '{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":%s}}]},"finishReason":"STOP"}]}' "$deep" |
@@ -216,4 +216,17 @@ teardown() {
 	# (the arguments are a string: jq need not nest so deep either)
 	run -0 jq -r '.choices[0].message.tool_calls[0].function.arguments' resp.json
 	[ "$output" = "$deep" ]
+}
+
+@test "a document at Jansson's depth limit both ways: tools as processes fit the thread's stack" {
+	need_tool gb-convert
+	# a tool as a process of its own is forked from the connection's
+	# thread and runs on a copy of its stack
+	export GB_HOSTS=0
+	deep_chat
+}
+
+@test "a document at Jansson's depth limit both ways, through the tools' hosts" {
+	need_tool gb-convert
+	deep_chat
 }
