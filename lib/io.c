@@ -39,6 +39,27 @@ gb_io_writeall(int fd, const void *p, size_t n)
 	return 0;
 }
 
+int
+gb_io_pwriteall(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	off_t off = 0;
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(fd, s, n, off);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		s += w;
+		off += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /*
  * Read fd to EOF, appending to b. Returns 0, or -1 with errno set; errno
  * E2BIG means the input was larger than the buffer's cap.

@@ -11,6 +11,8 @@
 
 ssize_t	gb_io_read(int, void *, size_t);
 int	gb_io_writeall(int, const void *, size_t);
+/* The whole of p at offset 0 of fd (a file overwritten in place). */
+int	gb_io_pwriteall(int, const void *, size_t);
 int	gb_io_readall(int, struct gb_buf *);
 int	gb_io_readfile(const char *, struct gb_buf *);
 

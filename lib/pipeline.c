@@ -30,12 +30,35 @@ gb_pipe(int p[2])
 	return pipe2(p, O_CLOEXEC);
 }
 
+#ifndef GB_LIBEXECDIR
+/* The running program's directory, looked up once per process. */
+static char exedir[PATH_MAX];
+static int exedir_errno;
+static pthread_once_t exedir_once = PTHREAD_ONCE_INIT;
+
+static void
+find_exedir(void)
+{
+	char *slash;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", exedir, sizeof(exedir) - 1);
+	if (n <= 0) {
+		exedir_errno = n == -1 ? errno : ENAMETOOLONG;
+		return;
+	}
+	exedir[n] = '\0';
+	if ((slash = strrchr(exedir, '/')) == NULL)
+		exedir_errno = ENOENT;
+	else
+		*slash = '\0';
+}
+#endif
+
 int
 gb_pipeline_init(struct gb_pipeline *pl, struct gb_err *err)
 {
 	const char *env;
-	char *slash;
-	ssize_t n;
 
 	memset(pl, 0, sizeof(*pl));
 	if ((env = getenv("GB_LIBEXECDIR")) != NULL && *env != '\0') {
@@ -51,15 +74,11 @@ gb_pipeline_init(struct gb_pipeline *pl, struct gb_err *err)
 	snprintf(pl->dir, sizeof(pl->dir), "%s", GB_LIBEXECDIR);
 	return 0;
 #else
-	n = readlink("/proc/self/exe", pl->dir, sizeof(pl->dir) - 1);
-	if (n <= 0)
+	pthread_once(&exedir_once, find_exedir);
+	if (exedir_errno != 0)
 		return gb_err_set(err, GB_EXIT_TEMP, 500,
-		    "/proc/self/exe: %s", strerror(errno));
-	pl->dir[n] = '\0';
-	if ((slash = strrchr(pl->dir, '/')) == NULL)
-		return gb_err_set(err, GB_EXIT_TEMP, 500,
-		    "/proc/self/exe: no directory");
-	*slash = '\0';
+		    "/proc/self/exe: %s", strerror(exedir_errno));
+	memcpy(pl->dir, exedir, sizeof(pl->dir));
 	return 0;
 #endif
 }
@@ -172,7 +191,8 @@ static struct host {
 	{ "gb-sse", 0, -1, -1 },
 	{ "gb-call", 1, -1, -1 },
 };
-static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
+/* read: hand a job to a host; write: start, or let go of, a host */
+static pthread_rwlock_t hosts_lk = PTHREAD_RWLOCK_INITIALIZER;
 static pid_t retired[64];	/* hosts let go, to be reaped */
 static size_t nretired;
 
@@ -184,7 +204,7 @@ hosts_on(const struct gb_pipeline *pl)
 	return pl->builtin != NULL && (e == NULL || strcmp(e, "0") != 0);
 }
 
-/* With hosts_mu held: reap what has exited of the hosts let go. */
+/* With hosts_lk held for writing: reap what has exited of the hosts let go. */
 static void
 reap_retired(void)
 {
@@ -197,7 +217,7 @@ reap_retired(void)
 			i++;
 }
 
-/* With hosts_mu held: let host h go (it exits when its jobs are done). */
+/* With hosts_lk held for writing: let host h go (it exits when its jobs are done). */
 static void
 host_drop(struct host *h)
 {
@@ -259,7 +279,7 @@ host_child(const struct gb_pipeline *pl, const struct host *h,
 	gb_host_serve(3, &ops);
 }
 
-/* With hosts_mu held: start host h; 0, or -1. */
+/* With hosts_lk held for writing: start host h; 0, or -1. */
 static int
 host_start(const struct gb_pipeline *pl, struct host *h)
 {
@@ -299,11 +319,11 @@ gb_hosts_start(void)
 
 	if (gb_pipeline_init(&pl, &err) == -1 || !hosts_on(&pl))
 		return;
-	pthread_mutex_lock(&hosts_mu);
+	pthread_rwlock_wrlock(&hosts_lk);
 	for (i = 0; i < GB_NELEM(hosts); i++)
 		if (hosts[i].q < 0)
 			(void)host_start(&pl, &hosts[i]);
-	pthread_mutex_unlock(&hosts_mu);
+	pthread_rwlock_unlock(&hosts_lk);
 }
 
 void
@@ -311,10 +331,10 @@ gb_hosts_stop(void)
 {
 	size_t i;
 
-	pthread_mutex_lock(&hosts_mu);
+	pthread_rwlock_wrlock(&hosts_lk);
 	for (i = 0; i < GB_NELEM(hosts); i++)
 		host_drop(&hosts[i]);
-	pthread_mutex_unlock(&hosts_mu);
+	pthread_rwlock_unlock(&hosts_lk);
 }
 
 /*
@@ -329,6 +349,7 @@ host_submit(struct gb_pipeline *pl, const char *const *argv, const int *fds,
 	struct host *h = NULL;
 	size_t i;
 	int try, q, r;
+	pid_t pid;
 
 	if (!hosts_on(pl))
 		return -1;
@@ -338,27 +359,30 @@ host_submit(struct gb_pipeline *pl, const char *const *argv, const int *fds,
 	if (h == NULL)
 		return -1;
 	for (try = 0; try < 2; try++) {
-		pthread_mutex_lock(&hosts_mu);
-		if (h->q < 0 && host_start(pl, h) == -1) {
-			pthread_mutex_unlock(&hosts_mu);
-			return -1;
+		pthread_rwlock_rdlock(&hosts_lk);
+		while (h->q < 0) {
+			pthread_rwlock_unlock(&hosts_lk);
+			pthread_rwlock_wrlock(&hosts_lk);
+			if (h->q < 0 && host_start(pl, h) == -1) {
+				pthread_rwlock_unlock(&hosts_lk);
+				return -1;
+			}
+			pthread_rwlock_unlock(&hosts_lk);
+			pthread_rwlock_rdlock(&hosts_lk);
 		}
-		/* our own copy: another thread may let the host go */
-		q = fcntl(h->q, F_DUPFD_CLOEXEC, 3);
-		pthread_mutex_unlock(&hosts_mu);
-		if (q == -1)
-			return -1;
+		q = h->q;
+		pid = h->pid;
 		r = gb_host_submit(q, argv, fds, nfds, err);
-		close(q);
+		pthread_rwlock_unlock(&hosts_lk);
 		if (r >= 0)
 			return r;
 		if (err->code != GB_EXIT_NO)
 			return -2;
 		/* the host is gone: let it go, start another */
-		pthread_mutex_lock(&hosts_mu);
-		if (h->q >= 0)
+		pthread_rwlock_wrlock(&hosts_lk);
+		if (h->q == q && h->pid == pid)
 			host_drop(h);
-		pthread_mutex_unlock(&hosts_mu);
+		pthread_rwlock_unlock(&hosts_lk);
 	}
 	return -1;
 }

@@ -206,6 +206,60 @@ teardown() {
 	[ "$output" = "0" ]
 }
 
+@test "counter-only writes alternate two inodes: the spare copy is overwritten, never a new file" {
+	run -0 gb-keys next
+	run -0 gb-keys next
+	a=$(stat -c %i state/keys.state)
+	b=$(stat -c %i state/keys.state.tmp)
+	[ "$a" != "$b" ]
+	# the spare holds the version before: one use less in all
+	[ "$(sed -n 1p state/keys.state.tmp)" = "gbkeys 1 1 3" ]
+	for i in 1 2 3 4; do
+		run -0 gb-keys next
+		now=$(stat -c %i state/keys.state)
+		[ "$now" = "$a" ] || [ "$now" = "$b" ]
+	done
+	run -0 gbk_json '[.keys[].uses] | add'
+	[ "$output" = 6 ]
+}
+
+@test "a shorter version overwriting a longer spare leaves no tail behind" {
+	export API_KEYS=$(for i in $(seq 12); do printf '%s,' "$(gbk_key "$i")"; done)
+	# a second round (the first gives every key its first use time)
+	for i in $(seq 23); do run -0 gb-keys next; done
+	# the round-robin position wraps from 11 to 0: one digit less than
+	# the spare the new version goes into (position 10)
+	long=$(stat -c %s state/keys.state.tmp)
+	run -0 gb-keys next
+	[ "$(sed -n 1p state/keys.state)" = "gbkeys 1 0 12" ]
+	[ "$(stat -c %s state/keys.state)" -lt "$long" ]
+	run -0 --separate-stderr gb-keys list --json
+	[ "$stderr" = "" ]
+	[ "$(wc -l < state/keys.state)" = 13 ]
+	[ "$(tail -c 1 state/keys.state | od -An -c | tr -d ' ')" = '\n' ]
+	run -0 gbk_json '[.keys[].uses] | add'
+	[ "$output" = 24 ]
+}
+
+@test "readers never see a torn file while writers overwrite the spare" {
+	export API_KEYS=$(for i in $(seq 40); do printf '%s,' "$(gbk_key "$i")"; done)
+	run -0 gb-keys next
+	for w in 1 2; do
+		( for i in $(seq 150); do gb-keys next > /dev/null || exit 1; done ) &
+		eval "w$w=\$!"
+	done
+	bad=0
+	for i in $(seq 150); do
+		gb-keys list --json 2>err | jq -e '.keys | length == 40' > /dev/null || { bad=$((bad + 1)); cat err >&2; }
+	done
+	wait "$w1"
+	wait "$w2"
+	[ "$bad" = 0 ]
+	[ ! -e state/keys.state.bad ]
+	run -0 gbk_json '[.keys[].uses] | add'
+	[ "$output" = 301 ]
+}
+
 @test "durability: an empty file (what a power cut may leave) is recovered" {
 	run -0 gb-keys next
 	: > state/keys.state

@@ -1,2 +1,0 @@
-build-tsan/lib/job.o: lib/job.c lib/job.h
-lib/job.h:
