@@ -6,11 +6,20 @@
  *   LISTEN_FDS, fd 3 listening (systemd Accept=no)   accept loop
  *   LISTEN_FDS, fd 3 connected (systemd Accept=yes)  serve that connection
  *   stdin is a socket (inetd, StandardInput=socket)  serve stdin/stdout
- * The accept loop forks one process per connection (at most -c at once;
- * more get 503), tells systemd READY=1, re-reads the configuration on
- * SIGHUP and, on SIGTERM, stops accepting and lets the connections
- * finish their requests for up to STOP_GRACE seconds. Signals reach the
- * loop through a self-pipe; children get default dispositions.
+ * The accept loop serves each connection in a thread of its own (at
+ * most -c at once; more get 503), tells systemd READY=1, re-reads the
+ * configuration on SIGHUP and, on SIGTERM, stops accepting and lets the
+ * connections finish their requests for up to STOP_GRACE seconds.
+ * Signals reach the loop (the main thread) through a self-pipe; the
+ * connection threads block them. A stop reaches every connection thread
+ * through the stop pipe: its write end is closed, so its read end, which
+ * every wait for the next request polls, reports a hang-up to all of
+ * them at once and for good. A thread that ends writes a 0 byte to the
+ * self-pipe so the loop can count and, when stopping, exit.
+ *
+ * The configuration is reference counted: a connection keeps the one it
+ * started with; a reload replaces the current one, and the old one is
+ * freed when its last connection ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +27,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +48,36 @@
 #define STOP_GRACE	30	/* seconds in-flight requests get on SIGTERM */
 #define SSE_KEEPALIVE	15	/* seconds of silence before ": keep-alive" */
 
-static struct gb_config cfg;
+/*
+ * A connection thread's stack. The thread itself needs little (its
+ * buffers are on the heap), but a tool that runs as a process of its
+ * own (GB_HOSTS=0, or no host could be started) is forked from it and
+ * runs on a copy of its stack, as does the main thread of a host it
+ * starts: Jansson's recursion through a document at its depth limit
+ * (2048) takes about 600 KiB in gb-convert chat-response and gb-sse.
+ * The sanitizers' frames are larger.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CONN_STACK	(8 * 1024 * 1024)
+#else
+#define CONN_STACK	(1024 * 1024)
+#endif
+
+/* A configuration, shared by the connections that started with it. */
+struct cfgref {
+	struct gb_config cfg;
+	int		 refs;		/* under lock */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cfgref *current;	/* under lock; replaced by reload */
+static int nconn;		/* connection threads, under lock */
 static int maxchild = 256;
 static int idle_s = 60;
 static int head_s = 30;
-static volatile sig_atomic_t stopping;
-static int sigpipe_fd[2] = { -1, -1 };
+static volatile sig_atomic_t stopping;	/* the main thread's own */
+static int sigpipe_fd[2] = { -1, -1 };	/* signals, thread ends -> loop */
+static int stop_fd[2] = { -1, -1 };	/* write end closed: stop */
 
 static void
 usage(void)
@@ -68,10 +102,10 @@ stamp(char *out, size_t sz)
 
 /* Replace every configured key and token in p by its masked form. */
 static void
-put_masked(FILE *f, const char *p, size_t n)
+put_masked(const struct gb_config *cfg, FILE *f, const char *p, size_t n)
 {
-	const struct gb_strlist *lists[2] = { &cfg.api_keys,
-	    &cfg.allowed_tokens };
+	const struct gb_strlist *lists[2] = { &cfg->api_keys,
+	    &cfg->allowed_tokens };
 	char m[GB_MASK_SIZE];
 	const char *sec;
 	size_t i, k, l, sl;
@@ -90,10 +124,10 @@ put_masked(FILE *f, const char *p, size_t n)
 					hit = 1;
 				}
 			}
-		if (!hit && cfg.auth_token != NULL &&
-		    (sl = strlen(cfg.auth_token)) > 0 && sl <= n - i &&
-		    memcmp(p + i, cfg.auth_token, sl) == 0) {
-			fputs(gb_mask(cfg.auth_token, m, sizeof(m)), f);
+		if (!hit && cfg->auth_token != NULL &&
+		    (sl = strlen(cfg->auth_token)) > 0 && sl <= n - i &&
+		    memcmp(p + i, cfg->auth_token, sl) == 0) {
+			fputs(gb_mask(cfg->auth_token, m, sizeof(m)), f);
 			i += sl;
 			hit = 1;
 		}
@@ -102,13 +136,34 @@ put_masked(FILE *f, const char *p, size_t n)
 	}
 }
 
+/*
+ * One debug line, written at once: connections share stderr with each
+ * other and with the tools, so it is put together in memory first.
+ */
 static void
 debug_body(void *arg, const char *label, const char *p, size_t n)
 {
-	(void)arg;
-	fprintf(stderr, "gb-serve: debug %s: ", label);
-	put_masked(stderr, p != NULL ? p : "", p != NULL ? n : 0);
-	fputc('\n', stderr);
+	const struct gb_config *cfg = arg;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (p == NULL)
+		p = "", n = 0;
+	if ((f = open_memstream(&line, &len)) != NULL) {
+		fprintf(f, "gb-serve: debug %s: ", label);
+		put_masked(cfg, f, p, n);
+		fputc('\n', f);
+		if (fclose(f) == 0)
+			fwrite(line, 1, len, stderr);
+		free(line);
+	} else {
+		flockfile(stderr);
+		fprintf(stderr, "gb-serve: debug %s: ", label);
+		put_masked(cfg, stderr, p, n);
+		fputc('\n', stderr);
+		funlockfile(stderr);
+	}
 	fflush(stderr);
 }
 
@@ -118,7 +173,7 @@ log_request(const struct gb_serve *s, const struct gb_http_req *req,
 {
 	char ts[32];
 
-	if (cfg.log_level < GB_LOG_INFO)
+	if (s->cfg->log_level < GB_LOG_INFO)
 		return;
 	stamp(ts, sizeof(ts));
 	fprintf(stderr, "gb-serve: %s %s %s %d %lldms model=%s key=%s "
@@ -136,6 +191,34 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the configuration ---- */
+
+static struct cfgref *
+cfg_new(const struct gb_config *c)
+{
+	struct cfgref *cr;
+
+	if ((cr = malloc(sizeof(*cr))) == NULL)
+		return NULL;
+	cr->cfg = *c;
+	cr->refs = 1;
+	return cr;
+}
+
+static void
+cfg_unref(struct cfgref *cr)
+{
+	int last;
+
+	pthread_mutex_lock(&lock);
+	last = --cr->refs == 0;
+	pthread_mutex_unlock(&lock);
+	if (last) {
+		gb_config_free(&cr->cfg);
+		free(cr);
+	}
 }
 
 /* ---- one connection ---- */
@@ -190,12 +273,14 @@ linger_close(int rfd, int wfd)
 }
 
 /*
- * Serve requests on one connection until the client closes, the idle
- * timeout passes, an error makes it unusable, or SIGTERM asks to stop
- * (between requests). Returns the exit status.
+ * Serve requests on one connection with configuration cr until the
+ * client closes, the idle timeout passes, an error makes it unusable, or
+ * a stop is asked (between requests): by SIGTERM (stopping, when stopfd
+ * is -1) or by the stop pipe's read end stopfd turning readable. Closes
+ * rfd and wfd. Returns the exit status.
  */
 static int
-serve_conn(int rfd, int wfd)
+serve_conn(int rfd, int wfd, struct cfgref *cr, int stopfd)
 {
 	struct gb_http_conn conn;
 	struct gb_http_req req;
@@ -204,10 +289,6 @@ serve_conn(int rfd, int wfd)
 	long long t0;
 	int one = 1, rc, st;
 
-	set_sig(SIGTERM, on_stop, 0);
-	set_sig(SIGINT, on_stop, 0);
-	set_sig(SIGHUP, SIG_IGN, 0);
-	set_sig(SIGCHLD, SIG_DFL, 0);
 	setsockopt(wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	tv.tv_sec = idle_s;
 	tv.tv_usec = 0;
@@ -216,13 +297,15 @@ serve_conn(int rfd, int wfd)
 	gb_http_conn_init(&conn, rfd, wfd);
 	conn.idle_ms = idle_s * 1000;
 	conn.head_ms = head_s * 1000;
-	conn.max_body = cfg.max_body;
-	conn.stop = &stopping;
+	conn.max_body = cr->cfg.max_body;
+	conn.stop = stopfd < 0 ? &stopping : NULL;
+	conn.stopfd = stopfd;
 	memset(&s, 0, sizeof(s));
-	s.cfg = &cfg;
+	s.cfg = &cr->cfg;
 	s.conn = &conn;
 	s.sse_keepalive = SSE_KEEPALIVE;
 	s.debug = debug_body;
+	s.arg = &cr->cfg;
 
 	for (;;) {
 		rc = gb_http_read_head(&conn, &req, &st);
@@ -241,7 +324,7 @@ serve_conn(int rfd, int wfd)
 		rc = gb_serve_request(&s, &req);
 		log_request(&s, &req, mono_ms() - t0);
 		gb_http_req_free(&req);
-		if (rc == -1 || stopping)
+		if (rc == -1 || gb_http_stopped(&conn))
 			break;
 	}
 	gb_http_conn_free(&conn);
@@ -250,6 +333,32 @@ serve_conn(int rfd, int wfd)
 }
 
 /* ---- the accept loop ---- */
+
+#ifdef __SANITIZE_ADDRESS__
+/*
+ * Sanitizer builds only. A tool forked from this multi-threaded process
+ * inherits LeakSanitizer's list of the threads, which do not exist in
+ * the child: its leak check at exit warns about them on stderr (which
+ * gb-serve reads as the tool's message) and counts what only their
+ * stacks point to as leaked. So a forked child ends before that check,
+ * with the status exit was given: handlers registered later run first.
+ * AddressSanitizer still watches the child; the tools' leaks are
+ * checked when they run standalone. An exec'd child starts afresh.
+ */
+static void
+child_exit(int st, void *arg)
+{
+	(void)arg;
+	fflush(NULL);
+	_exit(st);
+}
+
+static void
+child_atfork(void)
+{
+	on_exit(child_exit, NULL);
+}
+#endif
 
 static void
 on_signal(int sig)
@@ -320,46 +429,52 @@ bad:
 	exit(GB_EXIT_USAGE);
 }
 
-struct kids {
-	pid_t	*pid;
-	int	 n;
-};
-
-static void
-reap(struct kids *k)
+static int
+count(void)
 {
-	pid_t p;
-	int st, i;
+	int n;
 
-	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-		for (i = 0; i < k->n; i++)
-			if (k->pid[i] == p) {
-				k->pid[i] = k->pid[--k->n];
-				break;
-			}
+	pthread_mutex_lock(&lock);
+	n = nconn;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 static void
-status(const struct kids *k)
+status(void)
 {
+	int n = count();
+
 	sd_notifyf(0, "STATUS=%s; %d connection%s", stopping ?
-	    "stopping" : "serving", k->n, k->n == 1 ? "" : "s");
+	    "stopping" : "serving", n, n == 1 ? "" : "s");
 }
 
+/*
+ * Load the configuration anew; connections from now on get it, those
+ * open keep theirs (the old one is freed with the last of them).
+ */
 static void
 reload(void)
 {
 	struct gb_config nc;
 	struct gb_err err;
+	struct cfgref *cr, *old;
 
 	sd_notify(0, "RELOADING=1");
 	if (gb_config_load(&nc, GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS,
 	    &err) == -1) {
 		fprintf(stderr, "gb-serve: reload: %s; keeping the old "
 		    "configuration\n", err.msg);
+	} else if ((cr = cfg_new(&nc)) == NULL) {
+		gb_config_free(&nc);
+		fprintf(stderr, "gb-serve: reload: %s; keeping the old "
+		    "configuration\n", strerror(errno));
 	} else {
-		gb_config_free(&cfg);
-		cfg = nc;
+		pthread_mutex_lock(&lock);
+		old = current;
+		current = cr;
+		pthread_mutex_unlock(&lock);
+		cfg_unref(old);
 		/* the tools' hosts read it too: new ones for new requests */
 		gb_hosts_stop();
 		fprintf(stderr, "gb-serve: configuration reloaded\n");
@@ -400,43 +515,121 @@ busy(int fd)
 	close(fd);
 }
 
+struct conn {
+	int		 fd;
+	struct cfgref	*cr;
+};
+
+/* A connection thread: serve, then tell the loop. */
+static void *
+conn_main(void *arg)
+{
+	struct conn *c = arg;
+	unsigned char end = 0;
+	ssize_t w;
+
+	serve_conn(c->fd, c->fd, c->cr, stop_fd[0]);
+	cfg_unref(c->cr);
+	free(c);
+	pthread_mutex_lock(&lock);
+	nconn--;
+	pthread_mutex_unlock(&lock);
+	/* a full pipe means a wake-up is pending anyway */
+	w = write(sigpipe_fd[1], &end, 1);
+	(void)w;
+	return NULL;
+}
+
+/* Start a thread for connection fd, or answer 503 and close it. */
+static void
+start_conn(int fd, const pthread_attr_t *attr, const sigset_t *block)
+{
+	struct conn *c;
+	pthread_t t;
+	sigset_t old;
+	int e;
+
+	pthread_mutex_lock(&lock);
+	if (nconn >= maxchild) {
+		pthread_mutex_unlock(&lock);
+		busy(fd);
+		return;
+	}
+	nconn++;
+	pthread_mutex_unlock(&lock);
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		e = errno;
+		goto fail;
+	}
+	c->fd = fd;
+	pthread_mutex_lock(&lock);
+	c->cr = current;
+	c->cr->refs++;
+	pthread_mutex_unlock(&lock);
+	/* the thread starts with the signals blocked: they are the loop's */
+	pthread_sigmask(SIG_BLOCK, block, &old);
+	e = pthread_create(&t, attr, conn_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e == 0)
+		return;
+	cfg_unref(c->cr);
+	free(c);
+fail:
+	fprintf(stderr, "gb-serve: thread: %s\n", strerror(e));
+	fflush(stderr);
+	pthread_mutex_lock(&lock);
+	nconn--;
+	pthread_mutex_unlock(&lock);
+	busy(fd);
+}
+
 static int
 accept_loop(int lfd)
 {
 	struct pollfd p[2];
-	struct kids k;
+	pthread_attr_t attr;
+	sigset_t block;
 	long long deadline = 0;
 	unsigned char sig[64];
 	ssize_t r;
-	pid_t pid;
 	int cfd, n, i;
 
-	if ((k.pid = calloc((size_t)maxchild, sizeof(pid_t))) == NULL) {
-		fprintf(stderr, "gb-serve: %s\n", strerror(errno));
-		return GB_EXIT_TEMP;
-	}
-	k.n = 0;
-	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) == -1) {
+	if (pipe2(sigpipe_fd, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    pipe2(stop_fd, O_CLOEXEC) == -1) {
 		fprintf(stderr, "gb-serve: pipe: %s\n", strerror(errno));
 		return GB_EXIT_TEMP;
 	}
+	if ((n = pthread_attr_init(&attr)) != 0 ||
+	    (n = pthread_attr_setdetachstate(&attr,
+	    PTHREAD_CREATE_DETACHED)) != 0 ||
+	    (n = pthread_attr_setstacksize(&attr, CONN_STACK)) != 0) {
+		fprintf(stderr, "gb-serve: thread: %s\n", strerror(n));
+		return GB_EXIT_TEMP;
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	fcntl(lfd, F_SETFD, FD_CLOEXEC);
 	set_sig(SIGTERM, on_signal, SA_RESTART);
 	set_sig(SIGINT, on_signal, SA_RESTART);
 	set_sig(SIGHUP, on_signal, SA_RESTART);
-	set_sig(SIGCHLD, on_signal, SA_RESTART);
 	/* the tools' hosts, before the first request needs them */
 	gb_hosts_start();
+#ifdef __SANITIZE_ADDRESS__
+	/* after the hosts: they are forked before any thread exists */
+	pthread_atfork(NULL, NULL, child_atfork);
+#endif
 	sd_notify(0, "READY=1");
-	status(&k);
+	status();
 
 	for (;;) {
 		p[0].fd = sigpipe_fd[0];
 		p[0].events = POLLIN;
 		p[1].fd = lfd;
 		p[1].events = POLLIN;
-		n = poll(p, lfd >= 0 ? 2 : 1, stopping ? 200 : -1);
+		n = poll(p, lfd >= 0 ? 2 : 1, stopping ? 1000 : -1);
 		if (n == -1 && errno != EINTR) {
 			fprintf(stderr, "gb-serve: poll: %s\n",
 			    strerror(errno));
@@ -454,63 +647,66 @@ accept_loop(int lfd)
 						if (lfd >= 0)
 							close(lfd);
 						lfd = -1;
-						for (n = 0; n < k.n; n++)
-							kill(k.pid[n],
-							    SIGTERM);
+						/* wakes every idle connection */
+						close(stop_fd[1]);
+						stop_fd[1] = -1;
 					} else if (sig[i] == SIGHUP &&
 					    !stopping)
 						reload();
 				}
-			reap(&k);
-			status(&k);
+			status();
 		}
 		if (stopping) {
-			reap(&k);
-			if (k.n == 0)
+			if (count() == 0)
 				break;
 			if (mono_ms() > deadline) {
-				for (n = 0; n < k.n; n++)
-					kill(k.pid[n], SIGKILL);
-				deadline = mono_ms() + 60000;
+				/*
+				 * The threads still hold the configuration:
+				 * end the process as it is. Each request's
+				 * tools die with it (PR_SET_PDEATHSIG).
+				 */
+				fprintf(stderr, "gb-serve: %d connection%s "
+				    "still busy after %d s; exiting\n",
+				    count(), count() == 1 ? "" : "s",
+				    STOP_GRACE);
+				fflush(stderr);
+				_exit(GB_EXIT_OK);
 			}
 			continue;
 		}
 		if (n <= 0 || !(p[1].revents & POLLIN))
 			continue;
 		while ((cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-			reap(&k);
-			if (k.n >= maxchild) {
-				busy(cfd);
-				continue;
-			}
-			if ((pid = fork()) == -1) {
-				fprintf(stderr, "gb-serve: fork: %s\n",
-				    strerror(errno));
-				busy(cfd);
-				continue;
-			}
-			if (pid == 0) {
-				close(lfd);
-				close(sigpipe_fd[0]);
-				close(sigpipe_fd[1]);
-				_exit(serve_conn(cfd, cfd));
-			}
-			close(cfd);
-			k.pid[k.n++] = pid;
-			status(&k);
+			start_conn(cfd, &attr, &block);
+			status();
 		}
 	}
-	free(k.pid);
+	/* the pipes stay open: an ending thread may still write */
+	pthread_attr_destroy(&attr);
 	return GB_EXIT_OK;
+}
+
+/*
+ * One connection in this process (systemd Accept=yes, inetd): a signal
+ * asks it to stop, a reload is for the accepting side only.
+ */
+static int
+serve_one(int rfd, int wfd)
+{
+	set_sig(SIGTERM, on_stop, 0);
+	set_sig(SIGINT, on_stop, 0);
+	set_sig(SIGHUP, SIG_IGN, 0);
+	return serve_conn(rfd, wfd, current, -1);
 }
 
 int
 main(int argc, char *argv[])
 {
 	const char *addr = NULL, *errstr;
+	struct gb_config cfg;
 	struct gb_err err;
 	long long v;
-	int ch, n, fd, check = 0;
+	int ch, n, fd, rc, check = 0;
 
 	while ((ch = getopt(argc, argv, "c:i:l:nt:")) != -1) {
 		switch (ch) {
@@ -551,7 +747,13 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
+	/*
+	 * Set once for every connection: a client gone is an error, not a
+	 * signal; children stay waitable for lib/pipeline.c (SIGCHLD may
+	 * have been inherited as ignored).
+	 */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
 	if (gb_config_load(&cfg, GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS,
 	    &err) == -1) {
 		fprintf(stderr, "gb-serve: %s\n", err.msg);
@@ -561,26 +763,37 @@ main(int argc, char *argv[])
 		gb_config_free(&cfg);
 		return GB_EXIT_OK;
 	}
-
-	if (addr != NULL)
-		return accept_loop(bind_listen(addr));
-	if ((n = sd_listen_fds(1)) < 0) {
-		fprintf(stderr, "gb-serve: sd_listen_fds: %s\n",
-		    strerror(-n));
+	if ((current = cfg_new(&cfg)) == NULL) {
+		fprintf(stderr, "gb-serve: %s\n", strerror(errno));
+		gb_config_free(&cfg);
 		return GB_EXIT_TEMP;
 	}
-	if (n > 0) {
+
+	if (addr != NULL)
+		rc = accept_loop(bind_listen(addr));
+	else if ((n = sd_listen_fds(1)) < 0) {
+		fprintf(stderr, "gb-serve: sd_listen_fds: %s\n",
+		    strerror(-n));
+		rc = GB_EXIT_TEMP;
+	} else if (n > 0) {
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
-			return accept_loop(fd);
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
-			return serve_conn(fd, fd);
-		fprintf(stderr, "gb-serve: fd %d: not a stream socket\n", fd);
-		return GB_EXIT_USAGE;
+			rc = accept_loop(fd);
+		else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+			rc = serve_one(fd, fd);
+		else {
+			fprintf(stderr, "gb-serve: fd %d: not a stream "
+			    "socket\n", fd);
+			rc = GB_EXIT_USAGE;
+		}
+	} else if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+		rc = serve_one(STDIN_FILENO, STDOUT_FILENO);
+	else {
+		fprintf(stderr, "gb-serve: no socket to serve: give -l "
+		    "address, or start under systemd socket activation or "
+		    "inetd\n");
+		rc = GB_EXIT_USAGE;
 	}
-	if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, SOCK_STREAM, 0) > 0)
-		return serve_conn(STDIN_FILENO, STDOUT_FILENO);
-	fprintf(stderr, "gb-serve: no socket to serve: give -l address, or "
-	    "start under systemd socket activation or inetd\n");
-	return GB_EXIT_USAGE;
+	cfg_unref(current);
+	return rc;
 }

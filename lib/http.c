@@ -47,6 +47,7 @@ gb_http_conn_init(struct gb_http_conn *c, int rfd, int wfd)
 	memset(c, 0, sizeof(*c));
 	c->rfd = rfd;
 	c->wfd = wfd;
+	c->stopfd = -1;
 	c->idle_ms = 60000;
 	c->head_ms = 30000;
 	c->max_body = 32 * 1024 * 1024;
@@ -67,15 +68,31 @@ gb_http_req_free(struct gb_http_req *r)
 	memset(r, 0, sizeof(*r));
 }
 
+int
+gb_http_stopped(const struct gb_http_conn *c)
+{
+	struct pollfd pfd;
+
+	if (c->stop != NULL && *c->stop)
+		return 1;
+	if (c->stopfd < 0)
+		return 0;
+	pfd.fd = c->stopfd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) == 1;
+}
+
 /*
  * Read more input into c->in, waiting at most until deadline (absolute,
  * ms). Returns bytes read, 0 at EOF, -1 on error, -2 on timeout, -3
- * when interruptible and a signal asked the connection to stop.
+ * when interruptible and a signal or stopfd asked the connection to
+ * stop.
  */
 static ssize_t
 fill_i(struct gb_http_conn *c, long long deadline, int interruptible)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	long long left;
 	ssize_t r;
 	int n;
@@ -86,9 +103,14 @@ fill_i(struct gb_http_conn *c, long long deadline, int interruptible)
 		left = deadline - now_ms();
 		if (left <= 0)
 			return -2;
-		pfd.fd = c->rfd;
-		pfd.events = POLLIN;
-		n = poll(&pfd, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
+		pfd[0].fd = c->rfd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		pfd[1].fd = c->stopfd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		n = poll(pfd, interruptible && c->stopfd >= 0 ? 2 : 1,
+		    left > 0x7fffffff ? 0x7fffffff : (int)left);
 		if (n == -1) {
 			if (errno != EINTR)
 				return -1;
@@ -98,6 +120,8 @@ fill_i(struct gb_http_conn *c, long long deadline, int interruptible)
 		}
 		if (n == 0)
 			return -2;
+		if (pfd[1].revents != 0)
+			return -3;
 		r = gb_io_read(c->rfd, c->in.data + c->in.len, READ_SIZE);
 		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
@@ -331,7 +355,7 @@ gb_http_read_head(struct gb_http_conn *c, struct gb_http_req *r, int *status)
 			c->broken = 1;
 			return -1;
 		}
-		if (c->in.len == 0 && c->stop != NULL && *c->stop) {
+		if (c->in.len == 0 && gb_http_stopped(c)) {
 			c->broken = 1;
 			return 0;
 		}

@@ -37,6 +37,13 @@ struct gb_http_conn {
 	unsigned long	 nreq;		/* requests seen */
 	/* when set and true, a signal ends the wait for the next request */
 	const volatile sig_atomic_t *stop;
+	/*
+	 * When >= 0, a descriptor that turns readable (or hung up) when
+	 * the server stops: it ends the wait for the next request the same
+	 * way, for a connection served by a thread, which no signal
+	 * interrupts. Polled, never read.
+	 */
+	int		 stopfd;
 };
 
 struct gb_http_req {
@@ -102,6 +109,9 @@ int	gb_http_stream_begin(struct gb_http_conn *, struct gb_http_req *, int,
 int	gb_http_stream_write(struct gb_http_conn *, struct gb_http_req *,
 	    const void *, size_t);
 int	gb_http_stream_end(struct gb_http_conn *, struct gb_http_req *);
+
+/* Whether stop or stopfd asks the connection to stop. */
+int	gb_http_stopped(const struct gb_http_conn *);
 
 /* Whether the connection may serve another request after this one. */
 int	gb_http_reusable(const struct gb_http_conn *,

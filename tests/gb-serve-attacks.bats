@@ -54,17 +54,14 @@ still_serving() {
 	run -0 wait_no_pipeline
 }
 
-# wait_no_pipeline: no gb-* tool left under the server (connection
-# children of the accept loop may linger for keep-alive; their own
-# children may not).
+# wait_no_pipeline: no gb-* tool left under the server (its connections
+# are threads that may linger for keep-alive; no process may).
 wait_no_pipeline() {
-	local i c left
+	local i left
 	for i in $(seq 40); do
-		left=
-		for c in $(children_of "$SERVE_PID"); do
-			left="$left$(children_of "$c")"
-		done
-		# nor a job in the tools' hosts
+		# no tool as a process of its own (the connections are
+		# threads), nor a job in the tools' hosts
+		left=$(request_pids "$SERVE_PID")
 		[ -z "$left" ] &&
 		    [ "$(pipes_of $(host_pids "$SERVE_PID"))" -eq 0 ] &&
 		    return 0

@@ -226,7 +226,8 @@ post() {
 	hosts=$(host_pids "$SERVE_PID")
 	# gb-call and gb-sse are running (gb-convert has finished): as jobs
 	# of their hosts (the pipes they hold), or processes of their own
-	[ "$(pipes_of $hosts)" -ge 2 ] || [ "$(wc -w <<<"$pids")" -ge 3 ]
+	# (the connection is a thread of gb-serve)
+	[ "$(pipes_of $hosts)" -ge 2 ] || [ "$(wc -w <<<"$pids")" -ge 2 ]
 	wait "$client"
 	wait_gone $pids
 	wait_no_pipes $hosts
@@ -244,7 +245,8 @@ post() {
 	pids=$(request_pids "$SERVE_PID")
 	hosts=$(host_pids "$SERVE_PID")
 	# gb-call is running, as a job of its host or a process of its own
-	[ "$(pipes_of $hosts)" -ge 1 ] || [ "$(wc -w <<<"$pids")" -ge 2 ]
+	# (the connection is a thread of gb-serve)
+	[ "$(pipes_of $hosts)" -ge 1 ] || [ "$(wc -w <<<"$pids")" -ge 1 ]
 	wait "$client"
 	wait_gone $pids
 	wait_no_pipes $hosts
