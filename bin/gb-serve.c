@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -40,6 +41,7 @@
 
 #include "config.h"
 #include "gb.h"
+#include "host.h"
 #include "http.h"
 #include "mask.h"
 #include "pipeline.h"
@@ -606,6 +608,8 @@ accept_loop(int lfd)
 		fprintf(stderr, "gb-serve: thread: %s\n", strerror(n));
 		return GB_EXIT_TEMP;
 	}
+	/* as in the hosts (lib/host.c): few arenas, few idle pages */
+	mallopt(M_ARENA_MAX, GB_HOST_ARENAS);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);

@@ -26,6 +26,7 @@
 #define GB_HOST_ARGS	4096	/* bytes of argv in one job message */
 #define GB_HOST_THREADS	256	/* jobs at once in one host */
 #define GB_HOST_SPARE	4	/* idle threads kept */
+#define GB_HOST_ARENAS	2	/* malloc arenas of a host */
 
 struct gb_host_ops {
 	int	(*run)(int, char **);	/* the tool's main */
