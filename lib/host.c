@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -36,6 +37,22 @@ struct jobmsg {
 };
 
 /*
+ * recvmsg(2) returned 0: the end of the queue, or an empty message (a
+ * SOCK_SEQPACKET socket can carry one; no requester sends it).
+ */
+static int
+queue_ended(int q)
+{
+	struct pollfd p;
+
+	p.fd = q;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
+/*
  * Take one job: 1, 0 when the queue has ended, -1 for a message that is
  * not a job (its descriptors closed).
  */
@@ -65,7 +82,9 @@ take(int q, struct jobmsg *m)
 	do
 		r = recvmsg(q, &msg, MSG_CMSG_CLOEXEC);
 	while (r == -1 && errno == EINTR);
-	if (r == 0 || (r == -1 && errno != ENOMEM && errno != ENOBUFS))
+	if (r == -1 && errno != ENOMEM && errno != ENOBUFS)
+		return 0;
+	if (r == 0 && queue_ended(q))
 		return 0;
 	for (h = CMSG_FIRSTHDR(&msg); r > 0 && h != NULL;
 	    h = CMSG_NXTHDR(&msg, h))
