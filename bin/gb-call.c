@@ -33,12 +33,8 @@
 #include "pipeline.h"
 #include "upstream.h"
 
-/* a job of a host has descriptors, streams and options of its own */
-#undef stderr
-#define stderr	gb_stderr()
-#define getopt	gb_getopt
-#define optarg	gb_optarg
-#define optind	gb_optind
+/* a job of a host has streams and options of its own (job.h) */
+#include "jobtool.h"
 
 /* Where the final answer goes. */
 #ifndef GB_BUILTIN

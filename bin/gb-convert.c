@@ -30,14 +30,8 @@
 #include "io.h"
 #include "job.h"
 
-/* A job's own streams and option state (job.h). */
-#undef stderr
-#define stderr	gb_stderr()
-#undef stdout
-#define stdout	gb_stdout()
-#define getopt	gb_getopt
-#define optarg	gb_optarg
-#define optind	gb_optind
+/* a job of a host has streams and options of its own (job.h) */
+#include "jobtool.h"
 
 #define PROG	"gb-convert"
 #define DUMPFLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(15))

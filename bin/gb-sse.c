@@ -24,14 +24,8 @@
 #include "sse.h"
 #include "stream.h"
 
-/* A job's own streams and option state (job.h). */
-#undef stderr
-#define stderr	gb_stderr()
-#undef stdout
-#define stdout	gb_stdout()
-#define getopt	gb_getopt
-#define optarg	gb_optarg
-#define optind	gb_optind
+/* a job of a host has streams and options of its own (job.h) */
+#include "jobtool.h"
 
 #define EVENTCAP	(16UL << 20)	/* largest upstream event, bytes */
 #define READSIZE	65536
