@@ -408,8 +408,6 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 	for (b = pl->builtin; b != NULL && b->name != NULL; b++)
 		if (strcmp(b->name, argv[0]) == 0) {
 			t = b;
-			/* the child must not write what the parent buffered */
-			fflush(NULL);
 			break;
 		}
 	if (t != NULL) {
@@ -423,6 +421,9 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 			return pl->pid[pl->n++];
 		}
 	}
+	/* a forked built-in must not write what the parent buffered */
+	if (t != NULL)
+		fflush(NULL);
 	if (gb_pipe(ep) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "pipe: %s",
 		    strerror(errno));
