@@ -749,6 +749,16 @@ put_line(const struct gb_keys *k, size_t i, time_t now, char *p)
 	return p;
 }
 
+/* Close fd after a failure, keeping the failure's errno. */
+static void
+close_keep_errno(int fd)
+{
+	int saved = errno;
+
+	close(fd);
+	errno = saved;
+}
+
 /*
  * A write without sync (counters, the position): the new version goes
  * into the spare copy, keys.state.tmp, which holds the version before
@@ -775,16 +785,16 @@ write_spare(struct gb_keys *k, struct gb_err *err)
 		    O_CLOEXEC, 0600);
 	if (fd == -1)
 		goto fail;
-	if (fstat(fd, &sb) == -1 || (!S_ISREG(sb.st_mode) &&
-	    (errno = EINVAL)) || gb_io_pwriteall(fd, k->wbuf.data,
-	    k->wbuf.len) == -1 || (sb.st_size > (off_t)k->wbuf.len &&
-	    ftruncate(fd, (off_t)k->wbuf.len) == -1)) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		goto fail;
+	if (fstat(fd, &sb) == -1)
+		goto fail_close;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		goto fail_close;
 	}
+	if (gb_io_pwriteall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
+	    (sb.st_size > (off_t)k->wbuf.len &&
+	    ftruncate(fd, (off_t)k->wbuf.len) == -1))
+		goto fail_close;
 	if (close(fd) == -1)
 		goto fail;
 	if (renameat2(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE,
@@ -792,6 +802,9 @@ write_spare(struct gb_keys *k, struct gb_err *err)
 		return 0;
 	if (renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == 0)
 		return 0;
+	goto fail;
+fail_close:
+	close_keep_errno(fd);
 fail:
 	return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
 	    STATE_FILE, strerror(errno));
@@ -845,10 +858,7 @@ write_state(struct gb_keys *k, size_t changed, time_t now, int sync,
 		goto fail;
 	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
 	    (sync && fsync(fd) == -1)) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
+		close_keep_errno(fd);
 		goto fail;
 	}
 	if (close(fd) == -1)

@@ -20,6 +20,7 @@
 
 #include "host.h"
 #include "io.h"
+#include "job.h"
 #include "pipeline.h"
 
 #define FD_PARK	32	/* sources are moved above this before dup2 */
@@ -107,7 +108,9 @@ run_builtin(const struct gb_tool *t, const char *const *argv)
 		av[i] = (char *)(uintptr_t)argv[i];
 	/* ps(1) and the logs show the tool's name, not gb-serve's */
 	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)t->name, 0, 0, 0);
-	optind = 0;	/* glibc: a full re-initialisation of getopt */
+	/* getopt starts afresh: glibc's (gb-keys) and job.h's (the rest) */
+	optind = 0;
+	gb_optind = 0;
 	i = t->builtin != NULL ? t->builtin(argc, av) : t->main(argc, av);
 	free(av);
 	exit(i);
