@@ -5,7 +5,6 @@
  * JSON, before the first byte of the answer. The retry loop and libcurl
  * live in lib/upstream.c; this file is options, output and exit status.
  */
-#include <sys/prctl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -365,24 +364,12 @@ call_thread_end(void)
 int
 main(int argc, char *argv[])
 {
-	static const struct gb_host_ops ops = { call_job, call_thread_end };
-	struct gb_err err;
+	static const struct gb_host_ops ops = { call_job, call_thread_end,
+	    gb_upstream_share };
+	int rc;
 
-	if (argc == 2 && strcmp(argv[1], "-W") == 0) {
-		(void)prctl(PR_SET_NAME, (unsigned long)"gb-call-host", 0, 0,
-		    0);
-		if (fcntl(3, F_GETFD) == -1) {
-			fprintf(stderr, "gb-call: -W: no queue on "
-			    "descriptor 3\n");
-			return GB_EXIT_USAGE;
-		}
-		gb_err_clear(&err);
-		if (gb_upstream_share(&err) == -1) {
-			fprintf(stderr, "gb-call: %s\n", err.msg);
-			return err.code;
-		}
-		gb_host_serve(3, &ops);
-	}
+	if ((rc = gb_host_main(argc, argv, "gb-call", &ops)) != -1)
+		return rc;
 	return call(argc, argv, NULL);
 }
 #else /* GB_BUILTIN */

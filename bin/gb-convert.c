@@ -26,6 +26,7 @@
 #include "config.h"
 #include "convert.h"
 #include "gb.h"
+#include "host.h"
 #include "gemini.h"
 #include "io.h"
 #include "job.h"
@@ -440,8 +441,8 @@ convert(struct run *R, int argc, char *argv[])
 	return GB_EXIT_OK;
 }
 
-int
-main(int argc, char *argv[])
+static int
+convert_main(int argc, char *argv[])
 {
 	struct run *R;
 	int code;
@@ -465,4 +466,19 @@ main(int argc, char *argv[])
 	free(R->info);
 	free(R);
 	return code;
+}
+
+/*
+ * "gb-convert -W": the tool's host (lib/host.h), started by gb-serve with its
+ * queue on descriptor 3; each job runs convert_main() as the standalone tool.
+ */
+int
+main(int argc, char *argv[])
+{
+	const struct gb_host_ops ops = { convert_main, NULL, NULL };
+	int rc;
+
+	if ((rc = gb_host_main(argc, argv, "gb-convert", &ops)) != -1)
+		return rc;
+	return convert_main(argc, argv);
 }

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "gb.h"
+#include "host.h"
 #include "io.h"
 #include "job.h"
 #include "sse.h"
@@ -134,8 +135,8 @@ out:
 	return rc;
 }
 
-int
-main(int argc, char *argv[])
+static int
+sse_main(int argc, char *argv[])
 {
 	struct gb_stream_opts o;
 	struct gb_config cfg;
@@ -214,4 +215,19 @@ main(int argc, char *argv[])
 		return GB_EXIT_TEMP;
 	}
 	return GB_EXIT_OK;
+}
+
+/*
+ * "gb-sse -W": the tool's host (lib/host.h), started by gb-serve with its
+ * queue on descriptor 3; each job runs sse_main() as the standalone tool.
+ */
+int
+main(int argc, char *argv[])
+{
+	const struct gb_host_ops ops = { sse_main, NULL, NULL };
+	int rc;
+
+	if ((rc = gb_host_main(argc, argv, "gb-sse", &ops)) != -1)
+		return rc;
+	return sse_main(argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -243,6 +244,30 @@ gb_host_serve(int q, const struct gb_host_ops *ops)
 		pthread_cond_wait(&h.cv, &h.mu);
 	pthread_mutex_unlock(&h.mu);
 	exit(GB_EXIT_OK);
+}
+
+int
+gb_host_main(int argc, char *argv[], const char *prog,
+    const struct gb_host_ops *ops)
+{
+	char name[16];
+	struct gb_err err;
+
+	if (argc != 2 || strcmp(argv[1], "-W") != 0)
+		return -1;
+	/* ps(1) shows gb-convert-host, gb-sse-host, gb-call-host */
+	snprintf(name, sizeof(name), "%s-host", prog);
+	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
+	if (fcntl(3, F_GETFD) == -1) {
+		fprintf(stderr, "%s: -W: no queue on descriptor 3\n", prog);
+		return GB_EXIT_USAGE;
+	}
+	gb_err_clear(&err);
+	if (ops->start != NULL && ops->start(&err) == -1) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return err.code;
+	}
+	gb_host_serve(3, ops);
 }
 
 int

@@ -31,7 +31,17 @@
 struct gb_host_ops {
 	int	(*run)(int, char **);	/* the tool's main */
 	void	(*thread_end)(void);	/* a thread leaves (may be NULL) */
+	int	(*start)(struct gb_err *); /* before serving (may be NULL) */
 };
+
+/*
+ * A tool's main calls this first: when argv is "TOOL -W" the tool is a
+ * host, started (fork + exec) by gb-serve with its queue on descriptor
+ * 3. Names the process TOOL-host and serves jobs (never returns), or
+ * returns the exit status of a host that cannot start; -1 when argv
+ * asks for no host (the tool runs as itself).
+ */
+int	gb_host_main(int, char *[], const char *, const struct gb_host_ops *);
 
 /* Serve jobs from the queue descriptor q until it closes; never returns. */
 void	gb_host_serve(int, const struct gb_host_ops *)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,23 +177,27 @@ fail:
 
 /*
  * The hosts (lib/host.h): the tools that run as jobs of a long-lived
- * process instead of a process per request. gb-convert and gb-sse are
- * hosted by a fork of the running program (they are built in); gb-call
- * by "gb-call -W", exec'd, since only gb-call links libcurl. A host is
- * started on first use (gb_hosts_start starts them ahead) and lives
- * while its queue is held open here; one that has died is started again
- * on the next request, and that request falls back to a process of its
- * own if that fails.
+ * process instead of a process per request, each its own program run as
+ * "TOOL -W" (spawned, see host_start). Not a fork that goes on running
+ * gb-serve's code: a fork of a threaded process inherits every lock
+ * another thread held at that moment (an allocator's, a stdio stream's,
+ * a sanitizer's) with no thread left to release it, and a host starts
+ * threads and allocates at once; an exec leaves nothing of the parent
+ * behind but the descriptors passed on. A host is started on first use
+ * (gb_hosts_start starts them ahead) and lives while its queue is held
+ * open here; one that has died is started again on the next request,
+ * and that request falls back to a process of its own if that fails.
  */
 static struct host {
 	const char	*name;
-	int		 exec;		/* exec the tool with -W */
 	int		 q;		/* our end of its queue, or -1 */
 	pid_t		 pid;
+	int		 noexec;	/* its program would not run: no
+					   host until gb_hosts_stop */
 } hosts[] = {
-	{ "gb-convert", 0, -1, -1 },
-	{ "gb-sse", 0, -1, -1 },
-	{ "gb-call", 1, -1, -1 },
+	{ "gb-convert", -1, -1, 0 },
+	{ "gb-sse", -1, -1, 0 },
+	{ "gb-call", -1, -1, 0 },
 };
 /* read: hand a job to a host; write: start, or let go of, a host */
 static pthread_rwlock_t hosts_lk = PTHREAD_RWLOCK_INITIALIZER;
@@ -241,73 +246,72 @@ host_drop(struct host *h)
 	reap_retired();
 }
 
-/* In the child: become host h with the queue on descriptor 3. */
-static void __attribute__((noreturn))
-host_child(const struct gb_pipeline *pl, const struct host *h,
-    const struct gb_tool *t, int q)
-{
-	char path[PATH_MAX + 64], name[16];
-	char *argv[] = { NULL, "-W", NULL };
-	struct gb_host_ops ops;
-	struct sigaction sa;
-	sigset_t none;
-	int i, null;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (i = 1; i < NSIG; i++)
-		sigaction(i, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* its own group: a request's or a terminal's signal is not for it */
-	(void)setpgid(0, 0);
-	if ((q = fcntl(q, F_DUPFD, 10)) == -1 || dup2(q, 3) == -1 ||
-	    (null = open("/dev/null", O_RDWR)) == -1 ||
-	    dup2(null, 0) == -1 || dup2(null, 1) == -1)
-		_exit(127);
-	if (close_range(4, ~0U, 0) == -1)
-		for (i = 4; i < 1024; i++)
-			close(i);
-	/* ps(1) shows gb-convert-host, gb-sse-host (gb-call: gb-call -W) */
-	snprintf(name, sizeof(name), "%s-host", h->name);
-	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
-	if (h->exec) {
-		snprintf(path, sizeof(path), "%s/%s", pl->dir, h->name);
-		argv[0] = (char *)(uintptr_t)h->name;
-		execv(path, argv);
-		_exit(127);
-	}
-	ops.run = t->main;
-	ops.thread_end = NULL;
-	gb_host_serve(3, &ops);
-}
-
-/* With hosts_lk held for writing: start host h; 0, or -1. */
+/*
+ * With hosts_lk held for writing: start host h, "TOOL -W" with its queue
+ * on descriptor 3, in a process group of its own (a request's or a
+ * terminal's signal is not for it), default signals, nothing else of
+ * ours open; 0, or -1.
+ *
+ * posix_spawn(3), not fork: glibc's runs the child on the parent's
+ * memory until the exec (CLONE_VFORK) with no fork handlers and no copy
+ * of the page tables, and reports a failed exec as its own result, so a
+ * job is never sent to a host that did not start. A program that will
+ * not run (gb-serve copied alone, say) is not tried again before the
+ * next reload; its requests run as processes.
+ */
 static int
 host_start(const struct gb_pipeline *pl, struct host *h)
 {
-	const struct gb_tool *t = NULL, *b;
-	int q[2];
+	char path[PATH_MAX + 64];
+	char *argv[] = { (char *)(uintptr_t)h->name, "-W", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	int q[2], hi, e;
 	pid_t pid;
 
-	for (b = pl->builtin; b != NULL && b->name != NULL; b++)
-		if (strcmp(b->name, h->name) == 0)
-			t = b;
-	if (t == NULL && !h->exec)
+	if (h->noexec || snprintf(path, sizeof(path), "%s/%s", pl->dir,
+	    h->name) >= (int)sizeof(path))
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, q) == -1)
 		return -1;
-	fflush(NULL);
-	if ((pid = fork()) == -1) {
+	/* clear of 0-3, which the actions below set */
+	if ((hi = fcntl(q[1], F_DUPFD_CLOEXEC, 10)) == -1) {
 		close(q[0]);
 		close(q[1]);
 		return -1;
 	}
-	if (pid == 0) {
-		close(q[0]);
-		host_child(pl, h, t, q[1]);
-	}
 	close(q[1]);
+	q[1] = hi;
+	sigfillset(&all);
+	sigemptyset(&none);
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0)
+		goto out;
+	if ((e = posix_spawnattr_init(&at)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		goto out;
+	}
+	if ((e = posix_spawn_file_actions_adddup2(&fa, q[1], 3)) == 0 &&
+	    (e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+	    O_RDWR, 0)) == 0 &&
+	    (e = posix_spawn_file_actions_adddup2(&fa, 0, 1)) == 0 &&
+	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, 4)) == 0 &&
+	    (e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)) == 0 &&
+	    (e = posix_spawnattr_setpgroup(&at, 0)) == 0 &&
+	    (e = posix_spawnattr_setsigdefault(&at, &all)) == 0 &&
+	    (e = posix_spawnattr_setsigmask(&at, &none)) == 0 &&
+	    (e = posix_spawn(&pid, path, &fa, &at, argv, environ)) != 0 &&
+	    (e == ENOENT || e == EACCES || e == ENOEXEC || e == EPERM))
+		h->noexec = 1;
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+out:
+	close(q[1]);
+	if (e != 0) {
+		close(q[0]);
+		return -1;
+	}
 	h->q = q[0];
 	h->pid = pid;
 	return 0;
@@ -335,8 +339,10 @@ gb_hosts_stop(void)
 	size_t i;
 
 	pthread_rwlock_wrlock(&hosts_lk);
-	for (i = 0; i < GB_NELEM(hosts); i++)
+	for (i = 0; i < GB_NELEM(hosts); i++) {
 		host_drop(&hosts[i]);
+		hosts[i].noexec = 0;
+	}
 	pthread_rwlock_unlock(&hosts_lk);
 }
 

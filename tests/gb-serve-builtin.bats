@@ -57,17 +57,15 @@ wait_tool() {
 	assert_output "$WANT"
 }
 
-@test "the tools run in long-lived hosts: gb-convert and gb-sse in forks of gb-serve, gb-call in gb-call -W" {
+@test "the tools run in long-lived hosts, each its own program: TOOL -W" {
 	start_serve listen
 	run -0 chat
 	assert_line --index 1 200
-	for h in gb-convert-host gb-sse-host gb-call-host; do
-		pid=$(wait_tool $h)
-		case $h in
-		gb-call-host) want=$GB_BIN/gb-call ;;
-		*) want=$GB_BIN/gb-serve ;;
-		esac
-		[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$want")" ]
+	for t in gb-convert gb-sse gb-call; do
+		pid=$(wait_tool $t-host)
+		# exec'd, not a fork of gb-serve: nothing of its threads' locks
+		[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/$t")" ]
+		[ "$(tr '\0' ' ' < /proc/"$pid"/cmdline)" = "$t -W " ]
 	done
 	# the same hosts answer the next requests: no new process
 	before=$(host_pids "$SERVE_PID" | sort | tr '\n' ' ')

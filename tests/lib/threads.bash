@@ -38,16 +38,13 @@ conns_wait_count() {
 }
 
 # conns_chat TOKEN: a chat "conn K" on every open connection K, all at
-# once; one after the other in the sanitizer build. GCC 12's
-# AddressSanitizer does not lock its allocator around fork(2): a tool
-# forked while another thread is inside it can hang for good in its
-# first malloc. glibc's malloc, in the normal build, is safe.
+# once. (The sanitizer build once sent them one after the other: GCC 12's
+# AddressSanitizer does not lock its allocator around fork(2), and hosts
+# forked from gb-serve without exec could hang in their first malloc.
+# Hosts are exec'd now, and nothing runs between fork and exec but
+# async-signal-safe calls.)
 conns_chat() {
-	if [ "${SANITIZE:-}" = 1 ]; then
-		conns chateach "$1"
-	else
-		conns chatall "$1"
-	fi
+	conns chatall "$1"
 }
 
 # conns_end: close every connection, wait for conns.py.
