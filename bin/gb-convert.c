@@ -43,7 +43,8 @@ static const char usage_text[] =
     "       gb-convert embed-request [-I fd] [-m model]\n"
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
-    "       gb-convert error [-I fd] -s status\n";
+    "       gb-convert error [-I fd] -s status\n"
+    "       gb-convert -W\n";
 
 /* Modes: the options each takes and the ones it needs. */
 static const struct mode {
