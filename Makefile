@@ -64,8 +64,8 @@ $(B)/bin/%: $(B)/obj/%.o $(B)/libgb.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/libgb.a $(DEP_LIBS)
 
 # gb-serve is also a multi-call binary: every other tool is built into
-# it with its main renamed gb_main_<tool>, listed in gb_tools[], so that
-# gb-serve forks a tool without exec (lib/pipeline.h, gb-serve(8)).
+# it with its main renamed gb_main_<tool>, listed in gb_tools[]; run
+# under a tool's name it is that tool (lib/pipeline.h, gb-serve(8)).
 BUILTIN     = $(filter-out gb-serve,$(TOOL_SRC:bin/%.c=%))
 BUILTIN_OBJ = $(BUILTIN:%=$(B)/multi/%.o) $(B)/multi/tools.o
 

@@ -30,9 +30,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -51,13 +53,11 @@
 #define SSE_KEEPALIVE	15	/* seconds of silence before ": keep-alive" */
 
 /*
- * A connection thread's stack. The thread itself needs little (its
- * buffers are on the heap), but a tool that runs as a process of its
- * own (GB_HOSTS=0, or no host could be started) is forked from it and
- * runs on a copy of its stack, as does the main thread of a host it
- * starts: Jansson's recursion through a document at its depth limit
- * (2048) takes about 600 KiB in gb-convert chat-response and gb-sse.
- * The sanitizers' frames are larger.
+ * A connection thread's stack. Its buffers are on the heap and every
+ * tool runs in a process of its own (exec'd), but the thread parses
+ * JSON itself (an upstream error body on the Gemini routes), and
+ * Jansson's recursion through a document at its depth limit (2048)
+ * takes about 600 KiB. The sanitizers' frames are larger.
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CONN_STACK	(8 * 1024 * 1024)
@@ -336,32 +336,6 @@ serve_conn(int rfd, int wfd, struct cfgref *cr, int stopfd)
 
 /* ---- the accept loop ---- */
 
-#ifdef __SANITIZE_ADDRESS__
-/*
- * Sanitizer builds only. A tool forked from this multi-threaded process
- * inherits LeakSanitizer's list of the threads, which do not exist in
- * the child: its leak check at exit warns about them on stderr (which
- * gb-serve reads as the tool's message) and counts what only their
- * stacks point to as leaked. So a forked child ends before that check,
- * with the status exit was given: handlers registered later run first.
- * AddressSanitizer still watches the child; the tools' leaks are
- * checked when they run standalone. An exec'd child starts afresh.
- */
-static void
-child_exit(int st, void *arg)
-{
-	(void)arg;
-	fflush(NULL);
-	_exit(st);
-}
-
-static void
-child_atfork(void)
-{
-	on_exit(child_exit, NULL);
-}
-#endif
-
 static void
 on_signal(int sig)
 {
@@ -621,10 +595,6 @@ accept_loop(int lfd)
 	set_sig(SIGHUP, on_signal, SA_RESTART);
 	/* the tools' hosts, before the first request needs them */
 	gb_hosts_start();
-#ifdef __SANITIZE_ADDRESS__
-	/* after the hosts: they are forked before any thread exists */
-	pthread_atfork(NULL, NULL, child_atfork);
-#endif
 	sd_notify(0, "READY=1");
 	status();
 
@@ -706,11 +676,27 @@ serve_one(int rfd, int wfd)
 int
 main(int argc, char *argv[])
 {
-	const char *addr = NULL, *errstr;
+	const char *addr = NULL, *errstr, *base;
+	const struct gb_tool *t;
 	struct gb_config cfg;
 	struct gb_err err;
 	long long v;
 	int ch, n, fd, rc, check = 0;
+
+	/*
+	 * A multi-call binary: run under a built-in tool's name, it is that
+	 * tool (lib/pipeline.c runs a tool as a process this way when the
+	 * tool's host cannot take it).
+	 */
+	base = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 :
+	    argv[0];
+	for (t = gb_tools; t->name != NULL; t++)
+		if (strcmp(base, t->name) == 0) {
+			(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)
+			    t->name, 0, 0, 0);
+			return t->builtin != NULL ? t->builtin(argc, argv) :
+			    t->main(argc, argv);
+		}
 
 	while ((ch = getopt(argc, argv, "c:i:l:nt:")) != -1) {
 		switch (ch) {

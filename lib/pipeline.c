@@ -2,8 +2,8 @@
  * pipeline.c - spawning a request's tool processes (fork + exec, after
  * execline's pipeline and OpenBSD slowcgi): explicit descriptors, one
  * process group per request, exec errors reported through a
- * close-on-exec pipe, every child reaped. Tools built into the running
- * program are forked without exec (pipeline.h).
+ * close-on-exec pipe, every child reaped. Most requests' tools run as
+ * jobs of long-lived hosts instead (host.h, below).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,40 +86,12 @@ gb_pipeline_init(struct gb_pipeline *pl, struct gb_err *err)
 }
 
 /*
- * In the child of a built-in tool: nothing the parent had open beyond
- * the tool's descriptors stays open (there is no exec to close the
- * close-on-exec ones), getopt starts afresh, and the tool's main runs on
- * a private copy of argv (getopt may permute it) and exits as the
- * standalone tool would.
- */
-static void
-run_builtin(const struct gb_tool *t, const char *const *argv)
-{
-	char **av;
-	int argc, i;
-
-	if (close_range(GB_PIPELINE_FDS, ~0U, 0) == -1)
-		for (i = GB_PIPELINE_FDS; i < 1024; i++)
-			close(i);
-	for (argc = 0; argv[argc] != NULL; argc++)
-		;
-	if ((av = calloc((size_t)argc + 1, sizeof(*av))) == NULL)
-		_exit(GB_EXIT_TEMP);
-	for (i = 0; i < argc; i++)
-		av[i] = (char *)(uintptr_t)argv[i];
-	/* ps(1) and the logs show the tool's name, not gb-serve's */
-	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)t->name, 0, 0, 0);
-	/* getopt starts afresh: glibc's (gb-keys) and job.h's (the rest) */
-	optind = 0;
-	gb_optind = 0;
-	i = t->builtin != NULL ? t->builtin(argc, av) : t->main(argc, av);
-	free(av);
-	exit(i);
-}
-
-/*
- * In the child: set up and exec (or run the built-in tool t), or report
- * errno on ep and exit.
+ * In the child: set up and exec, or report errno on ep and exit. A
+ * built-in tool t whose program is missing from the directory is the
+ * running program itself, exec'd under the tool's name (gb-serve's main
+ * dispatches on argv[0]). Only async-signal-safe calls here: the parent
+ * may be threaded, and another thread may have held any lock (the
+ * allocator's, stdio's) at the fork.
  */
 static void
 child(const struct gb_tool *t, const char *path, const char *const *argv,
@@ -161,14 +133,14 @@ child(const struct gb_tool *t, const char *path, const char *const *argv,
 		} else
 			close(i);
 	}
-	if (t != NULL)
-		run_builtin(t, argv);
 	/* nothing else the parent had open survives the exec */
 	if (close_range(GB_PIPELINE_FDS, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
 		for (i = GB_PIPELINE_FDS; i < 1024; i++)
 			if (i != ep)
 				close(i);
 	execv(path, (char *const *)(uintptr_t)argv);
+	if (errno == ENOENT && t != NULL && t->builtin == NULL)
+		execv("/proc/self/exe", (char *const *)(uintptr_t)argv);
 fail:
 	e = errno;
 	gb_io_writeall(ep, &e, sizeof(e));
@@ -430,9 +402,6 @@ gb_pipeline_spawn(struct gb_pipeline *pl, const char *const *argv,
 			return pl->pid[pl->n++];
 		}
 	}
-	/* a forked built-in must not write what the parent buffered */
-	if (t != NULL)
-		fflush(NULL);
 	if (gb_pipe(ep) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "pipe: %s",
 		    strerror(errno));

@@ -15,14 +15,16 @@
  *
  * Built-in tools: a program linked with a table gb_tools[] (gb-serve is:
  * the Makefile builds every other bin/<tool>.c into it with its main
- * renamed gb_main_<tool>) runs a tool named in the table by fork alone,
- * calling its entry point in the child, without exec: the child starts
- * with every library already loaded and relocated, which costs a small
- * fraction of an exec of a libcurl-linked program (see gb-serve(8),
- * DESIGN NOTES). The child is set up exactly as for exec (descriptors,
- * signals, process group) and runs the same code as the standalone
- * tool. Setting GB_LIBEXECDIR turns the table off: the tools are then
- * always exec'd from that directory.
+ * renamed gb_main_<tool>) hands gb-convert, gb-sse and gb-call to their
+ * hosts (host.h), one long-lived process per tool, each the tool's own
+ * program run as "TOOL -W". A tool that runs as a process (GB_HOSTS=0,
+ * no host could start, gb-keys) is its own program, exec'd; a built-in
+ * one whose program is missing is the running program exec'd under the
+ * tool's name, which its main dispatches on. Never a fork that goes on
+ * running the parent's code, which in a threaded
+ * parent could inherit a lock held by another thread (gb-serve(8),
+ * DESIGN NOTES). Setting GB_LIBEXECDIR turns the table and the hosts
+ * off: the tools are then always exec'd from that directory.
  */
 #ifndef GB_PIPELINE_H
 #define GB_PIPELINE_H
@@ -39,8 +41,8 @@
 struct gb_tool {
 	const char	*name;			/* "gb-call"; NULL ends a table */
 	int		(*main)(int, char **);
-	int		(*builtin)(int, char **); /* if set, run instead of
-						   main when forked here */
+	int		(*builtin)(int, char **); /* if set, not really
+						   built in: exec the tool */
 };
 
 /* The running program's built-in tools, or NULL (a weak symbol). */

@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
-# gb-serve as a multi-call binary: the tools it composes are built into
-# it and forked without exec (lib/pipeline.h, gb-serve(8) DESIGN NOTES);
-# GB_LIBEXECDIR turns that off.
+# gb-serve and the tools it composes: each tool runs in a long-lived host
+# of its own (TOOL -W), or as a process when no host can take it; the
+# tools are also built into gb-serve (a multi-call binary, run under a
+# tool's name), so gb-serve copied alone still runs them
+# (lib/pipeline.h, gb-serve(8) DESIGN NOTES). GB_LIBEXECDIR turns the
+# built-ins off.
 
 bats_require_minimum_version 1.5.0
 load test_helper
@@ -55,6 +58,19 @@ wait_tool() {
 	assert_line --index 1 200
 	run -0 jq -c 'del(.id, .created)' <<<"${lines[0]}"
 	assert_output "$WANT"
+	# no host for gb-sse: it runs as gb-serve exec'd under its name
+	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
+	curl -sSN -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' \
+	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+	    "$(url /v1/chat/completions)" >out &
+	client=$!
+	pid=$(wait_tool gb-sse)
+	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f alone/gb-serve)" ]
+	[ "$(tr '\0' ' ' < /proc/"$pid"/cmdline)" = "gb-sse -m gemini-2.0-flash -k 15 " ]
+	upstream_go
+	wait "$client"
+	run -0 grep -c '"two"' out
 }
 
 @test "the tools run in long-lived hosts, each its own program: TOOL -W" {
@@ -93,7 +109,7 @@ wait_tool() {
 	done
 }
 
-@test "with GB_HOSTS=0 a process per tool: built-ins forked without exec, gb-call exec'd" {
+@test "with GB_HOSTS=0 a process per tool, each its own program" {
 	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
 	GB_HOSTS=0 start_serve listen
 	curl -sSN -H 'Authorization: Bearer tok-user' \
@@ -102,13 +118,28 @@ wait_tool() {
 	    "$(url /v1/chat/completions)" >out &
 	client=$!
 	pid=$(wait_tool gb-sse)
-	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-serve")" ]
+	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-sse")" ]
 	pid=$(wait_tool gb-call)
 	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-call")" ]
 	[ -z "$(host_pids "$SERVE_PID")" ]
 	upstream_go
 	wait "$client"
 	run -0 grep -c '"two"' out
+}
+
+@test "run under a built-in tool's name, gb-serve is that tool" {
+	ln -s "$GB_BIN/gb-serve" gb-convert
+	ln -s "$GB_BIN/gb-serve" gb-keys
+	run -0 ./gb-convert chat-request <<<"$HI"
+	want=$("$GB_BIN/gb-convert" chat-request <<<"$HI")
+	[ "$output" = "$want" ]
+	run -100 --separate-stderr ./gb-convert nonsense
+	[ "${stderr_lines[0]}" = "usage: gb-convert chat-request [-I fd]" ]
+	export API_KEYS=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrS0001
+	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/st
+	run -0 ./gb-keys list --json
+	run -0 jq '.keys | length' <<<"$output"
+	assert_output 1
 }
 
 @test "with GB_LIBEXECDIR the tools are exec'd from there" {

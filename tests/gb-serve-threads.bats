@@ -223,8 +223,7 @@ deep_chat() {
 
 @test "a document at Jansson's depth limit both ways: tools as processes fit the thread's stack" {
 	need_tool gb-convert
-	# a tool as a process of its own is forked from the connection's
-	# thread and runs on a copy of its stack
+	# each tool as a process of its own (gb-serve exec'd under its name)
 	export GB_HOSTS=0
 	deep_chat
 }
