@@ -48,6 +48,25 @@ wait_tool() {
 	return 1
 }
 
+# stream_held: a streaming chat in the background (CLIENT its PID) whose
+# upstream holds its second event until stream_done, so that the
+# request's tools can be looked at meanwhile.
+stream_held() {
+	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
+	curl -sSN -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: application/json' \
+	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+	    "$(url /v1/chat/completions)" >out &
+	CLIENT=$!
+}
+
+# stream_done: let the held stream finish; it must have got both events.
+stream_done() {
+	upstream_go
+	wait "$CLIENT"
+	run -0 grep -c '"two"' out
+}
+
 @test "gb-serve with gb-call alone in a directory still runs every tool" {
 	# gb-convert, gb-keys and gb-sse are built in; gb-call's host is
 	# gb-call -W (exec'd once), so it must be there
@@ -59,18 +78,11 @@ wait_tool() {
 	run -0 jq -c 'del(.id, .created)' <<<"${lines[0]}"
 	assert_output "$WANT"
 	# no host for gb-sse: it runs as gb-serve exec'd under its name
-	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
-	curl -sSN -H 'Authorization: Bearer tok-user' \
-	    -H 'Content-Type: application/json' \
-	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
-	    "$(url /v1/chat/completions)" >out &
-	client=$!
+	stream_held
 	pid=$(wait_tool gb-sse)
 	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f alone/gb-serve)" ]
 	[ "$(tr '\0' ' ' < /proc/"$pid"/cmdline)" = "gb-sse -m gemini-2.0-flash -k 15 " ]
-	upstream_go
-	wait "$client"
-	run -0 grep -c '"two"' out
+	stream_done
 }
 
 @test "the tools run in long-lived hosts, each its own program: TOOL -W" {
@@ -110,21 +122,14 @@ wait_tool() {
 }
 
 @test "with GB_HOSTS=0 a process per tool, each its own program" {
-	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
 	GB_HOSTS=0 start_serve listen
-	curl -sSN -H 'Authorization: Bearer tok-user' \
-	    -H 'Content-Type: application/json' \
-	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
-	    "$(url /v1/chat/completions)" >out &
-	client=$!
+	stream_held
 	pid=$(wait_tool gb-sse)
 	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-sse")" ]
 	pid=$(wait_tool gb-call)
 	[ "$(readlink /proc/"$pid"/exe)" = "$(readlink -f "$GB_BIN/gb-call")" ]
 	[ -z "$(host_pids "$SERVE_PID")" ]
-	upstream_go
-	wait "$client"
-	run -0 grep -c '"two"' out
+	stream_done
 }
 
 @test "run under a built-in tool's name, gb-serve is that tool" {
