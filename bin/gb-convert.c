@@ -26,8 +26,8 @@
 #include "config.h"
 #include "convert.h"
 #include "gb.h"
-#include "host.h"
 #include "gemini.h"
+#include "host.h"
 #include "io.h"
 #include "job.h"
 
@@ -470,8 +470,9 @@ convert_main(int argc, char *argv[])
 }
 
 /*
- * "gb-convert -W": the tool's host (lib/host.h), started by gb-serve with its
- * queue on descriptor 3; each job runs convert_main() as the standalone tool.
+ * "gb-convert -W": the tool's host (lib/host.h), started by gb-serve with
+ * its queue on descriptor 3; each job runs convert_main() as the
+ * standalone tool.
  */
 int
 main(int argc, char *argv[])

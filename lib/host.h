@@ -36,10 +36,10 @@ struct gb_host_ops {
 
 /*
  * A tool's main calls this first: when argv is "TOOL -W" the tool is a
- * host, started (fork + exec) by gb-serve with its queue on descriptor
- * 3. Names the process TOOL-host and serves jobs (never returns), or
- * returns the exit status of a host that cannot start; -1 when argv
- * asks for no host (the tool runs as itself).
+ * host, spawned by gb-serve (lib/pipeline.c) with its queue on
+ * descriptor 3. Names the process TOOL-host and serves jobs (never
+ * returns), or returns the exit status of a host that cannot start; -1
+ * when argv asks for no host (the tool runs as itself).
  */
 int	gb_host_main(int, char *[], const char *, const struct gb_host_ops *);
 

@@ -197,7 +197,10 @@ reap_retired(void)
 			i++;
 }
 
-/* With hosts_lk held for writing: let host h go (it exits when its jobs are done). */
+/*
+ * With hosts_lk held for writing: let host h go (it exits when its jobs
+ * are done).
+ */
 static void
 host_drop(struct host *h)
 {
