@@ -13,10 +13,7 @@ load lib/upstream
 load lib/serve
 
 setup_file() {
-	load test_helper
-	load lib/upstream
-	cd "$BATS_FILE_TMPDIR" || return 1
-	upstream_start
+	serve_file_upstream
 }
 
 teardown_file() {
@@ -24,12 +21,9 @@ teardown_file() {
 }
 
 setup() {
-	upstream_reset
-	upstream_env
-	serve_config
+	serve_test_setup
 	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
 	export TIMEOUT=2 MAX_RETRIES=2 MAX_BODY=65536
-	SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
 }
 
 teardown() {

@@ -11,10 +11,7 @@ load lib/upstream
 load lib/serve
 
 setup_file() {
-	load test_helper
-	load lib/upstream
-	cd "$BATS_FILE_TMPDIR" || return 1
-	upstream_start
+	serve_file_upstream
 }
 
 teardown_file() {
@@ -22,10 +19,7 @@ teardown_file() {
 }
 
 setup() {
-	upstream_reset
-	upstream_env
-	serve_config
-	SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
+	serve_test_setup
 }
 
 teardown() {

@@ -82,6 +82,23 @@ descendants_of() {
 	done
 }
 
+# serve_file_upstream: for setup_file: one fake upstream for all the
+# tests of a file, started from the file's temporary directory.
+serve_file_upstream() {
+	cd "$BATS_FILE_TMPDIR" || return 1
+	upstream_start
+}
+
+# serve_test_setup: for setup: the fake's queue and records emptied,
+# BASE_URL at it, the usual configuration, SERVE_LOG in the test's own
+# directory.
+serve_test_setup() {
+	upstream_reset
+	upstream_env
+	serve_config
+	SERVE_LOG=$BATS_TEST_TMPDIR/serve.log
+}
+
 # host_pids PID: the tools' hosts under PID (lib/host.h; their comm ends
 # in -host). request_pids PID: the other descendants, a request's own.
 host_pids() {
