@@ -21,7 +21,6 @@
 
 #include "host.h"
 #include "io.h"
-#include "job.h"
 #include "pipeline.h"
 
 #define FD_PARK	32	/* sources are moved above this before dup2 */

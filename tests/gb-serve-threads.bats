@@ -35,7 +35,7 @@ teardown() {
 	for k in $(seq 16); do
 		conns open "$k"
 	done
-	conns_chat tok-user
+	conns chatall tok-user
 	conns_wait '16 200 echo: conn 16'
 	for k in $(seq 16); do
 		run -0 grep -cxF "$k 200 echo: conn $k" conns.out
@@ -48,7 +48,7 @@ teardown() {
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" != gb-serve ]
 	done
 	# each connection takes a second request
-	conns_chat tok-user
+	conns chatall tok-user
 	conns_wait_count 2 "16 200 echo: conn 16"
 	conns_end
 	# the threads end with their connections
@@ -66,7 +66,7 @@ teardown() {
 	for k in $(seq 8); do
 		conns open "$k"
 	done
-	conns_chat tok-user
+	conns chatall tok-user
 	conns_wait '8 200 echo: conn 8'
 	# a socket per open connection, nothing else left by the requests
 	run -0 wait_value $((base + 8)) fds_of "$SERVE_PID"

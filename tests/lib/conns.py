@@ -12,7 +12,6 @@
 #   chat K TOKEN TEXT...        send a chat completion of TEXT, then recv
 #   chatall TOKEN               on every open connection at once: send
 #                               "conn K" as a chat, then read every answer
-#   chateach TOKEN              the same, one connection after the other
 #   check K [SECONDS]           "K closed" if the server closed K (within
 #                               SECONDS, default 5), else "K open"
 #   close K                     close K; prints "K closed-by-us"
@@ -100,10 +99,6 @@ for line in sys.stdin:
         for k in conns:
             chat(k, args[0], "conn " + k)
         for k in conns:
-            recv(k)
-    elif cmd == "chateach":
-        for k in conns:
-            chat(k, args[0], "conn " + k)
             recv(k)
     elif cmd == "check":
         s = conns[args[0]]["s"]

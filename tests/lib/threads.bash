@@ -37,16 +37,6 @@ conns_wait_count() {
 	return 1
 }
 
-# conns_chat TOKEN: a chat "conn K" on every open connection K, all at
-# once. (The sanitizer build once sent them one after the other: GCC 12's
-# AddressSanitizer does not lock its allocator around fork(2), and hosts
-# forked from gb-serve without exec could hang in their first malloc.
-# Hosts are exec'd now, and nothing runs between fork and exec but
-# async-signal-safe calls.)
-conns_chat() {
-	conns chatall "$1"
-}
-
 # conns_end: close every connection, wait for conns.py.
 conns_end() {
 	exec {CONNS_FD}>&-
