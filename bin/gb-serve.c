@@ -688,8 +688,8 @@ main(int argc, char *argv[])
 	 * tool (lib/pipeline.c runs a tool as a process this way when the
 	 * tool's host cannot take it).
 	 */
-	base = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 :
-	    argv[0];
+	base = strrchr(argv[0], '/');
+	base = base != NULL ? base + 1 : argv[0];
 	for (t = gb_tools; t->name != NULL; t++)
 		if (strcmp(base, t->name) == 0) {
 			(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)
