@@ -63,39 +63,21 @@ $(B)/bin/%: $(B)/obj/%.o $(B)/libgb.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/libgb.a $(DEP_LIBS)
 
-# gb-serve is also a multi-call binary: every other tool is built into
-# it with its main renamed gb_main_<tool>, listed in gb_tools[]; run
-# under a tool's name it is that tool (lib/pipeline.h, gb-serve(8)).
-BUILTIN     = $(filter-out gb-serve,$(TOOL_SRC:bin/%.c=%))
-BUILTIN_OBJ = $(BUILTIN:%=$(B)/multi/%.o) $(B)/multi/tools.o
+# gb-serve's own modules (bin/gb-serve/): the loop, the routes, the
+# hosts; linked into gb-serve alone.
+SERVE_SRC = $(sort $(wildcard bin/gb-serve/*.c))
+SERVE_OBJ = $(SERVE_SRC:bin/gb-serve/%.c=$(B)/serve/%.o)
 
-$(B)/multi/%.o: bin/%.c
+$(B)/serve/%.o: bin/gb-serve/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -DGB_BUILTIN \
-		-Dmain=gb_main_$(subst -,_,$*) -c -o $@ $<
-
-$(B)/multi/tools.c: Makefile $(TOOL_SRC)
-	@mkdir -p $(@D)
-	@{ echo '#include "pipeline.h"'; \
-	for t in $(subst -,_,$(BUILTIN)); do \
-		echo "int gb_main_$$t(int, char **);"; \
-		echo "int gb_builtin_$$t(int, char **) __attribute__((weak));"; \
-		done; \
-	echo 'const struct gb_tool gb_tools[] = {'; \
-	for t in $(BUILTIN); do \
-		u=$$(echo $$t | tr - _); \
-		echo "	{ \"$$t\", gb_main_$$u, gb_builtin_$$u },"; done; \
-	echo '	{ 0, 0, 0 }'; echo '};'; } > $@
-
-$(B)/multi/tools.o: $(B)/multi/tools.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/bin/gb-serve: $(B)/obj/gb-serve.o $(BUILTIN_OBJ) $(B)/libgb.a
+$(B)/bin/gb-serve: $(B)/obj/gb-serve.o $(SERVE_OBJ) $(B)/libgb.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILTIN_OBJ) $(B)/libgb.a $(DEP_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(SERVE_OBJ) $(B)/libgb.a $(DEP_LIBS)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:bin/%.c=$(B)/obj/%.d)
--include $(BUILTIN:%=$(B)/multi/%.d) $(B)/multi/tools.d
+-include $(SERVE_OBJ:.o=.d)
 
 # Test dependencies are installed only when something is missing.
 deps:

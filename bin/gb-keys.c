@@ -51,19 +51,6 @@ fail(const struct gb_err *e)
 	return e->code ? e->code : GB_EXIT_TEMP;
 }
 
-static const char *
-state_name(enum gb_key_state s)
-{
-	switch (s) {
-	case GB_KEY_COOLING:
-		return "cooling";
-	case GB_KEY_INVALID:
-		return "invalid";
-	default:
-		return "active";
-	}
-}
-
 static void
 isotime(time_t t, char *out, size_t outsz)
 {
@@ -122,7 +109,7 @@ cmd_list_text(struct gb_keys *k, time_t now)
 					    (long long)(st->until - now));
 				else
 					snprintf(buf[2], sizeof(buf[2]), "%s",
-					    state_name(s));
+					    gb_keys_state_name(s));
 				snprintf(buf[3], sizeof(buf[3]), "%ld/%llu",
 				    st->consec, st->fails);
 				snprintf(buf[4], sizeof(buf[4]), "%llu",
@@ -160,61 +147,20 @@ cmd_list_text(struct gb_keys *k, time_t now)
 	return GB_EXIT_OK;
 }
 
-static json_t *
-opt_time(time_t t)
-{
-	return t > 0 ? json_integer((json_int_t)t) : json_null();
-}
-
 static int
 cmd_list_json(struct gb_keys *k, time_t now)
 {
-	const struct gb_key_info *st;
-	json_t *root, *arr, *o, *le;
-	char m[GB_MASK_SIZE];
-	size_t i;
-	enum gb_key_state s;
+	json_t *root;
 
-	root = json_pack("{s:I,s:I,s:[]}", "now", (json_int_t)now,
-	    "position", (json_int_t)gb_keys_position(k), "keys");
-	if (root == NULL)
-		goto nomem;
-	arr = json_object_get(root, "keys");
-	for (i = 0; i < gb_keys_count(k); i++) {
-		st = gb_keys_info(k, i);
-		s = gb_keys_state(st, now);
-		if (st->last_error > 0)
-			le = json_pack("{s:o,s:s,s:I}", "status",
-			    st->status > 0 ? json_integer(st->status) :
-			    json_null(), "reason", st->reason, "at",
-			    (json_int_t)st->last_error);
-		else
-			le = json_null();
-		o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o}",
-		    "index", (json_int_t)i,
-		    "key", gb_mask(gb_keys_key(k, i), m, sizeof(m)),
-		    "id", gb_keys_id(k, i),
-		    "state", state_name(s),
-		    "cooling_until", s == GB_KEY_COOLING ?
-		    opt_time(st->until) : json_null(),
-		    "consecutive_failures", (json_int_t)st->consec,
-		    "failures", (json_int_t)st->fails,
-		    "uses", (json_int_t)st->uses,
-		    "last_used", opt_time(st->last_used),
-		    "last_error", le);
-		if (o == NULL || json_array_append_new(arr, o) == -1) {
-			json_decref(root);
-			goto nomem;
-		}
+	if ((root = gb_keys_list_json(k, now)) == NULL) {
+		fprintf(stderr, "gb-keys: out of memory\n");
+		return GB_EXIT_TEMP;
 	}
 	/* a write error shows in ferror(stdout), checked by main() */
 	json_dumpf(root, stdout, JSON_COMPACT);
 	json_decref(root);
 	putchar('\n');
 	return GB_EXIT_OK;
-nomem:
-	fprintf(stderr, "gb-keys: out of memory\n");
-	return GB_EXIT_TEMP;
 }
 
 static size_t
@@ -350,7 +296,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 				st = gb_keys_info(k, i);
 				s = gb_keys_state(st, time(NULL));
 				printf("%zu %s still %s (%ld %s)\n", i, m,
-				    state_name(s), status, st->reason);
+				    gb_keys_state_name(s), status, st->reason);
 			}
 		}
 		gb_buf_free(&body);

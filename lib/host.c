@@ -1,352 +1,423 @@
 /*
- * host.c - a tool's long-lived host and the requester's side of its
- * queue (host.h).
+ * host.c - a tool's long-lived host (host.h): the loop, the queue, the
+ * jobs' bookkeeping. What a job does is the tool's (host_*.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "host.h"
-#include "job.h"
 
-struct host {
-	int			 q;
-	const struct gb_host_ops *ops;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	int			 total;		/* threads */
-	int			 idle;		/* threads waiting for a job */
-	int			 closed;	/* the queue ended */
+#define QUEUE_FD	3	/* where gb-serve puts the queue */
+#define TAKE_BURST	64	/* jobs taken per wake-up, for fairness */
+#define SLURP_READ	65536
+
+struct gb_hostjob {
+	struct gb_host		*h;
+	struct gb_hostjob	*prev, *next;
+	uint32_t		 id;
+	int			 in, out;
+	void			*data;
+	/* gb_hostjob_slurp */
+	sd_event_source		*slurp;
+	struct gb_buf		*sbuf;
+	void			(*sdone)(void *, int);
+	void			*sarg;
 };
 
-struct jobmsg {
-	char	 buf[GB_HOST_ARGS + 1];
-	char	*av[GB_HOST_ARGS / 2 + 1];
-	int	 argc;
-	int	 reply;
-	int	 fd[GB_JOB_FDS];
+struct gb_host {
+	const struct gb_host_tool *tool;
+	sd_event		*ev;
+	sd_event_source		*qsrc;
+	int			 q;		/* -1 once it ended */
+	struct gb_msgq		 outq;
+	struct gb_config	 cfg;
+	struct gb_hostjob	*jobs;
+	size_t			 njobs;
+	int			 ended;		/* no more jobs will come */
+	void			*data;
 };
 
-/*
- * recvmsg(2) returned 0: the end of the queue, or an empty message (a
- * SOCK_SEQPACKET socket can carry one; no requester sends it).
- */
-static int
-queue_ended(int q)
+sd_event *
+gb_host_event(const struct gb_host *h)
 {
-	struct pollfd p;
-
-	p.fd = q;
-	p.events = POLLIN | POLLRDHUP;
-	p.revents = 0;
-	return poll(&p, 1, 0) == 1 &&
-	    (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+	return h->ev;
 }
 
-/*
- * Take one job: 1, 0 when the queue has ended, -1 for a message that is
- * not a job (its descriptors closed).
- */
-static int
-take(int q, struct jobmsg *m)
+const struct gb_config *
+gb_host_config(const struct gb_host *h)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) *
-				    (GB_JOB_FDS + 1))];
-	} cm;
-	struct msghdr msg;
-	struct cmsghdr *h;
-	struct iovec iov;
-	int got[GB_JOB_FDS + 1], ngot = 0, i, k, n;
-	uint32_t mask;
-	ssize_t r;
-	size_t off;
-
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = m->buf;
-	iov.iov_len = GB_HOST_ARGS;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	do
-		r = recvmsg(q, &msg, MSG_CMSG_CLOEXEC);
-	while (r == -1 && errno == EINTR);
-	if (r == -1 && errno != ENOMEM && errno != ENOBUFS)
-		return 0;
-	if (r == 0 && queue_ended(q))
-		return 0;
-	for (h = CMSG_FIRSTHDR(&msg); r > 0 && h != NULL;
-	    h = CMSG_NXTHDR(&msg, h))
-		if (h->cmsg_level == SOL_SOCKET &&
-		    h->cmsg_type == SCM_RIGHTS) {
-			n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (i = 0; i < n; i++) {
-				memcpy(&k, CMSG_DATA(h) + i * sizeof(int),
-				    sizeof(int));
-				if (ngot < (int)GB_NELEM(got))
-					got[ngot++] = k;
-				else
-					close(k);
-			}
-		}
-	m->reply = -1;
-	for (i = 0; i < GB_JOB_FDS; i++)
-		m->fd[i] = -1;
-	if (r < (ssize_t)sizeof(mask) + 2 || ngot == 0 ||
-	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0)
-		goto bad;
-	memcpy(&mask, m->buf, sizeof(mask));
-	m->buf[r] = '\0';
-	m->argc = 0;
-	for (off = sizeof(mask); off < (size_t)r &&
-	    m->argc < (int)GB_NELEM(m->av) - 1;
-	    off += strlen(m->buf + off) + 1)
-		m->av[m->argc++] = m->buf + off;
-	m->av[m->argc] = NULL;
-	m->reply = got[0];
-	for (i = 0, k = 1; i < GB_JOB_FDS; i++)
-		if (mask & (1U << i)) {
-			if (k == ngot)
-				goto bad;
-			m->fd[i] = got[k++];
-		}
-	if (k != ngot || m->argc == 0)
-		goto bad;
-	return 1;
-bad:
-	for (i = 0; i < ngot; i++)
-		close(got[i]);
-	m->reply = -1;
-	for (i = 0; i < GB_JOB_FDS; i++)
-		m->fd[i] = -1;
-	return -1;
+	return &h->cfg;
 }
 
-static void
-run(struct host *h, struct jobmsg *m)
+void *
+gb_host_data(const struct gb_host *h)
 {
-	int i, rc;
-
-	/* what was not handed over reads and writes nothing */
-	for (i = 0; i <= 2; i++)
-		if (m->fd[i] == -1)
-			m->fd[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
-	rc = gb_job_run(h->ops->run, m->argc, m->av, m->fd, GB_JOB_FDS);
-	for (i = 0; i < GB_JOB_FDS; i++)
-		if (m->fd[i] != -1)
-			close(m->fd[i]);
-	(void)send(m->reply, &rc, sizeof(rc), MSG_NOSIGNAL);
-	close(m->reply);
-}
-
-static void	*worker(void *);
-
-/* With h->mu held: one more idle thread. */
-static void
-grow(struct host *h)
-{
-	pthread_attr_t a;
-	pthread_t t;
-
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, worker, h) == 0) {
-		h->total++;
-		h->idle++;
-	}
-	pthread_attr_destroy(&a);
-}
-
-static void *
-worker(void *arg)
-{
-	struct host *h = arg;
-	struct jobmsg *m;
-	sigset_t all;
-	int r = 0;
-
-	/* signals are the main thread's business */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	if ((m = malloc(sizeof(*m))) == NULL)
-		goto out;
-	for (;;) {
-		r = take(h->q, m);
-		pthread_mutex_lock(&h->mu);
-		if (r == 0) {
-			h->closed = 1;
-			pthread_mutex_unlock(&h->mu);
-			break;
-		}
-		h->idle--;
-		if (h->idle == 0 && h->total < GB_HOST_THREADS)
-			grow(h);
-		pthread_mutex_unlock(&h->mu);
-		if (r == 1)
-			run(h, m);
-		pthread_mutex_lock(&h->mu);
-		if (h->idle >= GB_HOST_SPARE) {
-			pthread_mutex_unlock(&h->mu);
-			break;
-		}
-		h->idle++;
-		pthread_mutex_unlock(&h->mu);
-	}
-	free(m);
-out:
-	if (h->ops->thread_end != NULL)
-		h->ops->thread_end();
-	pthread_mutex_lock(&h->mu);
-	h->total--;
-	if (r == 0)
-		h->idle--;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-	return NULL;
+	return h->data;
 }
 
 void
-gb_host_serve(int q, const struct gb_host_ops *ops)
+gb_host_set_data(struct gb_host *h, void *p)
 {
-	static struct host h;
+	h->data = p;
+}
 
-	/*
-	 * One malloc arena per thread (glibc's default, up to 8 per CPU)
-	 * keeps each arena's free pages resident: two are enough for jobs
-	 * that allocate little and briefly (summed RSS at c=32, issue 7)
-	 */
-	mallopt(M_ARENA_MAX, GB_HOST_ARENAS);
-	memset(&h, 0, sizeof(h));
-	h.q = q;
-	h.ops = ops;
-	pthread_mutex_init(&h.mu, NULL);
-	pthread_cond_init(&h.cv, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	pthread_mutex_lock(&h.mu);
-	grow(&h);
-	if (h.total == 0) {
-		fprintf(stderr, "host: no thread\n");
-		exit(GB_EXIT_TEMP);
-	}
-	while (h.total > 0)
-		pthread_cond_wait(&h.cv, &h.mu);
-	pthread_mutex_unlock(&h.mu);
-	exit(GB_EXIT_OK);
+struct gb_host *
+gb_hostjob_host(const struct gb_hostjob *j)
+{
+	return j->h;
 }
 
 int
-gb_host_main(int argc, char *argv[], const char *prog,
-    const struct gb_host_ops *ops)
+gb_hostjob_in(const struct gb_hostjob *j)
 {
-	char name[16];
+	return j->in;
+}
+
+int
+gb_hostjob_out(const struct gb_hostjob *j)
+{
+	return j->out;
+}
+
+void
+gb_hostjob_close_out(struct gb_hostjob *j)
+{
+	if (j->out >= 0) {
+		close(j->out);
+		j->out = -1;
+	}
+}
+
+void *
+gb_hostjob_data(const struct gb_hostjob *j)
+{
+	return j->data;
+}
+
+void
+gb_hostjob_set_data(struct gb_hostjob *j, void *p)
+{
+	j->data = p;
+}
+
+ssize_t
+gb_host_write(int fd, const void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = write(fd, p, n);
+	while (r == -1 && errno == EINTR);
+	return r;
+}
+
+/* Watch the queue for writability only while replies wait. */
+static void
+want_out(struct gb_host *h)
+{
+	if (h->qsrc != NULL)
+		sd_event_source_set_io_events(h->qsrc,
+		    (h->ended ? 0 : EPOLLIN) |
+		    (h->outq.n > 0 ? EPOLLOUT : 0));
+}
+
+static void
+reply(struct gb_host *h, const struct gb_msg *m)
+{
+	if (h->q < 0)
+		return;
+	if (gb_msgq_send(&h->outq, h->q, m, gb_msg_len(m), NULL, 0) == -1)
+		gb_msgq_clear(&h->outq);	/* gb-serve is gone */
+	want_out(h);
+}
+
+void
+gb_hostjob_head(struct gb_hostjob *j, const struct gb_msg_head *hd)
+{
+	struct gb_msg m;
+
+	memset(&m, 0, GB_MSG_HDR + sizeof(m.u.head));
+	m.type = GB_MSG_HEAD;
+	m.id = j->id;
+	m.u.head = *hd;
+	m.u.head.key[sizeof(m.u.head.key) - 1] = '\0';
+	reply(j->h, &m);
+}
+
+void
+gb_hostjob_meta(struct gb_hostjob *j, const char *text)
+{
+	struct gb_msg m;
+	size_t n = strlen(text);
+
+	if (n > GB_PROTO_META - 1)
+		n = GB_PROTO_META - 1;
+	m.type = GB_MSG_META;
+	m.id = j->id;
+	memcpy(m.u.meta, text, n);
+	m.u.meta[n] = '\0';
+	reply(j->h, &m);
+}
+
+static void
+maybe_exit(struct gb_host *h)
+{
+	if (h->ended && h->njobs == 0 && h->outq.n == 0)
+		sd_event_exit(h->ev, 0);
+}
+
+void
+gb_hostjob_done(struct gb_hostjob *j, int status, const char *msg)
+{
+	struct gb_host *h = j->h;
+	struct gb_msg m;
+
+	sd_event_source_disable_unref(j->slurp);
+	if (j->in >= 0)
+		close(j->in);
+	if (j->out >= 0)
+		close(j->out);
+	memset(&m, 0, GB_MSG_HDR + sizeof(m.u.done));
+	m.type = GB_MSG_DONE;
+	m.id = j->id;
+	m.u.done.exit = status;
+	if (msg != NULL)
+		snprintf(m.u.done.msg, sizeof(m.u.done.msg), "%s", msg);
+	reply(h, &m);
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		h->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	h->njobs--;
+	free(j);
+	maybe_exit(h);
+}
+
+static int
+on_slurp(sd_event_source *s, int fd, uint32_t ev, void *arg)
+{
+	struct gb_hostjob *j = arg;
+	struct gb_buf *b = j->sbuf;
+	size_t want;
+	ssize_t r;
+	int e = 0;
+
+	(void)s;
+	(void)ev;
+	for (;;) {
+		want = b->cap - b->len < SLURP_READ ? b->cap - b->len :
+		    SLURP_READ;
+		if (want == 0) {
+			e = E2BIG;
+			break;
+		}
+		if (gb_buf_reserve(b, want) == -1) {
+			e = ENOMEM;
+			break;
+		}
+		do
+			r = read(fd, b->data + b->len, want);
+		while (r == -1 && errno == EINTR);
+		if (r == -1 && errno == EAGAIN)
+			return 0;
+		if (r == -1) {
+			e = errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		b->len += (size_t)r;
+		b->data[b->len] = '\0';
+	}
+	j->slurp = sd_event_source_disable_unref(j->slurp);
+	errno = e;
+	j->sdone(j->sarg, e == 0 ? 0 : -1);
+	return 0;
+}
+
+int
+gb_hostjob_slurp(struct gb_hostjob *j, struct gb_buf *b,
+    void (*done)(void *, int), void *arg)
+{
+	j->sbuf = b;
+	j->sdone = done;
+	j->sarg = arg;
+	if (j->in < 0) {
+		done(arg, 0);
+		return 0;
+	}
+	return sd_event_add_io(j->h->ev, &j->slurp, j->in, EPOLLIN, on_slurp,
+	    j) < 0 ? -1 : 0;
+}
+
+static void
+take(struct gb_host *h, const struct gb_msg *m, int *fds)
+{
+	struct gb_hostjob *j;
+	int k;
+
+	if (m->type != GB_MSG_JOB) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		struct gb_msg r;
+
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		memset(&r, 0, GB_MSG_HDR + sizeof(r.u.done));
+		r.type = GB_MSG_DONE;
+		r.id = m->id;
+		r.u.done.exit = GB_EXIT_TEMP;
+		snprintf(r.u.done.msg, sizeof(r.u.done.msg), "out of memory");
+		reply(h, &r);
+		return;
+	}
+	j->h = h;
+	j->id = m->id;
+	/* the descriptors came in order, those the job has */
+	k = 0;
+	j->in = (m->u.job.fds & GB_JOB_IN) != 0 ? fds[k++] : -1;
+	j->out = (m->u.job.fds & GB_JOB_OUT) != 0 ? fds[k++] : -1;
+	for (; k < GB_MSG_FDS; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	if (j->in >= 0)
+		fcntl(j->in, F_SETFL, fcntl(j->in, F_GETFL) | O_NONBLOCK);
+	if (j->out >= 0)
+		fcntl(j->out, F_SETFL, fcntl(j->out, F_GETFL) | O_NONBLOCK);
+	j->next = h->jobs;
+	if (h->jobs != NULL)
+		h->jobs->prev = j;
+	h->jobs = j;
+	h->njobs++;
+	h->tool->start(j, &m->u.job);
+}
+
+static void
+queue_end(struct gb_host *h)
+{
+	h->ended = 1;
+	want_out(h);
+	maybe_exit(h);
+}
+
+static int
+on_queue(sd_event_source *s, int fd, uint32_t ev, void *arg)
+{
+	struct gb_host *h = arg;
+	struct gb_msg m;
+	int fds[GB_MSG_FDS], i;
+	ssize_t r;
+
+	(void)s;
+	if ((ev & EPOLLOUT) != 0) {
+		if (gb_msgq_flush(&h->outq, fd) == -1)
+			gb_msgq_clear(&h->outq);
+		want_out(h);
+		maybe_exit(h);
+	}
+	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || h->ended)
+		return 0;
+	for (i = 0; i < TAKE_BURST; i++) {
+		r = gb_msg_recv(fd, &m, fds);
+		if (r == 0) {
+			queue_end(h);
+			return 0;
+		}
+		if (r == -1) {
+			if (errno == EBADMSG)
+				continue;
+			if (errno != EAGAIN)
+				queue_end(h);
+			return 0;
+		}
+		take(h, &m, fds);
+	}
+	return 0;
+}
+
+/* The soft descriptor limit up to the hard one: a job holds a few. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool)
+{
+	struct gb_host h;
 	struct gb_err err;
+	char name[16];
+	int rc;
 
 	if (argc != 2 || strcmp(argv[1], "-W") != 0)
 		return -1;
-	/* ps(1) shows gb-convert-host, gb-sse-host, gb-call-host */
-	snprintf(name, sizeof(name), "%s-host", prog);
-	(void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
-	if (fcntl(3, F_GETFD) == -1) {
-		fprintf(stderr, "%s: -W: no queue on descriptor 3\n", prog);
+	memset(&h, 0, sizeof(h));
+	h.tool = tool;
+	h.q = QUEUE_FD;
+	if (fcntl(h.q, F_GETFD) == -1) {
+		fprintf(stderr, "%s: -W: no queue on descriptor %d\n",
+		    tool->name, QUEUE_FD);
 		return GB_EXIT_USAGE;
 	}
+	fcntl(h.q, F_SETFD, FD_CLOEXEC);
+	fcntl(h.q, F_SETFL, fcntl(h.q, F_GETFL) | O_NONBLOCK);
+	snprintf(name, sizeof(name), "%s-host", tool->name);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	mallopt(M_ARENA_MAX, 2);
+	raise_nofile();
 	gb_err_clear(&err);
-	if (ops->start != NULL && ops->start(&err) == -1) {
-		fprintf(stderr, "%s: %s\n", prog, err.msg);
-		return err.code;
+	if (gb_config_load(&h.cfg, tool->need, &err) == -1) {
+		fprintf(stderr, "%s: %s\n", tool->name, err.msg);
+		return err.code != 0 ? err.code : GB_EXIT_USAGE;
 	}
-	gb_host_serve(3, ops);
-}
-
-int
-gb_host_submit(int q, const char *const *argv, const int *fds, size_t nfds,
-    struct gb_err *err)
-{
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int) *
-				    (GB_JOB_FDS + 1))];
-	} cm;
-	char buf[GB_HOST_ARGS];
-	int send_fds[GB_JOB_FDS + 1], rp[2], n = 0, e;
-	struct msghdr msg;
-	struct cmsghdr *h;
-	struct iovec iov;
-	uint32_t mask = 0;
-	size_t off = sizeof(mask), l, i;
-	ssize_t r;
-
-	if (nfds > GB_JOB_FDS)
-		return gb_err_set(err, GB_EXIT_TEMP, 500,
-		    "host: too many descriptors");
-	for (i = 0; argv[i] != NULL; i++) {
-		l = strlen(argv[i]) + 1;
-		if (off + l > sizeof(buf))
-			return gb_err_set(err, GB_EXIT_TEMP, 500,
-			    "host: arguments too long");
-		memcpy(buf + off, argv[i], l);
-		off += l;
+	if (sd_event_new(&h.ev) < 0) {
+		fprintf(stderr, "%s: cannot make an event loop\n", tool->name);
+		gb_config_free(&h.cfg);
+		return GB_EXIT_TEMP;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rp) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 500, "socketpair: %s",
-		    strerror(errno));
-	send_fds[n++] = rp[1];
-	for (i = 0; i < nfds; i++)
-		if (fds[i] >= 0) {
-			mask |= 1U << i;
-			send_fds[n++] = fds[i];
-		}
-	memcpy(buf, &mask, sizeof(mask));
-	memset(&msg, 0, sizeof(msg));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = buf;
-	iov.iov_len = off;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
-	h = CMSG_FIRSTHDR(&msg);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-	memcpy(CMSG_DATA(h), send_fds, sizeof(int) * (size_t)n);
-	do
-		r = sendmsg(q, &msg, MSG_NOSIGNAL);
-	while (r == -1 && errno == EINTR);
-	e = errno;
-	close(rp[1]);
-	if (r != (ssize_t)off) {
-		close(rp[0]);
-		if (r == -1 && (e == EPIPE || e == ECONNRESET ||
-		    e == ECONNREFUSED || e == ENOTCONN))
-			return gb_err_set(err, GB_EXIT_NO, 500,
-			    "host: gone");
-		return gb_err_set(err, GB_EXIT_TEMP, 500, "host: %s",
-		    r == -1 ? strerror(e) : "short send");
+	if (tool->init != NULL && tool->init(&h, &err) == -1) {
+		fprintf(stderr, "%s: %s\n", tool->name, err.msg);
+		sd_event_unref(h.ev);
+		gb_config_free(&h.cfg);
+		return err.code != 0 ? err.code : GB_EXIT_TEMP;
 	}
-	return rp[0];
-}
-
-int
-gb_host_status(int rfd)
-{
-	ssize_t r;
-	int st;
-
-	do
-		r = recv(rfd, &st, sizeof(st), 0);
-	while (r == -1 && errno == EINTR);
-	return r == (ssize_t)sizeof(st) ? st : -1;
+	if (sd_event_add_io(h.ev, &h.qsrc, h.q, EPOLLIN, on_queue, &h) < 0) {
+		fprintf(stderr, "%s: cannot watch the queue\n", tool->name);
+		rc = GB_EXIT_TEMP;
+		goto out;
+	}
+	rc = sd_event_loop(h.ev) < 0 ? GB_EXIT_TEMP : GB_EXIT_OK;
+out:
+	if (tool->fini != NULL)
+		tool->fini(&h);
+	sd_event_source_unref(h.qsrc);
+	gb_msgq_clear(&h.outq);
+	close(h.q);
+	sd_event_unref(h.ev);
+	gb_config_free(&h.cfg);
+	return rc;
 }

@@ -1,62 +1,94 @@
 /*
- * host.h - a long-lived process that runs one tool's main as jobs, one
- * per request, on a pool of threads (issue 7; gb-serve(8), DESIGN NOTES).
+ * host.h - a tool's long-lived host: one process, one sd-event loop,
+ * many jobs at once (gb-serve(8), DESIGN NOTES).
  *
- * Requests reach a host over a SOCK_SEQPACKET socket, the queue, that
- * gb-serve made with socketpair(2) and handed the host one end of: one
- * message per job, carrying the tool's argv and, by SCM_RIGHTS, a reply
- * socket and the job's descriptors 0..7. Any idle thread takes the next
- * message; the job runs the tool's main exactly as the standalone tool
- * would run (lib/job.h maps its descriptors and streams); when it
- * returns, its descriptors are closed and its exit status is sent on the
- * reply socket, which is then closed: to the requester that reads like
- * waitpid(2), and a reply socket that ends without a status means the
- * host died. A host keeps one idle thread ready (so a job waits for
- * another only when the pool is at its maximum), lets surplus idle
- * threads go, and exits once nobody holds the other end of its queue
- * and its last job is done.
+ * gb-serve spawns each hosted tool's own program as "TOOL -W" with the
+ * queue (proto.h) on descriptor 3. The host loads the configuration
+ * once, raises its descriptor limit, and serves every JOB message that
+ * arrives: the tool's job code (struct gb_host_tool) starts the job on
+ * the loop with the job's descriptors and answers through the calls
+ * below; nothing blocks the loop for longer than one conversion step,
+ * and no job holds a thread. A host whose queue ends (gb-serve let it
+ * go, or died) takes no more jobs, finishes those it has, and returns.
  */
 #ifndef GB_HOST_H
 #define GB_HOST_H
 
-#include <stddef.h>
+#include <systemd/sd-event.h>
 
+#include "buf.h"
+#include "config.h"
 #include "gb.h"
+#include "proto.h"
 
-#define GB_HOST_ARGS	4096	/* bytes of argv in one job message */
-#define GB_HOST_THREADS	256	/* jobs at once in one host */
-#define GB_HOST_SPARE	4	/* idle threads kept */
-#define GB_HOST_ARENAS	2	/* malloc arenas of a host */
+struct gb_host;
+struct gb_hostjob;
 
-struct gb_host_ops {
-	int	(*run)(int, char **);	/* the tool's main */
-	void	(*thread_end)(void);	/* a thread leaves (may be NULL) */
-	int	(*start)(struct gb_err *); /* before serving (may be NULL) */
+struct gb_host_tool {
+	const char	*name;		/* "gb-call" */
+	unsigned	 need;		/* GB_CONFIG_NEED_* */
+	/* once, before the first job; 0, or -1 with err set */
+	int		(*init)(struct gb_host *, struct gb_err *);
+	/*
+	 * Start a job (its descriptors: gb_hostjob_in/out). The job then
+	 * belongs to the tool until it calls gb_hostjob_done(); a start
+	 * that fails calls it at once.
+	 */
+	void		(*start)(struct gb_hostjob *, const struct gb_msg_job *);
+	void		(*fini)(struct gb_host *);	/* may be NULL */
 };
 
 /*
- * A tool's main calls this first: when argv is "TOOL -W" the tool is a
- * host, spawned by gb-serve (lib/pipeline.c) with its queue on
- * descriptor 3. Names the process TOOL-host and serves jobs (never
- * returns), or returns the exit status of a host that cannot start; -1
- * when argv asks for no host (the tool runs as itself).
+ * A tool's main calls this first: when argv is "TOOL -W" the process is
+ * that tool's host; it serves its queue and returns the exit status to
+ * exit with. Returns -1 when argv does not ask for a host.
  */
-int	gb_host_main(int, char *[], const char *, const struct gb_host_ops *);
+int		 gb_host_main(int, char *[], const struct gb_host_tool *);
 
-/* Serve jobs from the queue descriptor q until it closes; never returns. */
-void	gb_host_serve(int, const struct gb_host_ops *)
-	    __attribute__((noreturn));
+sd_event	*gb_host_event(const struct gb_host *);
+const struct gb_config *gb_host_config(const struct gb_host *);
+void		*gb_host_data(const struct gb_host *);
+void		 gb_host_set_data(struct gb_host *, void *);
+
+struct gb_host	*gb_hostjob_host(const struct gb_hostjob *);
+/* The job's stdin and stdout (non-blocking), or -1 when it has none. */
+int		 gb_hostjob_in(const struct gb_hostjob *);
+int		 gb_hostjob_out(const struct gb_hostjob *);
+/* Close the job's stdout now (the reader sees its end). */
+void		 gb_hostjob_close_out(struct gb_hostjob *);
+void		*gb_hostjob_data(const struct gb_hostjob *);
+void		 gb_hostjob_set_data(struct gb_hostjob *, void *);
 
 /*
- * Hand a job to the host behind queue q: argv, and job descriptor i =
- * fds[i] for i < nfds (-1: none; 0-2 then read and write /dev/null).
- * Returns the reply socket to wait on, or -1 with err set (err->code is
- * GB_EXIT_NO when the host is gone: start another and try again).
+ * Read the job's stdin to its end into b (whose cap bounds it) on the
+ * loop, then call done(arg, 0), or done(arg, -1) with errno (E2BIG: over
+ * the cap). No stdin reads as empty. Returns 0, or -1 when it cannot
+ * start (done is then not called).
  */
-int	gb_host_submit(int, const char *const *, const int *, size_t,
-	    struct gb_err *);
+int		 gb_hostjob_slurp(struct gb_hostjob *, struct gb_buf *,
+		    void (*)(void *, int), void *);
 
-/* The job's exit status from its reply socket, or -1 if the host died. */
-int	gb_host_status(int);
+/* gb-call's status, before the first byte of the answer. */
+void		 gb_hostjob_head(struct gb_hostjob *,
+		    const struct gb_msg_head *);
+/* gb-convert's meta object (text of at most GB_PROTO_META - 1 bytes). */
+void		 gb_hostjob_meta(struct gb_hostjob *, const char *);
+/*
+ * The job is over: its descriptors are closed, DONE (exit status, and
+ * msg, the tool's diagnostic without the "prog: " prefix, may be NULL)
+ * goes to gb-serve, the job is freed. The tool frees its data first.
+ */
+void		 gb_hostjob_done(struct gb_hostjob *, int, const char *);
+
+/*
+ * Write what fits of buf to fd without blocking: the bytes written, or
+ * -1 with errno (EPIPE when the reader is gone).
+ */
+ssize_t		 gb_host_write(int, const void *, size_t);
+
+/* The hosted tools' job code. */
+extern const struct gb_host_tool gb_host_convert;
+extern const struct gb_host_tool gb_host_call;
+extern const struct gb_host_tool gb_host_sse;
 
 #endif

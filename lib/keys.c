@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "io.h"
 #include "keys.h"
@@ -1196,4 +1198,68 @@ gb_keys_find(const struct gb_keys *k, const char *name, size_t *idx,
 nomatch:
 	return gb_err_set(err, GB_EXIT_USAGE, 0,
 	    "not a key index or masked id (like AIzaSy...fGhI)");
+}
+
+const char *
+gb_keys_state_name(enum gb_key_state s)
+{
+	switch (s) {
+	case GB_KEY_COOLING:
+		return "cooling";
+	case GB_KEY_INVALID:
+		return "invalid";
+	default:
+		return "active";
+	}
+}
+
+static json_t *
+opt_time(time_t t)
+{
+	return t > 0 ? json_integer((json_int_t)t) : json_null();
+}
+
+json_t *
+gb_keys_list_json(struct gb_keys *k, time_t now)
+{
+	const struct gb_key_info *st;
+	json_t *root, *arr, *o, *le;
+	char m[GB_MASK_SIZE];
+	size_t i;
+	enum gb_key_state s;
+
+	root = json_pack("{s:I,s:I,s:[]}", "now", (json_int_t)now,
+	    "position", (json_int_t)gb_keys_position(k), "keys");
+	if (root == NULL)
+		return NULL;
+	arr = json_object_get(root, "keys");
+	for (i = 0; i < gb_keys_count(k); i++) {
+		st = gb_keys_info(k, i);
+		s = gb_keys_state(st, now);
+		if (st->last_error > 0)
+			le = json_pack("{s:o,s:s,s:I}", "status",
+			    st->status > 0 ? json_integer(st->status) :
+			    json_null(), "reason", st->reason, "at",
+			    (json_int_t)st->last_error);
+		else
+			le = json_null();
+		o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o}",
+		    "index", (json_int_t)i,
+		    "key", gb_mask(gb_keys_key(k, i), m, sizeof(m)),
+		    "id", gb_keys_id(k, i),
+		    "state", gb_keys_state_name(s),
+		    "cooling_until", s == GB_KEY_COOLING ?
+		    opt_time(st->until) : json_null(),
+		    "consecutive_failures", (json_int_t)st->consec,
+		    "failures", (json_int_t)st->fails,
+		    "uses", (json_int_t)st->uses,
+		    "last_used", opt_time(st->last_used),
+		    "last_error", le);
+		if (o == NULL || json_array_append_new(arr, o) == -1) {
+			json_decref(o);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	return root;
 }

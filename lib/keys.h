@@ -12,6 +12,8 @@
 
 #include <time.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "gb.h"
 
@@ -112,5 +114,14 @@ const char *gb_keys_notice(const struct gb_keys *);
 
 /* The 16 hex digits that stand for key idx in the state file. */
 const char *gb_keys_id(const struct gb_keys *, size_t);
+
+/* "active", "cooling" or "invalid". */
+const char *gb_keys_state_name(enum gb_key_state);
+
+/*
+ * The loaded state as gb-keys list --json prints it (gb-keys(1)): keys
+ * masked. A new reference, or NULL when memory ran out.
+ */
+json_t	*gb_keys_list_json(struct gb_keys *, time_t);
 
 #endif

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""hostdrive.py PROG -- drive a tool host (lib/host.h) directly.
+"""hostdrive.py -- PROG -W: drive a tool host (lib/host.h) directly.
 
-Starts PROG (argv after --, e.g. gb-call -W) with one end of a
-SOCK_SEQPACKET socketpair on descriptor 3, then reads commands, one per
-line, from stdin:
+Starts PROG with one end of a SOCK_SEQPACKET socketpair on descriptor 3
+(the queue, lib/proto.h), then reads commands, one per line, from stdin:
 
-  job ARG...      a job with stdin from ./in (if present), stdout to
-                  ./out, stderr to ./err, descriptor 4 to ./fd4; prints
-                  "status N" (the job's exit status) or "status gone"
-  junk KIND       a message that is not a job (KIND: empty, nofds,
-                  short, badmask, manyfds, trunc); prints "sent"
+  job TOOL [opt=value...]
+                  a job; TOOL is convert, call, sse or keys; options:
+                  mode=, model=, arg=, num=, flags= (stream, native,
+                  usage, base64, joined by commas); stdin from ./in when
+                  it exists (else none), stdout to ./out. Prints what
+                  the host says about the job, in order: "head STATUS
+                  ATTEMPTS RETRY KEY", "meta JSON", "done EXIT MESSAGE"
+  jobs N TOOL [opt=value...]
+                  N such jobs at once, stdouts ./out.1 .. ./out.N; prints
+                  "done EXIT" per job in id order once all are done
+  junk KIND       a message that is not a good job (KIND: empty, short,
+                  badtype, unterminated, manyfds, trunc); prints "sent"
   pipes           prints "pipes N", the pipes the host holds beyond its
-                  standard descriptors (junk messages carry pipes)
+                  standard descriptors
   close           closes our end of the queue and prints the host's exit
                   status once it has exited ("exit N")
 
@@ -24,6 +30,48 @@ import struct
 import subprocess
 import sys
 
+MSG_JOB, MSG_HEAD, MSG_META, MSG_DONE = 1, 2, 3, 4
+TOOLS = {"convert": 1, "call": 2, "sse": 3, "keys": 4}
+FLAGS = {"stream": 1, "native": 2, "usage": 4, "base64": 8}
+JOB = struct.Struct("=IIIIIi24s256s2048s")  # type id | tool flags fds num ...
+HEAD = struct.Struct("=IIiiq32s")  # the union starts at offset 8
+DONE = struct.Struct("=IIi512s")
+HDR = struct.Struct("=II")
+
+
+def cstr(b):
+    return b.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def job_msg(jid, words, fds=3):
+    tool = TOOLS[words[0]]
+    opt = {"mode": "", "model": "", "arg": "", "num": "0", "flags": ""}
+    for w in words[1:]:
+        k, _, v = w.partition("=")
+        opt[k] = v
+    flags = 0
+    for f in filter(None, opt["flags"].split(",")):
+        flags |= FLAGS[f]
+    return JOB.pack(MSG_JOB, jid, tool, flags, fds, int(opt["num"]),
+                    opt["mode"].encode(), opt["model"].encode(),
+                    opt["arg"].encode())
+
+
+def read_reply(sock):
+    data = sock.recv(8192)
+    if not data:
+        return None
+    typ, jid = HDR.unpack_from(data)
+    if typ == MSG_HEAD:
+        _, _, st, att, retry, key = HEAD.unpack_from(data)
+        return jid, "head %d %d %d %s" % (st, att, retry, cstr(key) or "-")
+    if typ == MSG_META:
+        return jid, "meta " + cstr(data[8:])
+    if typ == MSG_DONE:
+        _, _, ex, msg = DONE.unpack_from(data)
+        return jid, ("done %d %s" % (ex, cstr(msg))).rstrip()
+    return jid, "unknown %d" % typ
+
 
 def main():
     cmd = sys.argv[sys.argv.index("--") + 1:]
@@ -32,57 +80,70 @@ def main():
     high = fcntl.fcntl(ours.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
     ours.close()
     ours = socket.socket(fileno=high)
-    # the host's queue is its descriptor 3 (ours too, here: whatever was
-    # there is not needed by this script)
     os.dup2(theirs.fileno(), 3, inheritable=True)
     theirs.close()
     host = subprocess.Popen(cmd, pass_fds=(3,))
     os.close(3)
+    jid = 0
     for line in sys.stdin:
         words = line.split()
         if not words:
             continue
-        if words[0] == "job":
-            rp, rq = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            fds = []
-            mask = 0
-            names = [("in", os.O_RDONLY), ("out", os.O_WRONLY | os.O_CREAT |
-                     os.O_TRUNC), ("err", os.O_WRONLY | os.O_CREAT |
-                     os.O_TRUNC), (None, 0), ("fd4", os.O_WRONLY |
-                     os.O_CREAT | os.O_TRUNC)]
-            for i, (name, flags) in enumerate(names):
-                if name is None or (name == "in" and not os.path.exists(name)):
-                    continue
-                fds.append(os.open(name, flags, 0o600))
-                mask |= 1 << i
-            data = struct.pack("I", mask) + b"".join(
-                w.encode() + b"\0" for w in words[1:])
-            socket.send_fds(ours, [data], [rq.fileno()] + fds)
-            rq.close()
-            for f in fds:
-                os.close(f)
-            st = rp.recv(16)
-            rp.close()
-            print("status %d" % struct.unpack("i", st)[0] if len(st) == 4
-                  else "status gone", flush=True)
+        if words[0] in ("job", "jobs"):
+            n = 1 if words[0] == "job" else int(words[1])
+            spec = words[1:] if words[0] == "job" else words[2:]
+            ids = []
+            for i in range(n):
+                jid += 1
+                ids.append(jid)
+                fds = []
+                fds.append(os.open("in", os.O_RDONLY) if
+                           os.path.exists("in") else -1)
+                fds.append(os.open("out" if n == 1 else "out.%d" % (i + 1),
+                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                   0o600))
+                socket.send_fds(ours, [job_msg(jid, spec,
+                                               (1 if fds[0] >= 0 else 0) |
+                                               2)],
+                                [f for f in fds if f >= 0])
+                for f in fds:
+                    if f >= 0:
+                        os.close(f)
+            left = set(ids)
+            done = {}
+            while left:
+                r = read_reply(ours)
+                if r is None:
+                    print("gone", flush=True)
+                    break
+                rid, text = r
+                if n == 1:
+                    print(text, flush=True)
+                if text.startswith("done "):
+                    left.discard(rid)
+                    done[rid] = text.split()[1]
+            if n > 1:
+                for i in ids:
+                    print("done %s" % done.get(i, "?"), flush=True)
         elif words[0] == "junk":
             kind = words[1]
             r, w = os.pipe()
             if kind == "empty":
                 ours.send(b"")
-            elif kind == "nofds":
-                ours.send(struct.pack("I", 0) + b"gb-call\0")
             elif kind == "short":
                 socket.send_fds(ours, [b"\1"], [r])
-            elif kind == "badmask":
-                # claims descriptors 0-7 but carries only the reply socket
-                socket.send_fds(ours, [struct.pack("I", 0xff) + b"x\0"], [r])
+            elif kind == "badtype":
+                socket.send_fds(ours, [HDR.pack(99, 1) + b"x" * 40], [r])
+            elif kind == "unterminated":
+                m = bytearray(job_msg(999, ["convert", "mode=models"]))
+                m[24:24 + 24] = b"m" * 24        # mode without its NUL
+                socket.send_fds(ours, [bytes(m)], [r])
             elif kind == "manyfds":
-                socket.send_fds(ours, [struct.pack("I", 1) + b"x\0"],
+                socket.send_fds(ours, [job_msg(999, ["convert",
+                                                     "mode=models"])],
                                 [r] * 20)
             elif kind == "trunc":
-                socket.send_fds(ours, [struct.pack("I", 0) +
-                                       b"a" * 10000 + b"\0"], [r])
+                socket.send_fds(ours, [b"a" * 10000], [r])
             os.close(r)
             os.close(w)
             print("sent", flush=True)
@@ -94,10 +155,10 @@ def main():
                 flush=True)
         elif words[0] == "close":
             ours.close()
-            print("exit %d" % host.wait(timeout=10), flush=True)
+            print("exit %d" % host.wait(timeout=30), flush=True)
             return
     ours.close()
-    host.wait(timeout=10)
+    host.wait(timeout=30)
 
 
 main()

@@ -1,0 +1,232 @@
+/*
+ * serve.h - gb-serve's own modules: one sd-event loop serving every
+ * connection (conn.c), the route table and its handlers (routes.c), and
+ * the tools' hosts with the jobs gb-serve hands them (hosts.c).
+ *
+ * A request runs as a chain of jobs, each a request to a tool host
+ * (proto.h), fed and drained through pipes that are sources of the loop;
+ * a handler starts the first job and goes on from each job's events.
+ * Nothing blocks and nothing holds a thread: a stream costs the loop two
+ * descriptors (the client and the last tool's stdout) and some memory.
+ */
+#ifndef GB_SERVE_H
+#define GB_SERVE_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "mask.h"
+#include "proto.h"
+
+struct conn;
+struct job;
+struct rq;
+struct srv;
+
+/* A configuration, shared by the connections that started with it. */
+struct cfg {
+	struct gb_config	 c;
+	int			 refs;
+};
+
+struct cfg	*cfg_ref(struct cfg *);
+void		 cfg_unref(struct cfg *);
+
+/* ---- hosts.c: the tools' hosts and the jobs they run ---- */
+
+#define NTOOLS		3	/* gb-convert, gb-call, gb-sse */
+
+struct host;
+
+/* What happened to a job, for its request. */
+enum job_event {
+	JOB_HEAD,	/* gb-call's status arrived (job->head) */
+	JOB_META,	/* gb-convert's meta object arrived (job->meta) */
+	JOB_DATA,	/* a relayed job's stdout gave bytes (job->out) */
+	JOB_END		/* DONE and the end of its stdout: job->exit */
+};
+
+/* Where a job's stdout goes. */
+enum job_out {
+	OUT_NONE,	/* no stdout */
+	OUT_READ,	/* read whole into job->out (capped) */
+	OUT_RELAY,	/* read as it comes: JOB_DATA per read */
+	OUT_KEEP	/* a pipe whose read end waits in job->rfd, to be
+			   read later (job_read) or handed on (job_take) */
+};
+
+struct job {
+	struct rq		*rq;		/* NULL once let go */
+	struct host		*host;
+	struct job		*hnext;		/* in the host's table */
+	uint32_t		 id;
+	enum gb_tool		 tool;
+	/* stdin: fed from memory by the loop, or a descriptor handed on */
+	int			 wfd;
+	sd_event_source		*wsrc;
+	const char		*wdata;		/* owned by the request */
+	size_t			 wlen, woff;
+	/* stdout */
+	enum job_out		 outmode;
+	int			 rfd;
+	sd_event_source		*rsrc;
+	struct gb_buf		 out;
+	int			 eof;		/* stdout ended (or none) */
+	int			 paused;	/* relay held for the client */
+	/* what the host said */
+	int			 has_head;
+	struct gb_msg_head	 head;
+	json_t			*meta;
+	int			 exit;		/* -1 until DONE */
+	char			 msg[GB_ERR_MSGSIZE];
+	int			 ended;		/* JOB_END was given */
+	void			(*cb)(struct job *, enum job_event);
+};
+
+/*
+ * Start a job of the request on the current host of its tool (spawned
+ * on first use). Its stdin is data (len bytes, kept by the caller until
+ * the job ends) when data is not NULL, else the descriptor infd (taken,
+ * even on failure), else nothing (-1). cap bounds job->out for OUT_READ
+ * and OUT_RELAY. Returns the job, or NULL with errno (EMFILE, ENFILE:
+ * out of descriptors, to be answered 503).
+ */
+struct job	*job_start(struct rq *, const struct gb_msg_job *,
+		    const char *, size_t, int, enum job_out, size_t,
+		    void (*)(struct job *, enum job_event));
+/* OUT_KEEP: start reading the kept stdout into job->out (cap). */
+int		 job_read(struct job *, size_t);
+/* OUT_KEEP: take the kept stdout's read end (the caller closes it). */
+int		 job_take(struct job *);
+/* OUT_RELAY: stop or go on reading (the client is slow, or caught up). */
+void		 job_pause(struct job *, int);
+/*
+ * The request is done with the job: close gb-serve's ends (which ends
+ * the job in its host, as EPIPE would) and forget it; the host's DONE
+ * frees it later.
+ */
+void		 job_release(struct job *);
+
+/* Spawn the hosts now (before the first request needs them). */
+void		 hosts_start(struct srv *);
+/* Let the current hosts go (after a reload): new ones for new jobs. */
+void		 hosts_retire(struct srv *);
+/* Jobs in flight, all hosts. */
+size_t		 hosts_jobs(const struct srv *);
+
+/* ---- conn.c: connections ---- */
+
+struct srv {
+	sd_event		*ev;
+	struct cfg		*cfg;		/* for new connections */
+	int			 maxconn;	/* -c */
+	int			 nconn;
+	int			 idle_s;	/* -i */
+	int			 head_s;	/* -t */
+	int			 sse_k;		/* gb-sse -k */
+	int			 lfd;		/* listening, or -1 */
+	sd_event_source		*lsrc;
+	sd_event_source		*lretry;	/* accepting paused */
+	int			 spare;		/* reserve descriptor */
+	int			 stopping;
+	int			 single;	/* one connection, then exit */
+	uint64_t		 last_shortage;	/* logged, usec */
+	char			 tooldir[PATH_MAX];
+	struct host		*hosts[NTOOLS];	/* current */
+	struct host		*retired;	/* let go, still running */
+	uint32_t		 next_id;
+	struct conn		*conns;
+	struct conn		*dead;		/* closed, freed next turn */
+	sd_event_source		*reaper;
+};
+
+int		 conn_listen(struct srv *, int);
+int		 conn_serve_fd(struct srv *, int, int);
+/* Close idle connections now (stopping). */
+void		 conn_stop_idle(struct srv *);
+/*
+ * Log a shortage of descriptors, at most once a second: what ran out
+ * (errno) and where.
+ */
+void		 srv_shortage(struct srv *, const char *, int);
+
+/* ---- the request, as conn.c hands it to routes.c ---- */
+
+enum dialect { D_OPENAI, D_GEMINI };
+
+struct route;
+
+struct rq {
+	struct conn		*conn;
+	struct srv		*srv;
+	const struct gb_config	*cfg;
+	struct gb_http_req	*req;
+	const struct route	*rt;
+	enum dialect		 dialect;
+	char			 path[256];	/* without the query */
+	const char		*query;
+	char			 id[256];	/* {id} / {model}, decoded */
+	char			 action[32];	/* native action */
+	char			 model[GB_PROTO_MODEL];	/* for the log */
+	char			 key[GB_MASK_SIZE];	/* for the log */
+	char			 fail[96];	/* why it failed, for the log */
+	/* the handlers' state */
+	struct job		*job[4];
+	json_t			*meta;
+	char			 upath[GB_PROTO_ARG];	/* upstream path */
+	int			 stream;
+	int			 usage;
+	struct gb_buf		 acc;		/* answers gathered */
+	struct gb_buf		 lines;		/* embed-request output */
+	size_t			 pos;		/* in lines */
+	int			 begun;		/* stream head sent */
+	int			 done;		/* answer complete */
+};
+
+/*
+ * The answer, through the connection: a whole one, or a stream (head,
+ * then pieces, then the end). A request calls exactly one rq_reply or
+ * rq_stream_begin...rq_stream_end, then nothing more: rq_reply and
+ * rq_stream_end finish it (and free it with its jobs).
+ */
+void	rq_reply(struct rq *, int, const char *, const char *, const void *,
+	    size_t);
+void	rq_reply_json(struct rq *, int, const char *, json_t *);
+void	rq_error(struct rq *, int, const char *, const char *);
+void	rq_stream_begin(struct rq *);
+void	rq_stream_data(struct rq *, const void *, size_t);
+void	rq_stream_end(struct rq *);
+/* The client cannot take more now (relay should pause). */
+int	rq_backlogged(const struct rq *);
+/* LOG_LEVEL=debug: a labelled body, secrets masked. */
+void	rq_debug(const struct rq *, const char *, const char *, size_t);
+
+/* ---- routes.c ---- */
+
+/*
+ * Route a request whose head is read: fills rq->rt etc. Returns 0 when
+ * the handler should run once the body is in; otherwise the answer has
+ * been given (404, 405, 401, preflight).
+ */
+int	route_request(struct rq *);
+/* Run the handler (the body is in req->body). */
+void	route_run(struct rq *);
+/* The client went away, or the request is over: let its jobs go. */
+void	route_free(struct rq *);
+/* The client took what waited: a paused relay goes on. */
+void	route_drained(struct rq *);
+
+/* Answer an HTTP-level refusal (400, 408, 413, 431, 501, 503, 505). */
+void	route_refuse(struct rq *, int);
+
+/* Constant-time check of a presented token. */
+int	token_ok(const struct gb_config *, const char *, int);
+
+#endif
