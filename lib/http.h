@@ -8,6 +8,9 @@
  * routing) before a large body is transferred: gb_http_read_head(), then
  * gb_http_read_body(). A request whose body was not read leaves the
  * connection unusable; gb_http_respond() then closes it.
+ *
+ * This is the blocking form, one thread per connection, of httpmsg.h's
+ * parser and writer, which it is built on.
  */
 #ifndef GB_HTTP_H
 #define GB_HTTP_H
@@ -17,14 +20,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
-
-#define GB_HTTP_HEAD_MAX	(16 * 1024)	/* request line + headers */
-#define GB_HTTP_HDR_MAX		100		/* header fields */
-
-struct gb_http_hdr {
-	const char	*name;		/* as sent; compare case-insensitively */
-	const char	*value;		/* surrounding whitespace removed */
-};
+#include "httpmsg.h"
 
 struct gb_http_conn {
 	int		 rfd;		/* read side (socket, or stdin) */
@@ -46,34 +42,17 @@ struct gb_http_conn {
 	int		 stopfd;
 };
 
-struct gb_http_req {
-	char		*head;		/* copy of the head; fields point here */
-	const char	*method;
-	const char	*target;	/* request-target as sent */
-	int		 minor;		/* HTTP/1.minor */
-	struct gb_http_hdr hdr[GB_HTTP_HDR_MAX];
-	size_t		 nhdr;
-	int		 keepalive;	/* the client wants the connection kept */
-	int		 chunked;	/* Transfer-Encoding: chunked */
-	long long	 clen;		/* Content-Length, -1 if none */
-	int		 expect;	/* Expect: 100-continue */
-	int		 body_read;	/* gb_http_read_body() done */
-	struct gb_buf	 body;
-	/* response side, filled in by the writer */
-	int		 status;
-	long long	 sent;		/* body bytes sent */
-	int		 streaming;	/* 0 none, 1 chunked, 2 close-delimited */
-};
-
 void	gb_http_conn_init(struct gb_http_conn *, int, int);
 void	gb_http_conn_free(struct gb_http_conn *);
-void	gb_http_req_free(struct gb_http_req *);
 
 /*
  * Read the next request's head. Returns 1 with *req filled in; 0 when
  * the client closed or stayed idle before sending anything (just close);
  * -1 on a bad request with *status set to the answer to give (400, 408,
- * 431, 501, 505) or 0 when the connection broke (nothing to answer).
+ * 417, 431, 500, 501, 505: see gb_http_parse_head()) or 0 when the
+ * connection broke (nothing to answer). Content-Length is checked
+ * against max_body only by gb_http_read_body(), after the caller has
+ * routed and authorized the request.
  */
 int	gb_http_read_head(struct gb_http_conn *, struct gb_http_req *,
 	    int *);
@@ -81,20 +60,17 @@ int	gb_http_read_head(struct gb_http_conn *, struct gb_http_req *,
 /*
  * Read the body announced by the head (sending "100 Continue" first when
  * the client expects it) into req->body. Returns 0, or -1 with *status
- * 400 (bad chunking), 413 (larger than max_body), 408 or 0 (broken).
+ * 400 (bad chunking), 413 (larger than max_body), 431 (trailers too
+ * large), 408, 500 or 0 (broken).
  */
 int	gb_http_read_body(struct gb_http_conn *, struct gb_http_req *, int *);
-
-/* The value of the first header field called name, or NULL. */
-const char	*gb_http_header(const struct gb_http_req *, const char *);
-
-/* The reason phrase for a status code. */
-const char	*gb_http_reason(int);
 
 /*
  * A whole answer. hdrs holds extra header lines, each ending in CRLF (or
  * NULL). Content-Length and Connection are added here. Returns 0, or -1
- * when the client is gone.
+ * when the client is gone. The body is sent even to a HEAD request, as
+ * it always was here (clients of this path, curl -X HEAD among them,
+ * read it); gb_http_format_head() tells its caller not to.
  */
 int	gb_http_respond(struct gb_http_conn *, struct gb_http_req *, int,
 	    const char *, const char *, const void *, size_t);
