@@ -62,6 +62,7 @@ struct conn {
 	struct gb_http_req	 req;
 	int			 has_req;
 	struct gb_http_body	 body;
+	struct gb_http_frame	 frame;		/* of the answer */
 	struct rq		*rq;
 	uint64_t		 t0;		/* the request's first byte */
 };
@@ -257,6 +258,23 @@ rq_done(struct rq *rq)
 	conn_flush(c);
 }
 
+/* The answer's head; the connection closes after it if it must. */
+static void
+put_head(struct conn *c, int status, const char *ctype, const char *hdrs,
+    long long clen)
+{
+	if (c->closing || c->srv->stopping)
+		c->req.keepalive = 0;
+	c->req.status = status;
+	if (gb_http_format_head(&c->out, &c->req, status, ctype, hdrs, clen,
+	    time(NULL), &c->frame) == -1) {
+		c->closing = 1;
+		c->frame.nobody = 1;
+	}
+	if (c->frame.close)
+		c->closing = 1;
+}
+
 void
 rq_reply(struct rq *rq, int status, const char *ctype, const char *extra,
     const void *body, size_t len)
@@ -268,11 +286,11 @@ rq_reply(struct rq *rq, int status, const char *ctype, const char *extra,
 		return;
 	cors_headers(&c->req, cors, sizeof(cors));
 	snprintf(hdrs, sizeof(hdrs), "%s%s", cors, extra != NULL ? extra : "");
-	if (gb_http_format(&c->out, &c->req, status, ctype, hdrs, body, len,
-	    c->closing) == -1)
+	put_head(c, status, ctype, hdrs, (long long)len);
+	if (gb_http_format_data(&c->out, &c->frame, body, len) == -1)
 		c->closing = 1;
-	if (!gb_http_reusable(&c->req))
-		c->closing = 1;
+	else if (!c->frame.nobody)
+		c->req.sent += (long long)len;
 	rq_done(rq);
 }
 
@@ -310,9 +328,7 @@ rq_stream_begin(struct rq *rq)
 	cors_headers(&c->req, cors, sizeof(cors));
 	snprintf(hdrs, sizeof(hdrs), "%sCache-Control: no-cache\r\n"
 	    "X-Accel-Buffering: no\r\n", cors);
-	if (gb_http_stream_head(&c->out, &c->req, 200, "text/event-stream",
-	    hdrs, c->closing) == -1)
-		c->closing = 1;
+	put_head(c, 200, "text/event-stream", hdrs, -1);
 	conn_flush(c);
 }
 
@@ -323,8 +339,14 @@ rq_stream_data(struct rq *rq, const void *p, size_t n)
 
 	if (rq->done || n == 0)
 		return;
-	if (gb_http_stream_chunk(&c->out, &c->req, p, n) == -1)
-		c->closing = 1;
+	if (gb_http_format_data(&c->out, &c->frame, p, n) == -1) {
+		/* the client takes nothing: it is as good as gone */
+		c->gone = 1;
+		conn_close(c);
+		return;
+	}
+	if (!c->frame.nobody)
+		c->req.sent += (long long)n;
 	conn_flush(c);
 }
 
@@ -335,8 +357,7 @@ rq_stream_end(struct rq *rq)
 
 	if (rq->done)
 		return;
-	if (gb_http_stream_last(&c->out, &c->req) == -1 ||
-	    !gb_http_reusable(&c->req))
+	if (gb_http_format_end(&c->out, &c->frame) == -1)
 		c->closing = 1;
 	rq_done(rq);
 }
@@ -364,26 +385,19 @@ disarm(struct conn *c)
 	sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 }
 
-/* Answer an HTTP-level refusal without a route, and close after it. */
+/* Answer an HTTP-level refusal, and close after it. */
 static void
 refuse(struct conn *c, int status)
 {
 	struct rq *rq;
 
 	c->closing = 1;
-	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+	if ((rq = c->rq) == NULL && (rq = rq_new(c)) == NULL) {
 		conn_close(c);
 		return;
 	}
-	rq->conn = c;
-	rq->srv = c->srv;
-	rq->cfg = &c->cfg->c;
-	rq->req = &c->req;
-	if (c->req.target != NULL)
-		snprintf(rq->path, sizeof(rq->path), "%.*s",
-		    (int)strcspn(c->req.target, "?"), c->req.target);
-	c->rq = rq;
 	c->state = C_RUN;
+	disarm(c);
 	route_refuse(rq, status);
 }
 
@@ -395,6 +409,29 @@ run(struct conn *c)
 	disarm(c);
 	conn_watch(c);
 	route_run(c->rq);
+}
+
+/* A request to answer: routing, logging and the answer need it. */
+static struct rq *
+rq_new(struct conn *c)
+{
+	struct rq *rq;
+	const char *q;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		return NULL;
+	rq->conn = c;
+	rq->srv = c->srv;
+	rq->cfg = &c->cfg->c;
+	rq->req = &c->req;
+	if (c->req.target != NULL) {
+		snprintf(rq->path, sizeof(rq->path), "%.*s",
+		    (int)strcspn(c->req.target, "?"), c->req.target);
+		if ((q = strchr(c->req.target, '?')) != NULL)
+			rq->query = q + 1;
+	}
+	c->rq = rq;
+	return rq;
 }
 
 /* Take what the input buffer holds: a head, then a body. */
@@ -410,59 +447,46 @@ consume(struct conn *c)
 	if (c->state == C_HEAD) {
 		if (c->in.len == 0)
 			return;
+		if (c->has_req)
+			gb_http_req_free(&c->req);
 		n = gb_http_parse_head(c->in.data, c->in.len,
-		    c->cfg->c.max_body, &c->req, &st);
-		if (n == 0) {
-			if (c->in.len >= GB_HTTP_HEAD_MAX)
-				refuse(c, 431);
-			return;
-		}
+		    c->cfg->c.max_body, &c->req, &used, &st);
 		c->has_req = 1;
+		gb_buf_consume(&c->in, used);
+		if (n == 0)
+			return;
 		if (n < 0) {
 			refuse(c, st);
 			return;
 		}
-		gb_buf_consume(&c->in, (size_t)n);
-		if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+		if ((rq = rq_new(c)) == NULL) {
 			conn_close(c);
 			return;
 		}
-		rq->conn = c;
-		rq->srv = c->srv;
-		rq->cfg = &c->cfg->c;
-		rq->req = &c->req;
-		snprintf(rq->path, sizeof(rq->path), "%s", c->req.target);
-		rq->path[strcspn(rq->path, "?")] = '\0';
-		if (strchr(c->req.target, '?') != NULL)
-			rq->query = strchr(c->req.target, '?') + 1;
-		c->rq = rq;
+		c->state = C_RUN;
+		disarm(c);
 		if (rq->path[0] != '/') {
-			c->state = C_RUN;
 			c->closing = 1;
 			route_refuse(rq, 400);
 			return;
 		}
-		c->state = C_RUN;
 		if (route_request(rq) != 0) {
 			/* answered at once: a body left unread ends it */
-			if (!gb_http_body_none(&c->req))
-				c->closing = 1;
 			return;
 		}
-		gb_http_body_init(&c->body, &c->req, c->cfg->c.max_body);
-		if (gb_http_body_none(&c->req)) {
-			run(c);
-			return;
+		gb_http_body_init(&c->body, &c->req);
+		if (c->req.expect && c->in.len == 0 &&
+		    (c->req.chunked || c->req.clen > 0)) {
+			gb_http_format_continue(&c->out);
+			conn_flush(c);
+			if (c->closed)
+				return;
 		}
-		if (c->req.expect)
-			gb_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-		conn_flush(c);
 		c->state = C_BODY;
-		arm(c, (uint64_t)c->srv->idle_s * 1000000);
 	}
 	if (c->state == C_BODY) {
-		n = gb_http_body_feed(&c->body, c->in.data, c->in.len, &used,
-		    &c->req.body, &st);
+		n = gb_http_body_feed(&c->body, c->in.data != NULL ?
+		    c->in.data : "", c->in.len, &used, &c->req.body, &st);
 		gb_buf_consume(&c->in, used);
 		if (n < 0) {
 			c->closing = 1;
@@ -470,9 +494,10 @@ consume(struct conn *c)
 			route_refuse(c->rq, st);
 			return;
 		}
-		if (n > 0)
+		if (n > 0) {
+			c->req.body_read = 1;
 			run(c);
-		else
+		} else
 			arm(c, (uint64_t)c->srv->idle_s * 1000000);
 	}
 }
@@ -495,9 +520,7 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		refuse(c, 408);
 		break;
 	case C_BODY:
-		c->closing = 1;
-		c->state = C_RUN;
-		route_refuse(c->rq, 408);
+		refuse(c, 408);
 		break;
 	default:
 		conn_close(c);
@@ -658,6 +681,7 @@ conn_next(struct conn *c)
 		c->has_req = 0;
 	}
 	memset(&c->req, 0, sizeof(c->req));
+	memset(&c->frame, 0, sizeof(c->frame));
 	if (c->closing || c->srv->stopping) {
 		/*
 		 * Closing a socket with unread input sends a reset, which

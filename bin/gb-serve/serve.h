@@ -21,7 +21,7 @@
 
 #include "buf.h"
 #include "config.h"
-#include "http.h"
+#include "httpmsg.h"
 #include "mask.h"
 #include "proto.h"
 

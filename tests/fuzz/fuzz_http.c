@@ -15,14 +15,7 @@
  * less than GB_HTTP_HEAD_MAX bytes of a head, a refusal carries one of
  * the documented statuses, a body never exceeds its cap and a
  * Content-Length body is exactly that long.
- *
- * Then lib/http.c's blocking reader and writer over the same bytes, put
- * in a memory file that stands in for the socket (every read immediate,
- * no timeout ever fires; answers go to /dev/null), with the same checks
- * on what it reads.
  */
-#include <sys/mman.h>
-
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "httpmsg.h"
 
 #define TRACE_CAP	(4 << 20)
 #define BYTEWISE_MAX	2048	/* byte by byte up to this input size */
@@ -202,78 +195,6 @@ out:
 	gb_buf_free(&out);
 }
 
-/* The same bytes through lib/http.c's blocking reader and writer. */
-static void
-blocking(const uint8_t *data, size_t size, long long cap)
-{
-	static int null_fd = -1;
-	struct gb_http_conn c;
-	struct gb_http_req r;
-	int fd, st, rc, i;
-
-	if (null_fd == -1 && (null_fd = open("/dev/null", O_WRONLY)) == -1)
-		abort();
-	if ((fd = memfd_create("fuzz_http", MFD_CLOEXEC)) == -1)
-		abort();
-	if (size > 0 && write(fd, data, size) != (ssize_t)size)
-		abort();
-	if (lseek(fd, 0, SEEK_SET) == -1)
-		abort();
-	gb_http_conn_init(&c, fd, null_fd);
-	c.idle_ms = 1000;
-	c.head_ms = 1000;
-	c.max_body = cap;
-	for (i = 0; i < 64; i++) {
-		rc = gb_http_read_head(&c, &r, &st);
-		if (rc == 0) {
-			gb_http_req_free(&r);
-			break;
-		}
-		if (rc == -1) {
-			if (!known_refusal(st))
-				abort();
-			if (st != 0)
-				gb_http_respond(&c, &r, st, "application/json",
-				    NULL, "{}", 2);
-			gb_http_req_free(&r);
-			break;
-		}
-		if (r.method == NULL || r.target == NULL ||
-		    r.nhdr > GB_HTTP_HDR_MAX || *r.method == '\0' ||
-		    *r.target == '\0')
-			abort();
-		(void)gb_http_header(&r, "Host");
-		if (gb_http_read_body(&c, &r, &st) == -1) {
-			if (!known_refusal(st))
-				abort();
-			if (st != 0)
-				gb_http_respond(&c, &r, st,
-				    "application/json", NULL, "{}", 2);
-			gb_http_req_free(&r);
-			break;
-		}
-		if ((long long)r.body.len > c.max_body)
-			abort();
-		if (!r.chunked && r.clen >= 0 &&
-		    (long long)r.body.len != r.clen)
-			abort();
-		if ((i & 1) == 0) {
-			gb_http_respond(&c, &r, 200, "text/plain", "X-A: b\r\n",
-			    r.body.data, r.body.len);
-		} else {
-			gb_http_stream_begin(&c, &r, 200, "text/plain", NULL);
-			gb_http_stream_write(&c, &r, "x", 1);
-			gb_http_stream_end(&c, &r);
-		}
-		rc = gb_http_reusable(&c, &r);
-		gb_http_req_free(&r);
-		if (!rc)
-			break;
-	}
-	gb_http_conn_free(&c);
-	close(fd);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -301,7 +222,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	gb_buf_free(&t0);
 	gb_buf_free(&t1);
-
-	blocking(data + 1, size - 1, cap);
 	return 0;
 }
