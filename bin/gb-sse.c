@@ -1,7 +1,8 @@
 /*
  * gb-sse - Gemini streamGenerateContent?alt=sse on stdin -> OpenAI
  * chat.completion.chunk SSE (or re-framed Gemini SSE with -g) on
- * stdout, one write per event, as soon as each event is complete.
+ * stdout, one write per event, as soon as each event is complete. The
+ * work is lib/ssefilter.c, fed here one read(2) at a time.
  *
  * It also runs as a job in a thread of a long-lived host (job.h), several
  * at once and many times over in one process: its descriptors and
@@ -22,13 +23,11 @@
 #include "host.h"
 #include "io.h"
 #include "job.h"
-#include "sse.h"
-#include "stream.h"
+#include "ssefilter.h"
 
 /* a job of a host has streams and options of its own (job.h) */
 #include "jobtool.h"
 
-#define EVENTCAP	(16UL << 20)	/* largest upstream event, bytes */
 #define READSIZE	65536
 #define KEEPALIVE_MAX	86400
 
@@ -47,12 +46,6 @@ out_stdout(void *arg, const char *p, size_t n)
 }
 
 static int
-on_event(void *arg, const struct gb_sse_event *ev, struct gb_err *err)
-{
-	return gb_stream_event(arg, ev->data, ev->len, err);
-}
-
-static int
 ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -61,18 +54,17 @@ ends_with(const char *s, const char *suffix)
 }
 
 /*
- * Read (through buf, READSIZE bytes), parse and convert until EOF; 0, or
- * -1 with err set.
+ * Read (through buf, READSIZE bytes) and feed the filter until EOF; 0,
+ * or -1 with err set.
  */
 static int
-run(struct gb_stream *st, char *buf, long keepalive, struct gb_err *err)
+run(struct gb_ssefilter *f, char *buf, long keepalive, struct gb_err *err)
 {
-	struct gb_sse p;
 	struct pollfd pfd[2];
+	char m[GB_ERR_MSGSIZE];
 	ssize_t r;
-	int rc = -1, n;
+	int n;
 
-	gb_sse_init(&p, EVENTCAP);
 	for (;;) {
 		/*
 		 * Wait for input, and watch the reader of stdout: one that
@@ -88,51 +80,27 @@ run(struct gb_stream *st, char *buf, long keepalive, struct gb_err *err)
 		n = poll(pfd, 2, keepalive > 0 ? (int)(keepalive * 1000) : -1);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1) {
-			gb_stream_fail(st, 502, "poll failed", NULL, err);
-			goto out;
-		}
-		if (n > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0) {
-			gb_err_set(err, GB_EXIT_TEMP, 0,
+		if (n == -1)
+			return gb_ssefilter_fail(f, 502, "poll failed", err);
+		if (n > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) != 0)
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
 			    "write error: %s", strerror(EPIPE));
-			goto out;
-		}
 		if (n == 0) {
-			if (gb_stream_keepalive(st, err) == -1)
-				goto out;
+			if (gb_ssefilter_keepalive(f, err) == -1)
+				return -1;
 			continue;
 		}
 		r = gb_io_read(gb_fd(0), buf, READSIZE);
 		if (r == -1) {
-			char m[GB_ERR_MSGSIZE];
-
 			snprintf(m, sizeof(m), "read error: %s",
 			    strerror(errno));
-			gb_stream_fail(st, 502, m, NULL, err);
-			goto out;
+			return gb_ssefilter_fail(f, 502, m, err);
 		}
 		if (r == 0)
-			break;
-		if (gb_sse_feed(&p, buf, (size_t)r, on_event, st, err) == -1) {
-			/* the converter already reported its own failures */
-			if (!gb_stream_over(st)) {
-				char m[GB_ERR_MSGSIZE + 16];
-
-				snprintf(m, sizeof(m), "upstream %s", err->msg);
-				gb_stream_fail(st, 502, m, NULL, err);
-			}
-			goto out;
-		}
+			return gb_ssefilter_end(f, err);
+		if (gb_ssefilter_feed(f, buf, (size_t)r, err) == -1)
+			return -1;
 	}
-	/* a last event without its blank line is dropped, as SSE says */
-	if (gb_sse_end(&p) && !gb_stream_complete(st))
-		gb_stream_fail(st, 502, "upstream stream cut in the middle "
-		    "of an event", NULL, err);
-	else
-		rc = gb_stream_end(st, err);
-out:
-	gb_sse_free(&p);
-	return rc;
 }
 
 static int
@@ -140,7 +108,7 @@ sse_main(int argc, char *argv[])
 {
 	struct gb_stream_opts o;
 	struct gb_config cfg;
-	struct gb_stream *st;
+	struct gb_ssefilter *f;
 	struct gb_err err;
 	const char *errstr;
 	char *buf;
@@ -198,13 +166,13 @@ sse_main(int argc, char *argv[])
 		fprintf(stderr, "gb-sse: out of memory\n");
 		return GB_EXIT_TEMP;
 	}
-	if ((st = gb_stream_new(&o, out_stdout, NULL, &err)) == NULL) {
+	if ((f = gb_ssefilter_new(&o, out_stdout, NULL, &err)) == NULL) {
 		fprintf(stderr, "gb-sse: %s\n", err.msg);
 		free(buf);
 		return GB_EXIT_TEMP;
 	}
-	rc = run(st, buf, (long)k, &err);
-	gb_stream_free(st);
+	rc = run(f, buf, (long)k, &err);
+	gb_ssefilter_free(f);
 	free(buf);
 	if (rc == -1) {
 		fprintf(stderr, "gb-sse: %s\n", err.msg);

@@ -4,8 +4,10 @@
  * embeddings, model lists and error bodies. Every function takes parsed
  * JSON, returns a new reference (or -1/NULL with the gb_err filled in,
  * code GB_EXIT_USAGE for bad input), never prints and never exits.
- * The per-event stream conversion lives in stream.c; both use gemini.h
- * for the shared vocabulary.
+ * gb_convert_run() is all of gb-convert's work on one input, for the
+ * command line and for hosts. The per-event stream conversion lives in
+ * stream.c; both use gemini.h for the shared vocabulary and parts.h
+ * for a candidate's parts.
  */
 #ifndef GB_CONVERT_H
 #define GB_CONVERT_H
@@ -67,6 +69,77 @@ json_t	*gb_convert_embed_response(const json_t *, const char *, int,
  */
 json_t	*gb_convert_models(const json_t *, const struct gb_config *,
 	    const char *, struct gb_err *);
+
+/*
+ * gb-convert's modes, and one run of a mode as a typed call: what the
+ * command line does between reading its input and writing its output,
+ * and what a host that runs conversions on worker threads does with a
+ * job's whole input.
+ */
+enum gb_convert_mode {
+	GB_CONVERT_CHAT_REQUEST,	/* chat-request */
+	GB_CONVERT_CHAT_RESPONSE,	/* chat-response */
+	GB_CONVERT_EMBED_REQUEST,	/* embed-request */
+	GB_CONVERT_EMBED_RESPONSE,	/* embed-response */
+	GB_CONVERT_MODELS,		/* models */
+	GB_CONVERT_ERROR		/* error */
+};
+
+struct gb_convert_job {
+	enum gb_convert_mode mode;
+	const char	*model;		/* -m: needed by chat-response and
+					   embed-response; embed-request:
+					   overrides the request's, or NULL */
+	const char	*id;		/* -i: models, one model; or NULL */
+	int		 base64;	/* -e base64: embed-response */
+	int		 status;	/* -s: error, upstream HTTP status */
+};
+
+/* Mode name (as on the command line) <-> mode; parse returns 0 or -1. */
+int		 gb_convert_mode_parse(const char *, enum gb_convert_mode *);
+const char	*gb_convert_mode_name(enum gb_convert_mode);
+
+/*
+ * Convert one input (len bytes at data) by the job, with the
+ * configuration cfg (cfg->max_body caps the input). The input is one
+ * JSON document (chat-*, embed-request), concatenated JSON documents
+ * (embed-response, models) or any bytes (error).
+ *
+ * On success appends to out the output as gb-convert writes it on
+ * stdout (one line of compact JSON, or one line per batch for
+ * embed-request) and returns GB_EXIT_OK. With meta not NULL, *meta gets
+ * what gb-convert -I writes (a new reference) for chat-request,
+ * embed-request and error, NULL for the other modes.
+ *
+ * On failure returns the exit status (GB_EXIT_NO: models -i found no
+ * such model; GB_EXIT_USAGE: bad input; GB_EXIT_TEMP: out of memory,
+ * out's cap reached, a download or read failed) with err filled in:
+ * err->msg is what gb-convert prints after "gb-convert: ", err->status
+ * an HTTP status that fits. out is then as it was and *meta NULL.
+ *
+ * Thread-safe: no state outside the call, so several may run at once
+ * (chat-request downloads http(s) images with libcurl, gb_fetch()).
+ */
+int	gb_convert_run(const struct gb_convert_job *,
+	    const struct gb_config *, const char *, size_t, struct gb_buf *,
+	    json_t **, struct gb_err *);
+
+/*
+ * The same, with the input read from descriptor fd to EOF (the command
+ * line's stdin): a JSON document is parsed as it is read, through a
+ * 64 KiB buffer, so a large request is never held as bytes and as a
+ * tree at once. A read error is GB_EXIT_TEMP, "stdin: <strerror>".
+ */
+int	gb_convert_run_fd(const struct gb_convert_job *,
+	    const struct gb_config *, int, struct gb_buf *, json_t **,
+	    struct gb_err *);
+
+/*
+ * Append j to out as one line of compact JSON, as gb-convert writes its
+ * output and its -I line. Returns 0, or -1 with errno E2BIG (out's cap),
+ * ENOMEM or EINVAL (not encodable) and out as it was.
+ */
+int	gb_convert_dump(const json_t *, struct gb_buf *);
 
 /*
  * Model names: strip a leading "models/"; check the rest is a plain name

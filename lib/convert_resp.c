@@ -3,15 +3,15 @@
  * chat.completion.
  *
  * One choice per candidate, ordered by the candidate's index (a
- * candidate without one takes its position). In each candidate's parts,
- * in order: text is joined with nothing in between; thought text goes to
- * reasoning_content when SHOW_THINKING_PROCESS (dropped otherwise);
- * executableCode and codeExecutionResult are rendered into the text as
- * the original did; functionCall becomes a tool call whose id carries
- * the part's thoughtSignature (gemini.h). Search links are appended for
- * "-search" models when SHOW_SEARCH_LINK. content is null when nothing
- * textual came back. A prompt blocked before any candidate gives one
- * choice with content null and finish_reason content_filter.
+ * candidate without one takes its position). Each candidate's parts
+ * become the message by the one walk the stream uses too (parts.h):
+ * text joined with nothing in between, thought text as
+ * reasoning_content when SHOW_THINKING_PROCESS, code and results
+ * rendered into the text, function calls as tool calls whose ids carry
+ * their thoughtSignature; search links are appended for "-search" models
+ * when SHOW_SEARCH_LINK. content is null when nothing textual came back.
+ * A prompt blocked before any candidate gives one choice with content
+ * null and finish_reason content_filter.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -21,6 +21,7 @@
 
 #include "convert.h"
 #include "gemini.h"
+#include "parts.h"
 
 #define TEXT_MAX	(64 * 1024 * 1024)
 
@@ -34,32 +35,6 @@ static int
 nomem(struct ctx *c)
 {
 	return gb_err_set(c->err, GB_EXIT_TEMP, 500, "out of memory");
-}
-
-static json_t *
-tool_call(const json_t *fc, const char *sig)
-{
-	const json_t *args = json_object_get(fc, "args");
-	const char *name = json_string_value(json_object_get(fc, "name"));
-	char *id, *as;
-	json_t *tc;
-
-	if (args == NULL || json_is_null(args))
-		as = strdup("{}");
-	else
-		as = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (as == NULL || (id = gb_gemini_call_id(sig)) == NULL) {
-		free(as);
-		return NULL;
-	}
-	tc = json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
-	    "function", "name", name != NULL ? name : "", "arguments", as);
-	if (tc != NULL && sig != NULL)
-		json_object_set_new(tc, "extra_content", json_pack(
-		    "{s:{s:s}}", "google", "thought_signature", sig));
-	free(id);
-	free(as);
-	return tc;
 }
 
 /* One token of logprobsResult -> {token, logprob, bytes}. */
@@ -108,70 +83,39 @@ logprobs(const json_t *lr)
 static json_t *
 choice(struct ctx *c, const json_t *cand, size_t pos)
 {
-	const json_t *parts, *p, *v, *idx;
-	struct gb_buf text, reason;
-	json_t *ch = NULL, *msg, *calls, *tc;
+	struct gb_parts p;
+	struct gb_parts_opts po;
+	const json_t *idx;
+	json_t *ch = NULL, *msg;
 	const char *fr;
-	int has_text = 0, rc = 0;
-	size_t i;
 
-	gb_buf_init(&text, TEXT_MAX);
-	gb_buf_init(&reason, TEXT_MAX);
-	if ((calls = json_array()) == NULL) {
-		nomem(c);
-		return NULL;
-	}
-	parts = json_object_get(json_object_get(cand, "content"), "parts");
-	json_array_foreach(parts, i, p) {
-		if ((v = json_object_get(p, "functionCall")) != NULL) {
-			tc = tool_call(v, json_string_value(json_object_get(p,
-			    "thoughtSignature")));
-			if (tc == NULL)
-				goto mem;
-			json_array_append_new(calls, tc);
-		} else if (json_is_true(json_object_get(p, "thought"))) {
-			v = json_object_get(p, "text");
-			if (c->cfg->show_thinking && json_is_string(v))
-				rc = gb_buf_append(&reason,
-				    json_string_value(v),
-				    json_string_length(v));
-		} else if (json_is_string(v = json_object_get(p, "text"))) {
-			rc = gb_buf_append(&text, json_string_value(v),
-			    json_string_length(v));
-			has_text = 1;
-		} else if ((v = json_object_get(p, "executableCode")) !=
-		    NULL) {
-			rc = gb_gemini_render_code(v, &text);
-			has_text = 1;
-		} else if ((v = json_object_get(p, "codeExecutionResult")) !=
-		    NULL) {
-			rc = gb_gemini_render_result(v, &text);
-			has_text = 1;
-		}
-		if (rc == -1)
-			goto mem;
-	}
-	if (c->search) {
-		if ((rc = gb_gemini_render_search(cand, &text)) == -1)
-			goto mem;
-		has_text |= rc;
+	gb_parts_init(&p, TEXT_MAX);
+	po.show_thinking = c->cfg->show_thinking;
+	po.next_index = NULL;
+	po.links = c->search ? cand : NULL;
+	if (gb_parts_walk(&p, cand, &po) == -1) {
+		if (errno == E2BIG)
+			gb_err_set(c->err, GB_EXIT_USAGE, 502,
+			    "candidates[%zu]: text longer than %d bytes", pos,
+			    TEXT_MAX);
+		else
+			nomem(c);
+		goto out;
 	}
 	msg = json_pack("{s:s}", "role", "assistant");
-	if (has_text)
-		json_object_set_new(msg, "content", json_stringn(text.data !=
-		    NULL ? text.data : "", text.len));
+	if (p.textual)
+		json_object_set_new(msg, "content", json_stringn(
+		    p.content.data != NULL ? p.content.data : "",
+		    p.content.len));
 	else
 		json_object_set_new(msg, "content", json_null());
-	if (reason.len > 0)
+	if (p.reasoning.len > 0)
 		json_object_set_new(msg, "reasoning_content",
-		    json_stringn(reason.data, reason.len));
-	fr = gb_gemini_finish_reason(json_string_value(json_object_get(cand,
-	    "finishReason")));
-	if (json_array_size(calls) > 0) {
-		json_object_set(msg, "tool_calls", calls);
-		if (strcmp(fr, "stop") == 0)
-			fr = "tool_calls";
-	}
+		    json_stringn(p.reasoning.data, p.reasoning.len));
+	if (p.calls != NULL)
+		json_object_set(msg, "tool_calls", p.calls);
+	fr = gb_parts_finish(json_string_value(json_object_get(cand,
+	    "finishReason")), p.calls != NULL);
 	idx = json_object_get(cand, "index");
 	ch = json_pack("{s:I,s:o,s:o,s:s}", "index", json_is_integer(idx) ?
 	    json_integer_value(idx) : (json_int_t)pos, "message", msg,
@@ -179,17 +123,8 @@ choice(struct ctx *c, const json_t *cand, size_t pos)
 	    "finish_reason", fr);
 	if (ch == NULL)
 		nomem(c);
-	goto out;
-mem:
-	if (errno == E2BIG)
-		gb_err_set(c->err, GB_EXIT_USAGE, 502, "candidates[%zu]: text "
-		    "longer than %d bytes", pos, TEXT_MAX);
-	else
-		nomem(c);
 out:
-	json_decref(calls);
-	gb_buf_free(&text);
-	gb_buf_free(&reason);
+	gb_parts_free(&p);
 	return ch;
 }
 

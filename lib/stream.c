@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "gemini.h"
+#include "parts.h"
 #include "stream.h"
 
 struct choice {
@@ -269,69 +270,6 @@ upstream_error(struct gb_stream *st, json_t *root, const json_t *gerr,
 	return fail_with(st, j, status, msg, err);
 }
 
-/* Append a string member's bytes (NULs allowed) to b. */
-static int
-append_jstring(struct gb_buf *b, const json_t *s)
-{
-	return gb_buf_append(b, json_string_value(s), json_string_length(s));
-}
-
-/*
- * functionCall -> one complete tool-call delta entry.
- */
-static json_t *
-tool_call(struct choice *c, const json_t *part, const json_t *fc)
-{
-	const char *sig = jstr(part, "thoughtSignature");
-	const char *name = jstr(fc, "name");
-	const json_t *args = json_object_get(fc, "args");
-	json_t *t;
-	char *id, *a;
-
-	if (sig != NULL && *sig == '\0')
-		sig = NULL;
-	if ((id = gb_gemini_call_id(sig)) == NULL)
-		return NULL;
-	if (args == NULL || json_is_null(args))
-		a = strdup("{}");
-	else
-		a = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (a == NULL) {
-		free(id);
-		return NULL;
-	}
-	t = json_pack("{s:I,s:s,s:s,s:{s:s,s:s}}", "index", c->next_tool,
-	    "id", id, "type", "function", "function", "name",
-	    name != NULL ? name : "", "arguments", a);
-	if (t != NULL && sig != NULL)
-		json_object_set_new(t, "extra_content", json_pack(
-		    "{s:{s:s}}", "google", "thought_signature", sig));
-	free(id);
-	free(a);
-	if (t != NULL) {
-		c->next_tool++;
-		c->saw_call = 1;
-	}
-	return t;
-}
-
-/* The code-execution members, with the legacy names the original knew. */
-static json_t *
-code_part(const json_t *part)
-{
-	json_t *v = json_object_get(part, "executableCode");
-
-	return v != NULL ? v : json_object_get(part, "codeExecution");
-}
-
-static json_t *
-result_part(const json_t *part)
-{
-	json_t *v = json_object_get(part, "codeExecutionResult");
-
-	return v != NULL ? v : json_object_get(part, "executableCodeResult");
-}
-
 static int
 has_grounding(const json_t *cand)
 {
@@ -343,14 +281,11 @@ has_grounding(const json_t *cand)
 static const char *
 finish_of(const struct choice *c, const json_t *cand)
 {
-	const char *r = jstr(cand, "finishReason"), *f;
+	const char *r = jstr(cand, "finishReason");
 
 	if (r == NULL || *r == '\0')
 		return NULL;
-	f = gb_gemini_finish_reason(r);
-	if (strcmp(f, "stop") == 0 && c->saw_call)
-		return "tool_calls";
-	return f;
+	return gb_parts_finish(r, c->saw_call);
 }
 
 static int
@@ -360,74 +295,54 @@ oom(struct gb_err *err)
 	    "converted event too large" : "out of memory");
 }
 
-/* One candidate of an OpenAI-mode chunk. */
+/*
+ * One candidate of an OpenAI-mode chunk: its parts by the walk the whole
+ * answer uses too (parts.h), the source list when the choice finishes.
+ */
 static int
 openai_candidate(struct gb_stream *st, int idx, json_t *cand,
     struct gb_err *err)
 {
 	struct choice *c = &st->ch[idx];
-	struct gb_buf content, reasoning;
-	json_t *parts, *part, *v, *delta = NULL, *calls = NULL, *t;
-	const char *finish;
-	size_t i;
-	int rc = -1, have_content = 0;
+	struct gb_parts p;
+	struct gb_parts_opts po;
+	json_t *delta;
+	int rc = -1, finishing;
 
-	gb_buf_init(&content, GB_STREAM_EVENTMAX);
-	gb_buf_init(&reasoning, GB_STREAM_EVENTMAX);
+	gb_parts_init(&p, GB_STREAM_EVENTMAX);
 	if (send_role(st, idx, err) == -1)
 		goto out;
-	parts = json_object_get(json_object_get(cand, "content"), "parts");
-	json_array_foreach(parts, i, part) {
-		if (json_is_string(v = json_object_get(part, "text"))) {
-			if (json_is_true(json_object_get(part, "thought"))) {
-				if (st->o.show_thinking &&
-				    append_jstring(&reasoning, v) == -1)
-					goto nomem;
-			} else if (append_jstring(&content, v) == -1)
-				goto nomem;
-		} else if (json_is_object(v = json_object_get(part,
-		    "functionCall"))) {
-			if ((calls == NULL && (calls = json_array()) == NULL) ||
-			    (t = tool_call(c, part, v)) == NULL ||
-			    json_array_append_new(calls, t) == -1)
-				goto nomem;
-		} else if (json_is_object(v = code_part(part))) {
-			if (gb_gemini_render_code(v, &content) == -1)
-				goto nomem;
-		} else if (json_is_object(v = result_part(part))) {
-			if (gb_gemini_render_result(v, &content) == -1)
-				goto nomem;
-		}
-		/* inlineData, fileData, bare thoughtSignature: not shown */
-	}
 	if (has_grounding(cand)) {
 		json_decref(c->ground);
 		c->ground = json_incref(cand);
 	}
-	finish = c->finished ? NULL : finish_of(c, cand);
-	if (finish != NULL && st->o.search_links && c->ground != NULL &&
-	    gb_gemini_render_search(c->ground, &content) == -1)
+	/* whether it finishes is known now; the reason waits for the calls */
+	finishing = !c->finished && finish_of(c, cand) != NULL;
+	po.show_thinking = st->o.show_thinking;
+	po.next_index = &c->next_tool;
+	po.links = finishing && st->o.search_links ? c->ground : NULL;
+	if (gb_parts_walk(&p, cand, &po) == -1)
 		goto nomem;
-	have_content = content.len > 0;
-	if (have_content || reasoning.len > 0 || calls != NULL) {
+	if (p.calls != NULL)
+		c->saw_call = 1;
+	if (p.content.len > 0 || p.reasoning.len > 0 || p.calls != NULL) {
 		if ((delta = json_object()) == NULL)
 			goto nomem;
-		if (reasoning.len > 0)
+		if (p.reasoning.len > 0)
 			json_object_set_new(delta, "reasoning_content",
-			    json_stringn(reasoning.data, reasoning.len));
-		if (have_content)
+			    json_stringn(p.reasoning.data, p.reasoning.len));
+		if (p.content.len > 0)
 			json_object_set_new(delta, "content",
-			    json_stringn(content.data, content.len));
-		if (calls != NULL) {
-			json_object_set_new(delta, "tool_calls", calls);
-			calls = NULL;
-		}
+			    json_stringn(p.content.data, p.content.len));
+		if (p.calls != NULL)
+			json_object_set(delta, "tool_calls", p.calls);
 		if (emit_choice(st, idx, delta, NULL, err) == -1)
 			goto out;
 	}
-	if (finish != NULL) {
+	if (finishing) {
 		c->finished = 1;
-		if (emit_choice(st, idx, json_object(), finish, err) == -1)
+		if (emit_choice(st, idx, json_object(), finish_of(c, cand),
+		    err) == -1)
 			goto out;
 	}
 	rc = 0;
@@ -435,9 +350,7 @@ openai_candidate(struct gb_stream *st, int idx, json_t *cand,
 nomem:
 	oom(err);
 out:
-	json_decref(calls);
-	gb_buf_free(&content);
-	gb_buf_free(&reasoning);
+	gb_parts_free(&p);
 	return rc;
 }
 
@@ -462,15 +375,10 @@ native_candidate(struct gb_stream *st, int idx, json_t *cand,
 	parts = json_object_get(json_object_get(cand, "content"), "parts");
 	json_array_foreach(parts, i, part) {
 		gb_buf_reset(&text);
-		if (json_is_object(v = code_part(part))) {
-			key = json_object_get(part, "executableCode") != NULL ?
-			    "executableCode" : "codeExecution";
+		if ((v = gb_parts_code(part, &key)) != NULL) {
 			if (gb_gemini_render_code(v, &text) == -1)
 				goto nomem;
-		} else if (json_is_object(v = result_part(part))) {
-			key = json_object_get(part, "codeExecutionResult") !=
-			    NULL ? "codeExecutionResult" :
-			    "executableCodeResult";
+		} else if ((v = gb_parts_result(part, &key)) != NULL) {
 			if (gb_gemini_render_result(v, &text) == -1)
 				goto nomem;
 		} else

@@ -13,14 +13,17 @@
  *
  * OpenAI mode, per request: one id ("chatcmpl-" + 24 hex), one created
  * time and one model name on every chunk; a role chunk before anything
- * else of a choice; text -> content, thoughts -> reasoning_content (or
- * dropped), functionCall -> a whole tool call (index counted per
- * choice, id from gb_gemini_call_id() carrying the thought signature,
- * which is also given as extra_content.google.thought_signature),
- * executableCode / codeExecutionResult -> rendered content, grounding
- * links -> rendered content just before the finish; the finish reason
- * always in a chunk of its own with an empty delta; an optional usage
- * chunk (choices []) from the last usageMetadata; data: [DONE].
+ * else of a choice; the parts of each candidate by the walk the whole
+ * answer uses too (parts.h): text -> content, thoughts ->
+ * reasoning_content (or dropped), functionCall -> a whole tool call
+ * (index counted per choice, id from gb_gemini_call_id() carrying the
+ * thought signature, which is also given as
+ * extra_content.google.thought_signature), executableCode /
+ * codeExecutionResult (and their legacy names) -> rendered content,
+ * grounding links -> rendered content just before the finish; the
+ * finish reason always in a chunk of its own with an empty delta; an
+ * optional usage chunk (choices []) from the last usageMetadata;
+ * data: [DONE].
  */
 #ifndef GB_STREAM_H
 #define GB_STREAM_H

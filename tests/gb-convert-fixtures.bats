@@ -474,6 +474,10 @@ load lib/convert
 	check_convert_fixture chat-response candidates-not-array-error
 }
 
+@test "chat-response/code-execution-legacy-names-rendered" {
+	check_convert_fixture chat-response code-execution-legacy-names-rendered
+}
+
 @test "chat-response/code-execution-rendered-as-original" {
 	check_convert_fixture chat-response code-execution-rendered-as-original
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# gb_convert_run() as a host calls it: on a job's whole input in memory,
+# several runs at once on threads (tests/lib/convert-run.c). For every
+# golden fixture it must print exactly what gb-convert prints, which
+# reads its stdin as it parses: stdout, stderr, the -I line, the exit
+# status.
+
+bats_require_minimum_version 1.5.0
+
+load test_helper
+load lib/convert
+
+# The driver, built against the libgb.a beside GB_BIN (with the
+# sanitizers when it has them).
+setup_file() {
+	local src=$BATS_TEST_DIRNAME/.. lib flags
+	lib=$(dirname "$GB_BIN")/libgb.a
+	RUNNER=$BATS_FILE_TMPDIR/convert-run
+	export RUNNER
+	[ -f "$lib" ] || return 0
+	flags="-std=c11 -D_GNU_SOURCE -I$src/lib -O1 -g -Wall -Wextra
+	    $(pkg-config --cflags libcurl jansson libsystemd)"
+	if nm "$lib" 2>/dev/null | grep -q ' U __asan_'; then
+		flags+=" -fsanitize=address,undefined -fno-omit-frame-pointer"
+		flags+=" -fno-sanitize-recover=undefined"
+	fi
+	# shellcheck disable=SC2086
+	cc $flags -o "$RUNNER" "$src/tests/lib/convert-run.c" "$lib" \
+	    $(pkg-config --libs libcurl jansson libsystemd) -lpthread
+}
+
+@test "gb_convert_run on whole inputs, 3 threads at once, prints what gb-convert prints for every fixture" {
+	[ -x "$RUNNER" ] || skip "no libgb.a beside $GB_BIN"
+	local f mode name dir args st n=0 fails=0
+	for f in "$CONVERT_FIXTURES"/*/*.in; do
+		name=${f##*/}
+		name=${name%.in}
+		dir=${f%/*}
+		mode=${dir##*/}
+		convert_fixture "$mode" "$name"
+		args=()
+		[ -f "$dir/$name.args" ] && read -ra args < "$dir/$name.args"
+		[ -f "$dir/$name.meta" ] && args+=(-I 4)
+		st=0
+		"$RUNNER" -t 3 -n 4 "$mode" "${args[@]}" < "$f" > out2 \
+		    2> err2 4> meta2 || st=$?
+		if [ "$mode" = chat-response ] && [ -s out2 ]; then
+			convert_norm < out2 > out2.norm
+			mv out2.norm out2
+		fi
+		n=$((n + 1))
+		if [ "$st" != "$CONVERT_RC" ] || ! cmp -s out out2 ||
+		    ! cmp -s err err2 || ! cmp -s meta meta2; then
+			echo "$mode/$name: status $st, gb-convert $CONVERT_RC"
+			diff -u out out2
+			diff -u err err2
+			diff -u meta meta2
+			fails=$((fails + 1))
+		fi
+	done
+	[ "$n" -ge 200 ]
+	[ "$fails" -eq 0 ]
+}
+
+@test "gb_convert_run: an input over MAX_BODY, in memory, is the same error" {
+	[ -x "$RUNNER" ] || skip "no libgb.a beside $GB_BIN"
+	echo 'MAX_BODY=1024' > .env
+	printf '{"model":"m","messages":[],"x":"%02000d"}' 0 > big.json
+	run -100 --separate-stderr "$RUNNER" chat-request < big.json
+	[ "$stderr" = "gb-convert: stdin: more than 1024 bytes (MAX_BODY)" ]
+	[ -z "$output" ]
+	run -100 --separate-stderr gb-convert chat-request < big.json
+	[ "$stderr" = "gb-convert: stdin: more than 1024 bytes (MAX_BODY)" ]
+	run -100 --separate-stderr "$RUNNER" models < big.json
+	[ "$stderr" = "gb-convert: stdin: more than 1024 bytes (MAX_BODY)" ]
+}
