@@ -5,10 +5,9 @@
  * this file writes to stdout only once the conversion has succeeded,
  * after the -I line; failures map to the exit codes of gb.h.
  *
- * It also runs as a job in a thread of a long-lived host (job.h), several
- * at once and many times over in one process: its descriptors and
- * streams go through gb_fd()/gb_stdout()/gb_stderr(), and every run
- * frees what it holds before it returns its status.
+ * "gb-convert -W" is the tool's host behind gb-serve (lib/host.h): the
+ * same gb_convert_run(), on the host's worker threads
+ * (lib/host_convert.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +26,6 @@
 #include "gb.h"
 #include "host.h"
 #include "io.h"
-#include "job.h"
-
-/* a job of a host has streams and options of its own (job.h) */
-#include "jobtool.h"
 
 #define PROG	"gb-convert"
 
@@ -99,7 +94,7 @@ number(int opt, const char *s, long long min, long long max, long long *n)
 
 /*
  * The -I side channel: one compact JSON line, then the tool's descriptor
- * fd is closed (gb_close: a host must know the job closed it).
+ * fd is closed.
  */
 static int
 put_meta(int fd, const json_t *meta)
@@ -110,9 +105,9 @@ put_meta(int fd, const json_t *meta)
 	gb_buf_init(&b, OUTMAX);
 	if (meta == NULL || gb_convert_dump(meta, &b) == -1)
 		rc = fail(GB_EXIT_TEMP, "cannot encode the -I line");
-	else if (gb_io_writeall(gb_fd(fd), b.data, b.len) == -1)
+	else if (gb_io_writeall(fd, b.data, b.len) == -1)
 		rc = fail(GB_EXIT_TEMP, "info fd: %s", strerror(errno));
-	else if (gb_close(fd) == -1)
+	else if (close(fd) == -1)
 		rc = fail(GB_EXIT_TEMP, "info fd: cannot close");
 	gb_buf_free(&b);
 	return rc;
@@ -157,7 +152,7 @@ convert_main(int argc, char *argv[])
 			if (number(ch, optarg, 2, INT_MAX, &n) == -1)
 				return GB_EXIT_USAGE;
 			infofd = (int)n;
-			if (fcntl(gb_fd(infofd), F_GETFD) == -1)
+			if (fcntl(infofd, F_GETFD) == -1)
 				return fail(GB_EXIT_USAGE, "-I: not an open "
 				    "file descriptor");
 			break;
@@ -191,7 +186,7 @@ convert_main(int argc, char *argv[])
 		return fail(GB_EXIT_USAGE, "%s", err.msg);
 	/* libcurl is loaded on the first download (lib/curlapi.h) */
 	gb_buf_init(&out, OUTMAX);
-	rc = gb_convert_run_fd(&job, &cfg, gb_fd(0), &out, infofd >= 0 ?
+	rc = gb_convert_run_fd(&job, &cfg, 0, &out, infofd >= 0 ?
 	    &meta : NULL, &err);
 	gb_config_free(&cfg);
 	if (rc != GB_EXIT_OK)
@@ -199,9 +194,9 @@ convert_main(int argc, char *argv[])
 	else if (infofd >= 0)
 		rc = put_meta(infofd, meta);
 	if (rc == GB_EXIT_OK) {
-		if (gb_io_writeall(gb_fd(1), out.data, out.len) == -1)
+		if (gb_io_writeall(1, out.data, out.len) == -1)
 			rc = fail(GB_EXIT_TEMP, "stdout: %s", strerror(errno));
-		else if (gb_close(1) == -1)
+		else if (close(1) == -1)
 			rc = fail(GB_EXIT_TEMP, "stdout: cannot close");
 	}
 	json_decref(meta);
@@ -209,18 +204,12 @@ convert_main(int argc, char *argv[])
 	return rc;
 }
 
-/*
- * "gb-convert -W": the tool's host (lib/host.h), started by gb-serve with
- * its queue on descriptor 3; each job runs convert_main() as the
- * standalone tool.
- */
 int
 main(int argc, char *argv[])
 {
-	const struct gb_host_ops ops = { convert_main, NULL, NULL };
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, "gb-convert", &ops)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_convert)) != -1)
 		return rc;
 	return convert_main(argc, argv);
 }

@@ -6,7 +6,7 @@
  *
  * It also runs as a job in a thread of a long-lived host (job.h), several
  * at once and many times over in one process: its descriptors and
- * stderr go through gb_fd()/gb_stderr(), it holds no static state and
+ * stderr go through /gb_stderr(), it holds no static state and
  * never exits: every failure returns its status from main after freeing
  * what the run holds.
  */
@@ -22,11 +22,8 @@
 #include "gb.h"
 #include "host.h"
 #include "io.h"
-#include "job.h"
 #include "ssefilter.h"
 
-/* a job of a host has streams and options of its own (job.h) */
-#include "jobtool.h"
 
 #define READSIZE	65536
 #define KEEPALIVE_MAX	86400
@@ -42,7 +39,7 @@ static int
 out_stdout(void *arg, const char *p, size_t n)
 {
 	(void)arg;
-	return gb_io_writeall(gb_fd(1), p, n);
+	return gb_io_writeall(1, p, n);
 }
 
 static int
@@ -73,9 +70,9 @@ run(struct gb_ssefilter *f, char *buf, long keepalive, struct gb_err *err)
 		 * while the upstream is silent (and gb-call upstream of us
 		 * then sees its own reader, us, go).
 		 */
-		pfd[0].fd = gb_fd(0);
+		pfd[0].fd = 0;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = gb_fd(1);
+		pfd[1].fd = 1;
 		pfd[1].events = 0;
 		n = poll(pfd, 2, keepalive > 0 ? (int)(keepalive * 1000) : -1);
 		if (n == -1 && errno == EINTR)
@@ -90,7 +87,7 @@ run(struct gb_ssefilter *f, char *buf, long keepalive, struct gb_err *err)
 				return -1;
 			continue;
 		}
-		r = gb_io_read(gb_fd(0), buf, READSIZE);
+		r = gb_io_read(0, buf, READSIZE);
 		if (r == -1) {
 			snprintf(m, sizeof(m), "read error: %s",
 			    strerror(errno));
@@ -178,7 +175,7 @@ sse_main(int argc, char *argv[])
 		fprintf(stderr, "gb-sse: %s\n", err.msg);
 		return GB_EXIT_TEMP;
 	}
-	if (gb_close(1) == -1) {
+	if (close(1) == -1) {
 		fprintf(stderr, "gb-sse: write error: %s\n", strerror(errno));
 		return GB_EXIT_TEMP;
 	}
@@ -192,10 +189,9 @@ sse_main(int argc, char *argv[])
 int
 main(int argc, char *argv[])
 {
-	const struct gb_host_ops ops = { sse_main, NULL, NULL };
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, "gb-sse", &ops)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_sse)) != -1)
 		return rc;
 	return sse_main(argc, argv);
 }

@@ -100,8 +100,8 @@ worker(void *arg)
 		pthread_mutex_lock(&p->mu);
 		c->next = p->done;
 		p->done = c;
-		if (write(p->efd, &one, sizeof(one)) == -1)
-			;	/* the counter is already non-zero */
+		/* a failure means the counter is non-zero: a wake-up waits */
+		(void)!write(p->efd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -172,8 +172,8 @@ on_done(sd_event_source *src, int fd, uint32_t ev, void *arg)
 
 	(void)src;
 	(void)ev;
-	if (read(fd, &n, sizeof(n)) == -1)
-		;	/* EAGAIN: another wake-up took it */
+	/* EAGAIN: another wake-up took it */
+	(void)!read(fd, &n, sizeof(n));
 	pthread_mutex_lock(&p->mu);
 	c = p->done;
 	p->done = NULL;

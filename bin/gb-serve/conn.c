@@ -71,6 +71,7 @@ static void	conn_close(struct conn *);
 static void	conn_next(struct conn *);
 static void	conn_flush(struct conn *);
 static void	conn_watch(struct conn *);
+static struct rq *rq_new(struct conn *);
 
 /* ---- configuration references ---- */
 
