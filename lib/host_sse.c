@@ -7,7 +7,10 @@
  * alone) and writes each converted event to its stdout without
  * blocking. Output that does not fit the pipe waits in the job's buffer
  * and the job stops reading until it drains, so a slow client slows its
- * own upstream and nothing else. A keep-alive comment goes out after -k
+ * own upstream and nothing else. Its stdin is watched edge-triggered
+ * (sd-event polls every ready descriptor again before each dispatch:
+ * level-triggered, thousands of busy streams would cost each other).
+ * A keep-alive comment goes out after -k
  * seconds without upstream bytes. The reader going away (EPOLLERR on
  * stdout) ends the job at once, as EPIPE ends gb-sse run alone.
  */
@@ -125,8 +128,8 @@ arm_keepalive(struct ssejob *s)
 	sd_event_source_set_enabled(s->ka, SD_EVENT_ONESHOT);
 }
 
-/* Read one piece of the upstream stream and convert it. */
-static void
+/* Read one piece of the upstream stream and convert it; 0 on EAGAIN. */
+static int
 read_some(struct ssejob *s)
 {
 	char buf[READSIZE];
@@ -137,11 +140,11 @@ read_some(struct ssejob *s)
 		r = read(gb_hostjob_in(s->j), buf, sizeof(buf));
 	while (r == -1 && errno == EINTR);
 	if (r == -1 && errno == EAGAIN)
-		return;
+		return 0;
 	if (r == -1) {
 		snprintf(m, sizeof(m), "read error: %s", strerror(errno));
 		s->rc = gb_stream_fail(s->st, 502, m, NULL, &s->err);
-		return;
+		return 1;
 	}
 	arm_keepalive(s);
 	if (r == 0) {
@@ -152,7 +155,7 @@ read_some(struct ssejob *s)
 			    "cut in the middle of an event", NULL, &s->err);
 		else
 			s->rc = gb_stream_end(s->st, &s->err);
-		return;
+		return 1;
 	}
 	if (gb_sse_feed(&s->p, buf, (size_t)r, on_event, s->st, &s->err) ==
 	    -1) {
@@ -163,6 +166,7 @@ read_some(struct ssejob *s)
 		}
 		s->rc = -1;
 	}
+	return 1;
 }
 
 /*
@@ -193,7 +197,10 @@ on_in(sd_event_source *src, int fd, uint32_t ev, void *arg)
 	(void)src;
 	(void)fd;
 	(void)ev;
-	read_some(s);
+	/* edge-triggered: read until the pipe is empty or output waits */
+	while (!s->eof && s->rc == 0 && s->werr == 0 && s->out.len == 0 &&
+	    !gb_stream_over(s->st) && read_some(s))
+		;
 	pump(s);
 	return 0;
 }
@@ -271,7 +278,8 @@ sse_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	gb_buf_init(&s->out, OUTCAP);
 	gb_err_clear(&s->err);
 	if ((s->st = gb_stream_new(&o, out_event, s, &s->err)) == NULL ||
-	    sd_event_add_io(ev, &s->insrc, gb_hostjob_in(j), EPOLLIN, on_in,
+	    sd_event_add_io(ev, &s->insrc, gb_hostjob_in(j), EPOLLIN | EPOLLET,
+	    on_in,
 	    s) < 0 ||
 	    sd_event_add_io(ev, &s->outsrc, gb_hostjob_out(j), 0, on_out,
 	    s) < 0 ||

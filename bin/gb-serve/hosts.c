@@ -129,6 +129,7 @@ static void
 job_free(struct job *j)
 {
 	job_unlink(j);
+	proc_free(j);
 	close_src(&j->wsrc);
 	close_src(&j->rsrc);
 	close_fd(&j->wfd);
@@ -247,8 +248,13 @@ on_msg(struct host *h, struct gb_msg *m)
 {
 	struct job *j;
 
-	if ((j = job_find(h, m->id)) == NULL)
-		return;
+	if ((j = job_find(h, m->id)) != NULL)
+		job_said(j, m);
+}
+
+void
+job_said(struct job *j, const struct gb_msg *m)
+{
 	switch (m->type) {
 	case GB_MSG_HEAD:
 		if (j->has_head)
@@ -549,8 +555,9 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		j->out.data[j->out.len] = '\0';
 		if (j->outmode == OUT_RELAY) {
 			notify(j, JOB_DATA);
-			/* one read per wake-up: other streams go too */
-			return 0;
+			/* edge-triggered: on until EAGAIN, unless held */
+			if (j->cb == NULL || j->paused || j->rsrc == NULL)
+				return 0;
 		}
 	}
 	job_check(j);
@@ -561,8 +568,13 @@ static int
 watch_out(struct job *j)
 {
 	fcntl(j->rfd, F_SETFL, fcntl(j->rfd, F_GETFL) | O_NONBLOCK);
-	return sd_event_add_io(j->rq->srv->ev, &j->rsrc, j->rfd, EPOLLIN,
-	    on_job_out, j) < 0 ? -1 : 0;
+	/*
+	 * Edge-triggered: sd-event polls every ready descriptor again
+	 * before each dispatch, so thousands of streams ready at once
+	 * would cost each other if they stayed ready while they wait.
+	 */
+	return sd_event_add_io(j->rq->srv->ev, &j->rsrc, j->rfd,
+	    EPOLLIN | EPOLLET, on_job_out, j) < 0 ? -1 : 0;
 }
 
 struct job *
@@ -577,8 +589,9 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	int ip[2], op[2], fds[2] = { -1, -1 }, e;
 
 	fds[0] = infd;		/* ours from here on */
-	if ((h = host_for(srv, (enum gb_tool)mj->tool)) == NULL ||
-	    (j = calloc(1, sizeof(*j))) == NULL) {
+	h = NULL;
+	if ((!srv->single && (h = host_for(srv, (enum gb_tool)mj->tool)) ==
+	    NULL) || (j = calloc(1, sizeof(*j))) == NULL) {
 		e = errno;
 		close_fd(&fds[0]);
 		errno = e;
@@ -606,6 +619,14 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 		j->rfd = op[0];
 	}
 	j->eof = om == OUT_NONE || om == OUT_KEEP;
+	if (h == NULL) {
+		/* one connection alone: the tool runs as a process */
+		if (proc_start(srv, j, mj, fds) == -1) {
+			fds[0] = fds[1] = -1;
+			goto fail;
+		}
+		goto started;
+	}
 	do
 		j->id = ++srv->next_id;
 	while (j->id == 0 || job_find(h, j->id) != NULL);
@@ -628,6 +649,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	j->hnext = *slot(h, j->id);
 	*slot(h, j->id) = j;
 	h->njobs++;
+started:
 	if (j->wfd >= 0) {
 		fcntl(j->wfd, F_SETFL, fcntl(j->wfd, F_GETFL) | O_NONBLOCK);
 		if (sd_event_add_io(srv->ev, &j->wsrc, j->wfd, EPOLLOUT,
@@ -688,11 +710,12 @@ job_release(struct job *j)
 {
 	j->rq = NULL;
 	j->cb = NULL;
+	proc_release(j);
 	close_src(&j->wsrc);
 	close_src(&j->rsrc);
 	close_fd(&j->wfd);
 	close_fd(&j->rfd);
 	j->eof = 1;
-	if (j->exit >= 0 || j->host == NULL)
+	if (j->exit >= 0 || (j->host == NULL && j->proc == NULL))
 		job_free(j);
 }

@@ -88,6 +88,7 @@ struct job {
 	char			 msg[GB_ERR_MSGSIZE];
 	int			 ended;		/* JOB_END was given */
 	void			(*cb)(struct job *, enum job_event);
+	struct proc		*proc;		/* run as a process (procs.c) */
 };
 
 /*
@@ -114,12 +115,35 @@ void		 job_pause(struct job *, int);
  */
 void		 job_release(struct job *);
 
+/*
+ * What the host (or the process, procs.c) said about the job: HEAD,
+ * META or DONE, as on a host's queue.
+ */
+void		 job_said(struct job *, const struct gb_msg *);
+
 /* Spawn the hosts now (before the first request needs them). */
 void		 hosts_start(struct srv *);
 /* Let the current hosts go (after a reload): new ones for new jobs. */
 void		 hosts_retire(struct srv *);
 /* Jobs in flight, all hosts. */
 size_t		 hosts_jobs(const struct srv *);
+
+/* ---- procs.c: a job as a process of its own ---- */
+
+struct proc;
+
+/*
+ * Run the job as the tool's own program, a child of gb-serve, with
+ * stdin fds[0] and stdout fds[1] (-1: /dev/null; both taken): what it
+ * writes on its -I or -S descriptor and its exit become the job's META,
+ * HEAD and DONE. For gb-serve serving one connection (Accept=yes,
+ * inetd), which starts no hosts. 0, or -1 with errno.
+ */
+int		 proc_start(struct srv *, struct job *,
+		    const struct gb_msg_job *, int *);
+/* The request let the job go: stop the process (it is still reaped). */
+void		 proc_release(struct job *);
+void		 proc_free(struct job *);
 
 /* ---- conn.c: connections ---- */
 
