@@ -1,8 +1,19 @@
 /*
  * upstream.c - the one module that talks to Google.
  *
- * An attempt is one libcurl transfer with one key. What to do with the
- * body is decided when its first byte arrives, from the HTTP status
+ * A gb_upstream is one libcurl multi handle on an sd-event loop: libcurl
+ * names the sockets it wants watched and the timeout it wants
+ * (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION), they become io and
+ * time sources of the loop, and whatever fires is handed back with
+ * curl_multi_socket_action. Finished transfers are reaped after each
+ * such turn. Every call on it shares its connection cache.
+ *
+ * A call (gb_upcall) is a small state machine. Its one time source,
+ * "step", starts the next attempt (at once, or after the backoff), and
+ * runs from the loop whatever a sink asked for from inside a libcurl
+ * callback (a resume, a cancel), where libcurl may not be re-entered.
+ * An attempt is one transfer with one key. What to do with the body is
+ * decided when its first byte arrives, from the HTTP status
  * (CURLINFO_RESPONSE_CODE is known by then):
  *
  *   2xx, streaming  the answer is committed: sink->head, then every piece
@@ -16,22 +27,26 @@
  *                   long a 429'd key rests
  *
  * Once committed an attempt is never retried, so bytes from two attempts
- * never mix. The retry loop (gb_upstream_call) takes keys from gb-keys
- * state, records each key's outcome, and hands the final answer -- the
- * upstream's own, or a synthesised Gemini-style error -- to the sink.
+ * never mix. When an attempt ends, the key's outcome is recorded in
+ * gb-keys state and the call either ends -- with upstream's answer or a
+ * synthesised Gemini-style error -- or goes on with the next key.
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include <sys/epoll.h>
+
 #include <curl/curl.h>
 #include <jansson.h>
+#include <systemd/sd-event.h>
 
 #include "buf.h"
 #include "gemini.h"
@@ -42,44 +57,90 @@
 #define BACKOFF_STEP_MS	100	/* backoff before retry n: n * step ... */
 #define BACKOFF_MAX_MS	1000	/* ... capped here */
 #define DELAY_MAX	(7L * 86400)	/* longest retry delay believed */
+#define ALIVE_USEC	1000000	/* gb_upstream_call polls sink->alive */
+#define ACCURACY_USEC	1000	/* timers: sd-event's default is 250 ms */
+
+/* A socket libcurl asked to have watched: an io source of the loop. */
+struct sock {
+	struct gb_upstream	*u;
+	sd_event_source		*src;
+	struct sock		*prev, *next;
+};
 
 struct gb_upstream {
-	CURL			*h;
 	const struct gb_config	*cfg;
-	char			 errbuf[CURL_ERROR_SIZE];
+	sd_event		*loop;
+	int			 own_loop;	/* made by gb_upstream_new */
+	CURLM			*multi;
+	CURLSH			*tls;		/* TLS sessions of its handles */
+	sd_event_source		*timer;		/* libcurl's timeout */
+	struct sock		*socks;
+	struct gb_upcall	*calls;		/* not done yet */
+	int			 depth;		/* inside libcurl: its callbacks
+						   may be on the stack */
 };
 
 /* One attempt's result. */
-struct gb_upstream_attempt {
+struct attempt {
 	enum gb_upstream_class class;
 	int	 status;		/* HTTP status, 0 if none arrived */
 	long	 retry_after;		/* 429: seconds asked for, or -1 */
 	int	 timed_out;		/* the attempt ran out of time */
 	int	 committed;		/* sink->head was called */
-	int	 gone;			/* the sink refused data */
+	int	 gone;			/* the caller went away */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
 };
 
-/* One attempt in flight: the userdata of every libcurl callback. */
-struct xfer {
-	struct gb_upstream		*u;
-	const struct gb_upstream_sink	*sink;
-	struct gb_upstream_head		*head;	/* what a commit reports */
-	int				 stream;
-	long				 status;
-	int				 decided;	/* status looked at */
-	int				 ok;		/* status is 2xx */
-	int				 committed;
-	int				 gone;		/* sink refused data */
-	int				 timed_out;
-	int				 too_big;
-	double				 deadline;	/* monotonic seconds */
-	double				 stall;		/* TIMEOUT, seconds */
-	double				 last;		/* last body byte */
-	long				 hdr_retry;	/* Retry-After header */
-	struct gb_buf			 buf;
+struct gb_upcall {
+	struct gb_upstream	*u;
+	struct gb_upcall	*prev, *next;
+	struct gb_keys		*ks;
+	struct gb_upcall_sink	 sink;
+	struct gb_upstream_head	 head;	/* what the sink is told */
+	struct gb_err		 err;	/* why done reports non-zero */
+	sd_event_source		*step;	/* next attempt, or sink wishes */
+	int			 post;
+	int			 stream;
+	int			 over;	/* done is being called */
+
+	/* the policy */
+	size_t			*tried;	/* keys used, max of them */
+	size_t			 ntried;
+	long			 max;
+	double			 deadline;	/* monotonic seconds */
+	time_t			 retry_at;	/* a cooling key's return */
+	int			 nokey;		/* gb_keys_next found none */
+	size_t			 idx;		/* key of the attempt */
+	struct attempt		 a;		/* the last attempt's */
+
+	/* the transfer, one easy handle for all attempts */
+	CURL			*h;
+	char			*url;
+	const char		*path;		/* in url: below BASE_URL */
+	struct curl_slist	*hdrs;		/* with the key */
+	char			 errbuf[CURL_ERROR_SIZE];
+	int			 active;	/* h is in the multi handle */
+	long			 status;
+	int			 decided;	/* status looked at */
+	int			 ok;		/* status is 2xx */
+	int			 committed;
+	int			 gone;		/* the sink refused data */
+	int			 timed_out;
+	int			 too_big;
+	double			 stall;		/* TIMEOUT, seconds */
+	double			 last;		/* last body byte */
+	long			 hdr_retry;	/* Retry-After header */
+	struct gb_buf		 buf;
+
+	/* what the sink asked for */
+	int			 paused;	/* no body bytes for now */
+	int			 held;		/* libcurl holds it paused */
+	int			 cancelled;
 };
+
+static void	next(struct gb_upcall *);
+static void	attempt_end(struct gb_upcall *, CURLcode);
 
 static double
 now(void)
@@ -90,25 +151,37 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CLOCK_MONOTONIC in microseconds, as sd-event counts. */
+static uint64_t
+usec_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void
-say(const struct gb_upstream_sink *s, enum gb_upstream_loglevel l,
+say(const struct gb_upcall *c, enum gb_upstream_loglevel l,
     const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 
-	if (s == NULL || s->log == NULL)
+	if (c->sink.log == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	s->log(s->arg, l, msg);
+	c->sink.log(c->sink.arg, l, msg);
 }
 
 /*
  * One connection cache (and DNS cache, TLS sessions) for every handle of
- * the process, once gb_upstream_share() has made it: the threads of a
- * gb-call host then reuse each other's upstream connections.
+ * the process, once gb_upstream_share() has made it: the threads of the
+ * thread-per-request gb-call host then reuse each other's upstream
+ * connections. The event-driven host needs none: its calls share the
+ * one multi handle of its gb_upstream.
  */
 static CURLSH *share;
 static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
@@ -151,8 +224,177 @@ gb_upstream_share(struct gb_err *err)
 	return 0;
 }
 
+/* --- libcurl on the loop ---------------------------------------------- */
+
+static void
+sock_free(struct sock *s)
+{
+	struct gb_upstream *u = s->u;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		u->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	sd_event_source_disable_unref(s->src);
+	free(s);
+}
+
+/*
+ * The calls whose transfers libcurl has finished: each attempt ends
+ * (which may end the call, or start the next attempt).
+ */
+static void
+reap(struct gb_upstream *u)
+{
+	CURLMsg *m;
+	CURLcode rc;
+	char *p;
+	int left;
+
+	while ((m = curl_multi_info_read(u->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		rc = m->data.result;
+		p = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
+		if (p != NULL)
+			attempt_end((struct gb_upcall *)(void *)p, rc);
+	}
+}
+
+/*
+ * libcurl gave up on its multi handle (it cannot go on without the
+ * sources it asked for): every running attempt fails, so that no call
+ * waits for a transfer nobody drives.
+ */
+static void
+fail_active(struct gb_upstream *u, CURLMcode mc)
+{
+	struct gb_upcall *c;
+
+	for (;;) {
+		for (c = u->calls; c != NULL && !c->active; c = c->next)
+			;
+		if (c == NULL)
+			return;
+		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl: %s",
+		    curl_multi_strerror(mc));
+		attempt_end(c, CURLE_OUT_OF_MEMORY);
+	}
+}
+
+/* Hand an event (or the timeout) to libcurl, then reap what finished. */
+static void
+drive(struct gb_upstream *u, curl_socket_t fd, int flags)
+{
+	CURLMcode mc;
+	int running;
+
+	u->depth++;
+	mc = curl_multi_socket_action(u->multi, fd, flags, &running);
+	u->depth--;
+	reap(u);
+	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+		fail_active(u, mc);
+}
+
+static int
+on_io(sd_event_source *src, int fd, uint32_t revents, void *arg)
+{
+	int flags = 0;
+
+	(void)src;
+	if (revents & EPOLLIN)
+		flags |= CURL_CSELECT_IN;
+	if (revents & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (revents & (EPOLLERR | EPOLLHUP))
+		flags |= CURL_CSELECT_ERR;
+	drive(arg, fd, flags);
+	return 0;
+}
+
+static int
+on_timer(sd_event_source *src, uint64_t usec, void *arg)
+{
+	(void)src;
+	(void)usec;
+	drive(arg, CURL_SOCKET_TIMEOUT, 0);
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch fd for what libcurl waits for. */
+static int
+on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct gb_upstream *u = arg;
+	struct sock *s = sockp;
+	uint32_t ev = 0;
+
+	(void)h;
+	if (what == CURL_POLL_REMOVE) {
+		if (s != NULL)
+			sock_free(s);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (s != NULL)
+		return sd_event_source_set_io_events(s->src, ev) < 0 ? -1 : 0;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	if (sd_event_add_io(u->loop, &s->src, fd, ev, on_io, u) < 0) {
+		free(s);
+		return -1;
+	}
+	s->u = u;
+	s->next = u->socks;
+	if (s->next != NULL)
+		s->next->prev = s;
+	u->socks = s;
+	curl_multi_assign(u->multi, fd, s);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: call back in ms milliseconds (-1: never). */
+static int
+on_curl_timer(CURLM *m, long ms, void *arg)
+{
+	struct gb_upstream *u = arg;
+
+	(void)m;
+	if (ms < 0)
+		return sd_event_source_set_enabled(u->timer,
+		    SD_EVENT_OFF) < 0 ? -1 : 0;
+	if (sd_event_source_set_time(u->timer,
+	    usec_now() + (uint64_t)ms * 1000) < 0 ||
+	    sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+upstream_drop(struct gb_upstream *u)
+{
+	if (u->multi != NULL)
+		curl_multi_cleanup(u->multi);
+	while (u->socks != NULL)
+		sock_free(u->socks);
+	if (u->tls != NULL)
+		curl_share_cleanup(u->tls);
+	sd_event_source_disable_unref(u->timer);
+	sd_event_unref(u->loop);
+	free(u);
+	curl_global_cleanup();
+}
+
 struct gb_upstream *
-gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
+gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
+    struct gb_err *err)
 {
 	struct gb_upstream *u;
 
@@ -161,36 +403,51 @@ gb_upstream_new(const struct gb_config *cfg, struct gb_err *err)
 		    "unable to initialise libcurl");
 		return NULL;
 	}
-	if ((u = calloc(1, sizeof(*u))) == NULL ||
-	    (u->h = curl_easy_init()) == NULL) {
-		free(u);
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		curl_global_cleanup();
 		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 		return NULL;
 	}
-	if (share != NULL) {
-		curl_easy_setopt(u->h, CURLOPT_SHARE, share);
-		/*
-		 * The shared cache keeps at most this many idle
-		 * connections (libcurl's default, 5, closed most of them
-		 * at 32 calls at once: 0.78 new connections per request)
-		 */
-		curl_easy_setopt(u->h, CURLOPT_MAXCONNECTS,
-		    (long)GB_UPSTREAM_KEEP);
-	}
 	u->cfg = cfg;
+	if (ev != NULL)
+		u->loop = sd_event_ref(ev);
+	else if (sd_event_new(&u->loop) < 0)
+		goto fail;
+	else
+		u->own_loop = 1;
+	if (sd_event_add_time(u->loop, &u->timer, CLOCK_MONOTONIC, 0,
+	    ACCURACY_USEC, on_timer, u) < 0 ||
+	    sd_event_source_set_enabled(u->timer, SD_EVENT_OFF) < 0)
+		goto fail;
+	if ((u->multi = curl_multi_init()) == NULL)
+		goto fail;
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+	/*
+	 * Idle connections kept for the next call (libcurl's default, 4
+	 * per handle added, closed most of them between bursts of calls)
+	 */
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS,
+	    (long)GB_UPSTREAM_KEEP);
+	/* TLS sessions resumed across calls, unless the process shares */
+	if (share == NULL) {
+		if ((u->tls = curl_share_init()) == NULL)
+			goto fail;
+		curl_share_setopt(u->tls, CURLSHOPT_SHARE,
+		    CURL_LOCK_DATA_SSL_SESSION);
+	}
 	return u;
+
+fail:
+	upstream_drop(u);
+	gb_err_set(err, GB_EXIT_TEMP, 0, "unable to set up the upstream "
+	    "client");
+	return NULL;
 }
 
-void
-gb_upstream_free(struct gb_upstream *u)
-{
-	if (u == NULL)
-		return;
-	curl_easy_cleanup(u->h);
-	free(u);
-	curl_global_cleanup();
-}
+/* --- classification --------------------------------------------------- */
 
 /*
  * RetryInfo.retryDelay is a protobuf Duration in JSON: "37s", "0.5s",
@@ -260,113 +517,6 @@ gb_upstream_classify(int status, const char *body, size_t len, long *delay,
 	return c;
 }
 
-/* The status is in: decide how this attempt's body is handled. */
-static void
-decide(struct xfer *x)
-{
-	curl_easy_getinfo(x->u->h, CURLINFO_RESPONSE_CODE, &x->status);
-	x->decided = 1;
-	x->ok = x->status >= 200 && x->status < 300;
-	gb_buf_free(&x->buf);
-	gb_buf_init(&x->buf, x->ok ? GB_UPSTREAM_BUFFER_MAX :
-	    GB_UPSTREAM_ERRBODY_MAX);
-}
-
-/* This attempt is the answer: status to the sink, then what is buffered. */
-static int
-commit(struct xfer *x)
-{
-	x->committed = 1;
-	x->head->status = (int)x->status;
-	x->head->retry_after = -1;
-	if (x->sink->head(x->sink->arg, x->head) == -1 ||
-	    (x->buf.len > 0 &&
-	    x->sink->body(x->sink->arg, x->buf.data, x->buf.len) == -1)) {
-		x->gone = 1;
-		return -1;
-	}
-	gb_buf_reset(&x->buf);
-	return 0;
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct xfer *x = arg;
-	size_t len = size * n;
-
-	x->last = now();
-	if (!x->decided)
-		decide(x);
-	if (!x->committed && x->ok && x->stream && commit(x) == -1)
-		return CURL_WRITEFUNC_ERROR;
-	if (!x->committed) {
-		if (gb_buf_append(&x->buf, p, len) == 0)
-			return len;
-		/* a 2xx outgrew the buffer: from here on, pass it on */
-		if (!x->ok) {
-			x->too_big = 1;
-			return CURL_WRITEFUNC_ERROR;
-		}
-		if (commit(x) == -1)
-			return CURL_WRITEFUNC_ERROR;
-	}
-	if (x->sink->body(x->sink->arg, p, len) == -1) {
-		x->gone = 1;
-		return CURL_WRITEFUNC_ERROR;
-	}
-	return len;
-}
-
-/* Only Retry-After is of interest (a fallback for RetryInfo). */
-static size_t
-on_header(char *p, size_t size, size_t n, void *arg)
-{
-	struct xfer *x = arg;
-	size_t len = size * n, i;
-	char v[32];
-
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
-		x->hdr_retry = -1;
-	else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-		for (i = 12; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
-			;
-		snprintf(v, sizeof(v), "%.*s", (int)(len - i), p + i);
-		v[strcspn(v, "\r\n \t")] = '\0';
-		x->hdr_retry = parse_delay(v);
-	}
-	return len;
-}
-
-/*
- * Called often during a transfer and about once a second while the
- * upstream is silent: enforce the deadline until the answer is committed
- * (afterwards a stream may run long, but not stay silent for TIMEOUT
- * seconds: LOW_SPEED alone averages over a window and lets a stall run
- * about 6 s longer) and stop as soon as the caller is gone.
- */
-static int
-on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
-{
-	struct xfer *x = arg;
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	if (!x->committed && now() >= x->deadline) {
-		x->timed_out = 1;
-		return 1;
-	}
-	if (x->committed && x->stall > 0 && now() - x->last >= x->stall) {
-		x->timed_out = 1;
-		return 1;
-	}
-	if (x->sink->alive != NULL && !x->sink->alive(x->sink->arg)) {
-		x->gone = 1;
-		return 1;
-	}
-	return 0;
-}
-
 /* libcurl errors no other key or retry can fix. */
 static int
 fatal_curl(CURLcode rc)
@@ -400,64 +550,180 @@ free_headers(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
-/* One attempt with one key; fills *a. -1 only on local trouble. */
-static int
-run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
-    struct gb_upstream_attempt *a, struct gb_err *err)
-{
-	struct gb_upstream *u = x->u;
-	const struct gb_config *cfg = u->cfg;
-	CURL *h = u->h;
-	struct curl_slist *hdrs = NULL, *t;
-	char *url = NULL, *kh = NULL;
-	const char *path = req->path, *ca;
-	int post = strcmp(req->method, "POST") == 0;
-	double left;
-	long cms, tms;
-	CURLcode rc;
+/* --- one transfer ------------------------------------------------------ */
 
-	memset(a, 0, sizeof(*a));
-	a->retry_after = -1;
-	x->hdr_retry = -1;
+/* Run the step source at usec (0: as soon as the loop gets to it). */
+static void
+arm(struct gb_upcall *c, uint64_t usec)
+{
+	/* cannot fail on a time source of a loop that still runs */
+	(void)sd_event_source_set_time(c->step, usec);
+	(void)sd_event_source_set_enabled(c->step, SD_EVENT_ONESHOT);
+}
+
+/* The status is in: decide how this attempt's body is handled. */
+static void
+decide(struct gb_upcall *c)
+{
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->status);
+	c->decided = 1;
+	c->ok = c->status >= 200 && c->status < 300;
+	gb_buf_free(&c->buf);
+	gb_buf_init(&c->buf, c->ok ? GB_UPSTREAM_BUFFER_MAX :
+	    GB_UPSTREAM_ERRBODY_MAX);
+}
+
+/*
+ * This attempt is the answer: status to the sink, then what is buffered.
+ * -1 when the caller went away meanwhile.
+ */
+static int
+commit(struct gb_upcall *c)
+{
+	c->committed = 1;
+	c->head.status = (int)c->status;
+	c->head.retry_after = -1;
+	c->sink.head(c->sink.arg, &c->head);
+	if (c->cancelled)
+		return -1;
+	if (c->buf.len > 0 &&
+	    c->sink.body(c->sink.arg, c->buf.data, c->buf.len) == -1) {
+		c->gone = 1;
+		return -1;
+	}
+	gb_buf_reset(&c->buf);
+	return c->cancelled ? -1 : 0;
+}
+
+/*
+ * CURLOPT_WRITEFUNCTION. While the sink wants a pause, a piece is handed
+ * back (CURL_WRITEFUNC_PAUSE): libcurl keeps it and stops reading until
+ * the transfer is unpaused, then offers it again.
+ */
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct gb_upcall *c = arg;
+	size_t len = size * n;
+
+	if (c->cancelled)
+		return CURL_WRITEFUNC_ERROR;
+	c->last = now();
+	if (!c->decided)
+		decide(c);
+	if (!c->committed && c->ok && c->stream && commit(c) == -1)
+		return CURL_WRITEFUNC_ERROR;
+	if (!c->committed) {
+		if (gb_buf_append(&c->buf, p, len) == 0)
+			return len;
+		/* a 2xx outgrew the buffer: from here on, pass it on */
+		if (!c->ok) {
+			c->too_big = 1;
+			return CURL_WRITEFUNC_ERROR;
+		}
+		if (commit(c) == -1)
+			return CURL_WRITEFUNC_ERROR;
+	}
+	if (c->paused) {
+		c->held = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (c->sink.body(c->sink.arg, p, len) == -1) {
+		c->gone = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	return c->cancelled ? CURL_WRITEFUNC_ERROR : len;
+}
+
+/* Only Retry-After is of interest (a fallback for RetryInfo). */
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct gb_upcall *c = arg;
+	size_t len = size * n, i;
+	char v[32];
+
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		c->hdr_retry = -1;
+	else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+		for (i = 12; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
+			;
+		snprintf(v, sizeof(v), "%.*s", (int)(len - i), p + i);
+		v[strcspn(v, "\r\n \t")] = '\0';
+		c->hdr_retry = parse_delay(v);
+	}
+	return len;
+}
+
+/*
+ * Called often during a transfer and about once a second while the
+ * upstream is silent (LOW_SPEED_LIMIT keeps libcurl's timer ticking):
+ * enforce the deadline until the answer is committed (afterwards a
+ * stream may run long, but not stay silent for TIMEOUT seconds:
+ * LOW_SPEED alone averages over a window and lets a stall run about 6 s
+ * longer). A stream the sink paused is not silent.
+ */
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct gb_upcall *c = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	if (c->cancelled)
+		return 1;
+	if (!c->committed && now() >= c->deadline) {
+		c->timed_out = 1;
+		return 1;
+	}
+	if (c->committed && !c->paused && !c->held && c->stall > 0 &&
+	    now() - c->last >= c->stall) {
+		c->timed_out = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Take the transfer out of the multi handle (aborting it if running). */
+static void
+xfer_stop(struct gb_upcall *c)
+{
+	if (c->active)
+		curl_multi_remove_handle(c->u->multi, c->h);
+	c->active = 0;
+	c->held = 0;
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+	free_headers(c->hdrs);
+	c->hdrs = NULL;
+}
+
+/*
+ * What stays the same for every attempt of the call. -1 with err set on
+ * local trouble.
+ */
+static int
+xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
+    struct gb_err *err)
+{
+	const struct gb_config *cfg = c->u->cfg;
+	const char *path = req->path, *ca;
+	CURL *h;
+
 	while (*path == '/')
 		path++;
-	if (asprintf(&url, "%s/%s", cfg->base_url, path) == -1)
-		url = NULL;
-	if (asprintf(&kh, "x-goog-api-key: %s", key) == -1)
-		kh = NULL;
-	if (url == NULL || kh == NULL)
-		goto nomem;
-	if ((t = curl_slist_append(hdrs, kh)) == NULL)
-		goto nomem;
-	hdrs = t;
-	if (post) {
-		if ((t = curl_slist_append(hdrs,
-		    "Content-Type: application/json")) == NULL)
-			goto nomem;
-		hdrs = t;
+	if ((h = c->h = curl_easy_init()) == NULL ||
+	    asprintf(&c->url, "%s/%s", cfg->base_url, path) == -1) {
+		c->url = NULL;
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 	}
-	if ((t = curl_slist_append(hdrs, "Expect:")) == NULL)
-		goto nomem;
-	hdrs = t;
-	explicit_bzero(kh, strlen(kh));
-	free(kh);
-	kh = NULL;
-
-	left = x->deadline - now();
-	if (left < 0.001)
-		left = 0.001;
-	cms = (long)(left * 1000) + 1;
-	tms = x->stream ? 0 : cms;
-	if (cms > GB_UPSTREAM_CONNECT_MAX * 1000L)
-		cms = GB_UPSTREAM_CONNECT_MAX * 1000L;
-
-	u->errbuf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	c->path = c->url + strlen(cfg->base_url) + 1;
+	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)(void *)c);
+	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "gemini-balance/" GB_VERSION);
-	if (post) {
+	if (c->post) {
+		/* not copied: the caller keeps the body until done */
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS,
 		    req->body != NULL ? req->body : "");
@@ -466,21 +732,18 @@ run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
 	} else
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tms);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	/* a stream that stays silent for TIMEOUT seconds has stalled */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, cfg->timeout);
-	x->stall = (double)cfg->timeout;
-	x->last = now();
+	c->stall = (double)cfg->timeout;
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->errbuf);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	if (cfg->proxy != NULL)
 		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
 	/*
@@ -489,58 +752,68 @@ run(struct xfer *x, const char *key, const struct gb_upstream_req *req,
 	 */
 	if ((ca = getenv("CURL_CA_BUNDLE")) != NULL && *ca != '\0')
 		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+	if (share != NULL || c->u->tls != NULL)
+		curl_easy_setopt(h, CURLOPT_SHARE,
+		    share != NULL ? share : c->u->tls);
+	return 0;
+}
 
-	rc = curl_easy_perform(h);
+/* Start an attempt with key. -1 with c->err set on local trouble. */
+static int
+xfer_start(struct gb_upcall *c, const char *key)
+{
+	struct curl_slist *t;
+	char *kh = NULL;
+	double left;
+	long cms, tms;
 
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	free_headers(hdrs);
-	free(url);
+	c->status = 0;
+	c->decided = c->ok = c->gone = c->timed_out = c->too_big = 0;
+	c->hdr_retry = -1;
+	c->held = 0;
+	gb_buf_free(&c->buf);
+	gb_buf_init(&c->buf, 0);
 
-	if (!x->decided) {
-		if (rc == CURLE_OK)
-			decide(x);
-		else
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
-			    &x->status);
+	if (asprintf(&kh, "x-goog-api-key: %s", key) == -1) {
+		kh = NULL;
+		goto nomem;
 	}
-	a->status = (int)x->status;
-	a->committed = x->committed;
-	a->gone = x->gone;
-	if (x->gone) {
-		a->class = GB_UP_FATAL;
-		snprintf(a->msg, sizeof(a->msg), "the caller went away");
-	} else if (rc == CURLE_OK) {
-		if (x->committed)
-			a->class = GB_UP_OK;
-		else
-			a->class = gb_upstream_classify(a->status,
-			    x->buf.data, x->buf.len, &a->retry_after,
-			    a->reason, sizeof(a->reason));
-		if (a->class == GB_UP_COOL && a->retry_after < 0)
-			a->retry_after = x->hdr_retry;
-		snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s", a->status,
-		    a->reason[0] != '\0' ? " " : "", a->reason);
-	} else {
-		/* no complete answer: whatever status came is worthless */
-		if (!x->committed)
-			a->status = 0;
-		a->class = GB_UP_RETRY;
-		if (rc == CURLE_OPERATION_TIMEDOUT || x->timed_out) {
-			a->timed_out = 1;
-			snprintf(a->msg, sizeof(a->msg), "timed out");
-		} else if (x->too_big)
-			snprintf(a->msg, sizeof(a->msg),
-			    "answer larger than %d bytes",
-			    x->ok ? GB_UPSTREAM_BUFFER_MAX :
-			    GB_UPSTREAM_ERRBODY_MAX);
-		else {
-			if (fatal_curl(rc))
-				a->class = GB_UP_FATAL;
-			snprintf(a->msg, sizeof(a->msg), "%s",
-			    u->errbuf[0] != '\0' ? u->errbuf :
-			    curl_easy_strerror(rc));
-		}
+	if ((t = curl_slist_append(c->hdrs, kh)) == NULL)
+		goto nomem;
+	c->hdrs = t;
+	if (c->post) {
+		if ((t = curl_slist_append(c->hdrs,
+		    "Content-Type: application/json")) == NULL)
+			goto nomem;
+		c->hdrs = t;
 	}
+	/* no "Expect: 100-continue" round trip before a large body */
+	if ((t = curl_slist_append(c->hdrs, "Expect:")) == NULL)
+		goto nomem;
+	c->hdrs = t;
+	explicit_bzero(kh, strlen(kh));
+	free(kh);
+	kh = NULL;
+
+	left = c->deadline - now();
+	if (left < 0.001)
+		left = 0.001;
+	cms = (long)(left * 1000) + 1;
+	tms = c->stream ? 0 : cms;
+	if (cms > GB_UPSTREAM_CONNECT_MAX * 1000L)
+		cms = GB_UPSTREAM_CONNECT_MAX * 1000L;
+
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, cms);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, tms);
+	c->last = now();
+	if (curl_multi_add_handle(c->u->multi, c->h) != CURLM_OK) {
+		xfer_stop(c);
+		return gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+		    "unable to start an upstream transfer");
+	}
+	c->active = 1;
 	return 0;
 
 nomem:
@@ -548,88 +821,102 @@ nomem:
 		explicit_bzero(kh, strlen(kh));
 		free(kh);
 	}
-	free(url);
-	free_headers(hdrs);
-	return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	xfer_stop(c);
+	return gb_err_set(&c->err, GB_EXIT_TEMP, 0, "out of memory");
 }
 
-static void
-xfer_init(struct xfer *x, struct gb_upstream *u,
-    const struct gb_upstream_sink *sink, struct gb_upstream_head *head,
-    int stream, double deadline)
-{
-	memset(x, 0, sizeof(*x));
-	x->u = u;
-	x->sink = sink;
-	x->head = head;
-	x->stream = stream;
-	x->deadline = deadline;
-	gb_buf_init(&x->buf, 0);
-}
+/* --- the answer -------------------------------------------------------- */
 
-/* The final answer, when it is not an upstream one being passed on. */
+/*
+ * The final answer, when it is not an upstream one being passed on.
+ * -1 when the caller went away.
+ */
 static int
-deliver(const struct gb_upstream_sink *s, struct gb_upstream_head *head,
-    const char *body, size_t len)
+deliver(struct gb_upcall *c, const char *body, size_t len)
 {
-	if (s->head(s->arg, head) == -1)
+	c->sink.head(c->sink.arg, &c->head);
+	if (c->cancelled)
 		return -1;
-	if (len > 0 && s->body(s->arg, body, len) == -1)
+	if (len > 0 && c->sink.body(c->sink.arg, body, len) == -1) {
+		c->gone = 1;
 		return -1;
-	return 0;
+	}
+	return c->cancelled ? -1 : 0;
 }
 
 /* A synthesised Gemini-style error as the final answer. */
 static int
-deliver_error(const struct gb_upstream_sink *s,
-    struct gb_upstream_head *head, int status, const char *msg)
+deliver_error(struct gb_upcall *c, int status, const char *msg)
 {
 	json_t *e;
 	char *txt;
 	int rc;
 
-	head->status = status;
+	c->head.status = status;
 	if ((e = gb_gemini_error(status, msg)) == NULL ||
 	    (txt = json_dumps(e, JSON_COMPACT)) == NULL) {
 		json_decref(e);
-		return deliver(s, head, NULL, 0);
+		return deliver(c, NULL, 0);
 	}
 	json_decref(e);
-	rc = deliver(s, head, txt, strlen(txt));
+	rc = deliver(c, txt, strlen(txt));
 	free(txt);
 	return rc;
 }
 
-/* Sleep before retry n (after a 5xx or a network failure). */
+/* Everything the call holds, without a word to the sink. */
 static void
-backoff(int n, double deadline)
+call_free(struct gb_upcall *c)
 {
-	struct timespec ts;
-	double ms = (double)n * BACKOFF_STEP_MS, left;
+	struct gb_upstream *u = c->u;
 
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	left = (deadline - now()) * 1000;
-	if (ms > left)
-		ms = left;
-	if (ms <= 0)
-		return;
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (u->calls == c)
+		u->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->h != NULL) {
+		xfer_stop(c);
+		curl_easy_cleanup(c->h);
+	}
+	sd_event_source_disable_unref(c->step);
+	gb_buf_free(&c->buf);
+	free(c->tried);
+	free(c->url);
+	free(c);
 }
 
+/*
+ * The call is over: code is GB_EXIT_OK, or -1 with c->err saying why.
+ * done is the last the sink hears; the call is freed right after.
+ */
 static void
-record(struct gb_keys *ks, size_t idx, enum gb_key_outcome o, long secs,
-    int status, const char *reason, const struct gb_upstream_sink *s)
+finish(struct gb_upcall *c, int code)
+{
+	int rc = code == GB_EXIT_OK ? GB_EXIT_OK : c->err.code;
+
+	if (rc == GB_EXIT_OK)
+		gb_err_clear(&c->err);
+	c->over = 1;
+	if (c->active)
+		xfer_stop(c);
+	c->sink.done(c->sink.arg, rc, &c->err);
+	call_free(c);
+}
+
+/* --- key state --------------------------------------------------------- */
+
+static void
+record(struct gb_upcall *c, enum gb_key_outcome o, long secs, int status,
+    const char *reason)
 {
 	struct gb_err e;
 
 	gb_err_clear(&e);
-	if (gb_keys_record(ks, idx, o, secs, status,
+	if (gb_keys_record(c->ks, c->idx, o, secs, status,
 	    reason != NULL && *reason != '\0' ? reason : NULL, &e) == -1)
-		say(s, GB_UP_LOG_WARN, "unable to record the key's outcome: %s",
+		say(c, GB_UP_LOG_WARN, "unable to record the key's outcome: %s",
 		    e.msg);
 }
 
@@ -672,13 +959,13 @@ earliest_recovery(struct gb_keys *ks)
  * of gb-call's own work.
  */
 static void
-record_ok(struct gb_keys *ks, size_t idx, const struct gb_upstream_sink *s)
+record_ok(struct gb_upcall *c)
 {
-	const struct gb_key_info *ki = gb_keys_info(ks, idx);
+	const struct gb_key_info *ki = gb_keys_info(c->ks, c->idx);
 
 	if (ki != NULL && ki->consec == 0 && !ki->invalid)
 		return;
-	record(ks, idx, GB_KEY_OK, 0, 0, NULL, s);
+	record(c, GB_KEY_OK, 0, 0, NULL);
 }
 
 static long
@@ -689,186 +976,509 @@ seconds_until(time_t t)
 	return t > n ? (long)(t - n) : 1;
 }
 
+/* --- the policy -------------------------------------------------------- */
+
+/* Out of attempts, time or keys: the last outcome is the answer. */
+static void
+give_up(struct gb_upcall *c)
+{
+	struct attempt *a = &c->a;
+	int n = c->head.attempts;
+
+	if (c->ntried == 0) {
+		if (c->retry_at > 0) {
+			c->head.retry_after = seconds_until(c->retry_at);
+			gb_err_set(&c->err, GB_EXIT_NO, 429,
+			    "every API key is cooling down (next in %ld s)",
+			    c->head.retry_after);
+			if (deliver_error(c, 429, "every API key is cooling "
+			    "down; retry later") == -1)
+				gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+				    "the caller went away");
+		} else {
+			gb_err_set(&c->err, GB_EXIT_NO, 503,
+			    "no usable API key");
+			if (deliver_error(c, 503, "no usable API key") == -1)
+				gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+				    "the caller went away");
+		}
+		finish(c, -1);
+		return;
+	}
+	if (a->status != 0) {
+		/* the last upstream answer, passed on unchanged */
+		c->head.status = a->status;
+		if (a->status == 429) {
+			c->head.retry_after = c->nokey && c->retry_at > 0 ?
+			    seconds_until(c->retry_at) :
+			    earliest_recovery(c->ks);
+			if (c->head.retry_after < 0)
+				c->head.retry_after = a->retry_after >= 0 ?
+				    a->retry_after : c->u->cfg->key_cooldown;
+		}
+		gb_err_set(&c->err, a->status >= 500 ? GB_EXIT_TEMP :
+		    GB_EXIT_NO, a->status, "giving up after %d attempt%s: %s",
+		    n, n == 1 ? "" : "s", a->msg);
+		if (deliver(c, c->buf.data, c->buf.len) == -1)
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "the caller went away");
+		finish(c, -1);
+		return;
+	}
+	gb_err_set(&c->err, GB_EXIT_TEMP, a->timed_out ? 504 : 502,
+	    "giving up after %d attempt%s: %s", n, n == 1 ? "" : "s", a->msg);
+	if (deliver_error(c, a->timed_out ? 504 : 502, a->timed_out ?
+	    "upstream timed out" : "upstream unreachable") == -1)
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
+	finish(c, -1);
+}
+
+/* What the ended transfer comes to, in c->a. */
+static void
+judge(struct gb_upcall *c, CURLcode rc)
+{
+	struct attempt *a = &c->a;
+
+	memset(a, 0, sizeof(*a));
+	a->retry_after = -1;
+	if (!c->decided) {
+		if (rc == CURLE_OK)
+			decide(c);
+		else
+			curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE,
+			    &c->status);
+	}
+	a->status = (int)c->status;
+	a->committed = c->committed;
+	a->gone = c->gone || c->cancelled;
+	if (a->gone) {
+		a->class = GB_UP_FATAL;
+		snprintf(a->msg, sizeof(a->msg), "the caller went away");
+	} else if (rc == CURLE_OK) {
+		if (c->committed)
+			a->class = GB_UP_OK;
+		else
+			a->class = gb_upstream_classify(a->status,
+			    c->buf.data, c->buf.len, &a->retry_after,
+			    a->reason, sizeof(a->reason));
+		if (a->class == GB_UP_COOL && a->retry_after < 0)
+			a->retry_after = c->hdr_retry;
+		snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s", a->status,
+		    a->reason[0] != '\0' ? " " : "", a->reason);
+	} else {
+		/* no complete answer: whatever status came is worthless */
+		if (!c->committed)
+			a->status = 0;
+		a->class = GB_UP_RETRY;
+		if (rc == CURLE_OPERATION_TIMEDOUT || c->timed_out) {
+			a->timed_out = 1;
+			snprintf(a->msg, sizeof(a->msg), "timed out");
+		} else if (c->too_big)
+			snprintf(a->msg, sizeof(a->msg),
+			    "answer larger than %d bytes",
+			    c->ok ? GB_UPSTREAM_BUFFER_MAX :
+			    GB_UPSTREAM_ERRBODY_MAX);
+		else {
+			if (fatal_curl(rc))
+				a->class = GB_UP_FATAL;
+			snprintf(a->msg, sizeof(a->msg), "%s",
+			    c->errbuf[0] != '\0' ? c->errbuf :
+			    curl_easy_strerror(rc));
+		}
+	}
+}
+
+/*
+ * An attempt ended (libcurl finished it, or it was stopped): record the
+ * key's outcome, then end the call or go on with the next key.
+ */
+static void
+attempt_end(struct gb_upcall *c, CURLcode rc)
+{
+	struct attempt *a = &c->a;
+	long secs, ms, left;
+	int n = c->head.attempts;
+
+	judge(c, rc);
+	xfer_stop(c);
+	if (a->gone) {
+		/* not the key's fault; a 2xx still proves the key */
+		if (c->ok)
+			record_ok(c);
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
+		finish(c, -1);
+		return;
+	}
+	if (a->committed || a->class == GB_UP_OK) {
+		record_ok(c);
+		if (!a->committed && commit(c) == -1) {
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "the caller went away");
+			finish(c, -1);
+		} else if (a->class != GB_UP_OK) {
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "upstream answer broke off: %s", a->msg);
+			finish(c, -1);
+		} else
+			finish(c, GB_EXIT_OK);
+		return;
+	}
+	switch (a->class) {
+	case GB_UP_FATAL:
+		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s: %s", n,
+		    c->head.key, a->msg);
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+		    "upstream request failed: %s", a->msg);
+		c->head.retry_after = -1;
+		if (deliver_error(c, 502, c->err.msg) == -1)
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "the caller went away");
+		finish(c, -1);
+		return;
+	case GB_UP_FINAL:
+		gb_err_set(&c->err, GB_EXIT_NO, a->status,
+		    "upstream answered %s", a->msg);
+		c->head.status = a->status;
+		if (deliver(c, c->buf.data, c->buf.len) == -1)
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "the caller went away");
+		finish(c, -1);
+		return;
+	case GB_UP_KEY:
+		record(c, GB_KEY_FAIL, 0, a->status, a->reason);
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s, "
+		    "key failure recorded", n, c->head.key, a->msg);
+		break;
+	case GB_UP_COOL:
+		secs = a->retry_after >= 0 ? a->retry_after :
+		    c->u->cfg->key_cooldown;
+		record(c, GB_KEY_COOL, secs, a->status, a->reason);
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s, "
+		    "key cools down for %ld s", n, c->head.key, a->msg, secs);
+		break;
+	default:
+		/* remembered as the last error, not held against it */
+		record(c, GB_KEY_NOTE, 0, a->status, a->status != 0 ?
+		    a->reason : a->timed_out ? "timeout" : "network error");
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s", n,
+		    c->head.key, a->msg);
+		break;
+	}
+
+	if (c->cancelled) {
+		/* cancelled from the log callback: no other key */
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
+		finish(c, -1);
+		return;
+	}
+	if (n >= c->max || now() >= c->deadline) {
+		give_up(c);
+		return;
+	}
+	/* after a 5xx or a network failure, a pause before the next key */
+	if (a->class == GB_UP_RETRY) {
+		ms = (long)n * BACKOFF_STEP_MS;
+		if (ms > BACKOFF_MAX_MS)
+			ms = BACKOFF_MAX_MS;
+		left = (long)((c->deadline - now()) * 1000);
+		if (ms > left)
+			ms = left;
+		if (ms > 0) {
+			arm(c, usec_now() + (uint64_t)ms * 1000);
+			return;
+		}
+	}
+	next(c);
+}
+
+/* The next attempt, on a key this call has not tried yet. */
+static void
+next(struct gb_upcall *c)
+{
+	struct gb_err kerr;
+	const char *key;
+	int idx;
+
+	gb_err_clear(&kerr);
+	c->retry_at = 0;
+	if ((idx = gb_keys_next(c->ks, c->tried, c->ntried, &c->retry_at,
+	    &kerr)) == -1) {
+		if (kerr.code != GB_EXIT_NO) {
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0, "%s", kerr.msg);
+			if (deliver_error(c, 500, "key state unavailable") ==
+			    -1)
+				gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+				    "the caller went away");
+			finish(c, -1);
+			return;
+		}
+		c->nokey = 1;
+		give_up(c);
+		return;
+	}
+	c->idx = (size_t)idx;
+	c->tried[c->ntried++] = c->idx;
+	key = gb_keys_key(c->ks, c->idx);
+	gb_mask(key, c->head.key, sizeof(c->head.key));
+	c->head.attempts++;
+	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s",
+	    c->head.attempts, c->max, c->post ? "POST" : "GET", c->path,
+	    c->head.key);
+	if (c->cancelled)
+		return;		/* by the log callback: on_step ends it */
+	if (xfer_start(c, key) == -1) {
+		/* local trouble: nothing went upstream */
+		if (deliver_error(c, 500, c->err.msg) == -1)
+			gb_err_set(&c->err, GB_EXIT_TEMP, 0,
+			    "the caller went away");
+		finish(c, -1);
+	}
+}
+
+/*
+ * The step source: the first attempt, the next one after a backoff, and
+ * what the sink asked for that could not be done at once (libcurl was on
+ * the stack): end a cancelled call, unpause a resumed transfer.
+ */
+static int
+on_step(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct gb_upcall *c = arg;
+	struct gb_upstream *u = c->u;
+	CURLcode rc;
+
+	(void)src;
+	(void)usec;
+	if (c->cancelled) {
+		if (c->active)
+			xfer_stop(c);
+		/* not the key's fault; a 2xx still proves the key */
+		if (c->decided && c->ok)
+			record_ok(c);
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
+		finish(c, -1);
+		return 0;
+	}
+	if (!c->active) {
+		next(c);
+		return 0;
+	}
+	if (c->held && !c->paused) {
+		/* libcurl hands over what it held (the sink may pause again) */
+		c->held = 0;
+		c->last = now();
+		u->depth++;
+		rc = curl_easy_pause(c->h, CURLPAUSE_CONT);
+		u->depth--;
+		if (rc != CURLE_OK)
+			attempt_end(c, rc);
+		else
+			reap(u);
+	}
+	return 0;
+}
+
+/* --- the interface ----------------------------------------------------- */
+
+struct gb_upcall *
+gb_upcall_start(struct gb_upstream *u, struct gb_keys *ks,
+    const struct gb_upstream_req *req, const struct gb_upcall_sink *sink,
+    struct gb_err *err)
+{
+	struct gb_upcall *c;
+	long max = u->cfg->max_retries;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		return NULL;
+	}
+	c->u = u;
+	c->ks = ks;
+	c->sink = *sink;
+	c->post = strcmp(req->method, "POST") == 0;
+	c->stream = req->stream;
+	c->max = max;
+	c->deadline = now() + (double)u->cfg->timeout;
+	c->head.retry_after = -1;
+	gb_buf_init(&c->buf, 0);
+	gb_err_clear(&c->err);
+	if ((c->tried = calloc(max > 0 ? (size_t)max : 1,
+	    sizeof(*c->tried))) == NULL) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		goto fail;
+	}
+	if (xfer_setup(c, req, err) == -1)
+		goto fail;
+	/* the first attempt starts from the loop */
+	if (sd_event_add_time(u->loop, &c->step, CLOCK_MONOTONIC, 0,
+	    ACCURACY_USEC, on_step, c) < 0) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "unable to add a timer");
+		goto fail;
+	}
+	c->next = u->calls;
+	if (c->next != NULL)
+		c->next->prev = c;
+	u->calls = c;
+	return c;
+
+fail:
+	call_free(c);
+	return NULL;
+}
+
+void
+gb_upcall_pause(struct gb_upcall *c)
+{
+	if (c->paused || c->over)
+		return;
+	c->paused = 1;
+	/*
+	 * From the loop, stop libcurl now; from inside it, on_body hands
+	 * the next piece back instead.
+	 */
+	if (c->active && c->committed && !c->held && c->u->depth == 0 &&
+	    curl_easy_pause(c->h, CURLPAUSE_RECV) == CURLE_OK)
+		c->held = 1;
+}
+
+void
+gb_upcall_resume(struct gb_upcall *c)
+{
+	if (!c->paused || c->over)
+		return;
+	c->paused = 0;
+	c->last = now();
+	/* unpausing delivers what libcurl held: from the loop, not here */
+	if (c->held)
+		arm(c, 0);
+}
+
+void
+gb_upcall_cancel(struct gb_upcall *c)
+{
+	if (c->cancelled || c->over)
+		return;
+	c->cancelled = 1;
+	/* libcurl forbids removing a handle from inside its callbacks */
+	if (c->active && c->u->depth == 0)
+		xfer_stop(c);
+	arm(c, 0);
+}
+
+void
+gb_upstream_free(struct gb_upstream *u)
+{
+	if (u == NULL)
+		return;
+	while (u->calls != NULL)
+		call_free(u->calls);
+	upstream_drop(u);
+}
+
+/* --- the blocking interface ------------------------------------------- */
+
+/* One gb_upstream_call: the old sink behind a new one. */
+struct compat {
+	const struct gb_upstream_sink	*s;
+	struct gb_upstream_head		*head;
+	struct gb_err			*err;
+	struct gb_upcall		*c;
+	int				 rc;
+	int				 over;
+};
+
+static void
+compat_head(void *arg, const struct gb_upstream_head *h)
+{
+	struct compat *k = arg;
+
+	*k->head = *h;
+	if (k->s->head(k->s->arg, h) == -1)
+		gb_upcall_cancel(k->c);
+}
+
+static int
+compat_body(void *arg, const void *p, size_t n)
+{
+	struct compat *k = arg;
+
+	return k->s->body(k->s->arg, p, n);
+}
+
+static void
+compat_done(void *arg, int rc, const struct gb_err *e)
+{
+	struct compat *k = arg;
+
+	k->rc = rc;
+	*k->err = *e;
+	k->over = 1;
+}
+
+static void
+compat_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
+{
+	struct compat *k = arg;
+
+	k->s->log(k->s->arg, l, msg);
+}
+
+/* About once a second: has the caller gone away? */
+static int
+compat_alive(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct compat *k = arg;
+
+	if (!k->s->alive(k->s->arg)) {
+		gb_upcall_cancel(k->c);
+		return 0;
+	}
+	(void)sd_event_source_set_time(src, usec + ALIVE_USEC);
+	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	return 0;
+}
+
 int
 gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
     const struct gb_upstream_req *req, const struct gb_upstream_sink *s,
     struct gb_upstream_head *head, struct gb_err *err)
 {
-	const struct gb_config *cfg = u->cfg;
-	struct gb_upstream_attempt a;
-	struct gb_err kerr;
-	struct xfer x;
-	size_t *tried, ntried = 0;
-	double deadline = now() + (double)cfg->timeout;
-	time_t retry_at = 0;
-	int n, idx, nokey = 0, code;
-	long max = cfg->max_retries, secs;
-	const char *key;
+	struct gb_upcall_sink sink;
+	struct compat k;
+	sd_event_source *alive = NULL;
+	int r;
 
 	memset(head, 0, sizeof(*head));
 	head->retry_after = -1;
-	memset(&a, 0, sizeof(a));
-	gb_buf_init(&x.buf, 0);
-	if ((tried = calloc((size_t)max, sizeof(*tried))) == NULL) {
-		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	if (!u->own_loop) {
+		/* running the caller's loop from inside it would nest */
+		gb_err_set(err, GB_EXIT_TEMP, 0, "gb_upstream_call needs an "
+		    "upstream with a loop of its own");
 		return GB_EXIT_TEMP;
 	}
-
-	for (n = 1; n <= max; n++) {
-		if (n > 1) {
-			if (now() >= deadline)
-				break;
-			if (a.class == GB_UP_RETRY)
-				backoff(n - 1, deadline);
-		}
-		gb_err_clear(&kerr);
-		retry_at = 0;
-		if ((idx = gb_keys_next(ks, tried, ntried, &retry_at,
-		    &kerr)) == -1) {
-			if (kerr.code != GB_EXIT_NO) {
-				free(tried);
-				gb_buf_free(&x.buf);
-				gb_err_set(err, GB_EXIT_TEMP, 0, "%s",
-				    kerr.msg);
-				if (deliver_error(s, head, 500,
-				    "key state unavailable") == -1)
-					gb_err_set(err, GB_EXIT_TEMP, 0,
-					    "the caller went away");
-				return GB_EXIT_TEMP;
-			}
-			nokey = 1;
+	memset(&k, 0, sizeof(k));
+	k.s = s;
+	k.head = head;
+	k.err = err;
+	sink.head = compat_head;
+	sink.body = compat_body;
+	sink.done = compat_done;
+	sink.log = s->log != NULL ? compat_log : NULL;
+	sink.arg = &k;
+	if ((k.c = gb_upcall_start(u, ks, req, &sink, err)) == NULL)
+		return err->code;
+	if (s->alive != NULL && sd_event_add_time(u->loop, &alive,
+	    CLOCK_MONOTONIC, usec_now() + ALIVE_USEC, ACCURACY_USEC,
+	    compat_alive, &k) < 0)
+		alive = NULL;
+	while (!k.over)
+		if ((r = sd_event_run(u->loop, UINT64_MAX)) < 0) {
+			call_free(k.c);
+			gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
+			    strerror(-r));
+			k.rc = GB_EXIT_TEMP;
 			break;
 		}
-		tried[ntried++] = (size_t)idx;
-		key = gb_keys_key(ks, (size_t)idx);
-		gb_mask(key, head->key, sizeof(head->key));
-		head->attempts = n;
-		say(s, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s",
-		    n, max, req->method, req->path, head->key);
-
-		gb_buf_free(&x.buf);
-		xfer_init(&x, u, s, head, req->stream, deadline);
-		if (run(&x, key, req, &a, err) == -1) {
-			free(tried);
-			gb_buf_free(&x.buf);
-			return GB_EXIT_TEMP;
-		}
-		if (a.gone) {
-			/* not the key's fault; a 2xx still proves the key */
-			if (x.ok)
-				record_ok(ks, (size_t)idx, s);
-			code = gb_err_set(err, GB_EXIT_TEMP, 0,
-			    "the caller went away");
-			goto done;
-		}
-		if (a.committed || a.class == GB_UP_OK) {
-			record_ok(ks, (size_t)idx, s);
-			if (!a.committed && commit(&x) == -1) {
-				code = gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "the caller went away");
-				goto done;
-			}
-			if (a.class != GB_UP_OK) {
-				code = gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "upstream answer broke off: %s", a.msg);
-				goto done;
-			}
-			code = GB_EXIT_OK;
-			goto done;
-		}
-		switch (a.class) {
-		case GB_UP_FATAL:
-			say(s, GB_UP_LOG_ERROR, "attempt %d with key %s: %s",
-			    n, head->key, a.msg);
-			code = gb_err_set(err, GB_EXIT_TEMP, 0,
-			    "upstream request failed: %s", a.msg);
-			head->retry_after = -1;
-			if (deliver_error(s, head, 502, err->msg) == -1)
-				gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "the caller went away");
-			goto done;
-		case GB_UP_FINAL:
-			code = gb_err_set(err, GB_EXIT_NO, a.status,
-			    "upstream answered %s", a.msg);
-			head->status = a.status;
-			if (deliver(s, head, x.buf.data, x.buf.len) == -1)
-				code = gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "the caller went away");
-			goto done;
-		case GB_UP_KEY:
-			record(ks, (size_t)idx, GB_KEY_FAIL, 0, a.status,
-			    a.reason, s);
-			say(s, GB_UP_LOG_WARN, "attempt %d with key %s: %s, "
-			    "key failure recorded", n, head->key, a.msg);
-			break;
-		case GB_UP_COOL:
-			secs = a.retry_after >= 0 ? a.retry_after :
-			    cfg->key_cooldown;
-			record(ks, (size_t)idx, GB_KEY_COOL, secs, a.status,
-			    a.reason, s);
-			say(s, GB_UP_LOG_WARN, "attempt %d with key %s: %s, "
-			    "key cools down for %ld s", n, head->key, a.msg,
-			    secs);
-			break;
-		default:
-			/* remembered as the last error, not held against it */
-			record(ks, (size_t)idx, GB_KEY_NOTE, 0, a.status,
-			    a.status != 0 ? a.reason : a.timed_out ?
-			    "timeout" : "network error", s);
-			say(s, GB_UP_LOG_WARN, "attempt %d with key %s: %s",
-			    n, head->key, a.msg);
-			break;
-		}
-	}
-
-	/* Out of attempts, time or keys: report the last outcome. */
-	if (ntried == 0) {
-		if (retry_at > 0) {
-			head->retry_after = seconds_until(retry_at);
-			code = gb_err_set(err, GB_EXIT_NO, 429,
-			    "every API key is cooling down (next in %ld s)",
-			    head->retry_after);
-			if (deliver_error(s, head, 429, "every API key is "
-			    "cooling down; retry later") == -1)
-				code = gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "the caller went away");
-		} else {
-			code = gb_err_set(err, GB_EXIT_NO, 503,
-			    "no usable API key");
-			if (deliver_error(s, head, 503, "no usable API key") ==
-			    -1)
-				code = gb_err_set(err, GB_EXIT_TEMP, 0,
-				    "the caller went away");
-		}
-		goto done;
-	}
-	if (a.status != 0) {
-		/* the last upstream answer, passed on unchanged */
-		head->status = a.status;
-		if (a.status == 429) {
-			head->retry_after = nokey && retry_at > 0 ?
-			    seconds_until(retry_at) : earliest_recovery(ks);
-			if (head->retry_after < 0)
-				head->retry_after = a.retry_after >= 0 ?
-				    a.retry_after : cfg->key_cooldown;
-		}
-		code = gb_err_set(err, a.status >= 500 ? GB_EXIT_TEMP :
-		    GB_EXIT_NO, a.status, "giving up after %d attempt%s: %s",
-		    head->attempts, head->attempts == 1 ? "" : "s", a.msg);
-		if (deliver(s, head, x.buf.data, x.buf.len) == -1)
-			code = gb_err_set(err, GB_EXIT_TEMP, 0,
-			    "the caller went away");
-		goto done;
-	}
-	code = gb_err_set(err, GB_EXIT_TEMP, a.timed_out ? 504 : 502,
-	    "giving up after %d attempt%s: %s", head->attempts,
-	    head->attempts == 1 ? "" : "s", a.msg);
-	if (deliver_error(s, head, a.timed_out ? 504 : 502, a.timed_out ?
-	    "upstream timed out" : "upstream unreachable") == -1)
-		code = gb_err_set(err, GB_EXIT_TEMP, 0, "the caller went away");
-
-done:
-	free(tried);
-	gb_buf_free(&x.buf);
-	return code == GB_EXIT_OK ? GB_EXIT_OK : err->code;
+	sd_event_source_disable_unref(alive);
+	return k.rc;
 }

@@ -1,17 +1,31 @@
 /*
  * upstream.h - talking to Google: one HTTP attempt with one key (libcurl),
- * the classification of what came back, and the retry loop that walks the
- * keys from gb-keys state. See gb-call(1) for the policy in prose.
+ * the classification of what came back, and the retry policy that walks
+ * the keys from gb-keys state. See gb-call(1) for the policy in prose.
  *
- * The loop never writes anywhere itself: the final answer goes to a sink.
- * sink->head is called exactly once, before the first body byte, with the
- * status the caller should report; after it only the bytes of that one
- * answer reach sink->body, so bytes of two attempts never mix.
+ * The core is event-driven. A gb_upstream is one client bound to an
+ * sd-event loop: one libcurl multi handle, whose sockets and timer are
+ * sources of that loop, and so one connection cache for every call made
+ * on it. A call (gb_upcall) is a state machine driven by that loop: it
+ * takes a key, runs an attempt, records the key's outcome, waits out a
+ * backoff on a timer and tries the next key, all without blocking, so
+ * one loop runs any number of calls at once.
+ *
+ * A call never writes anywhere itself: the final answer goes to its
+ * sink. sink->head is called once, before the first body byte, with the
+ * status to report; after it only the bytes of that one answer reach
+ * sink->body, so bytes of two attempts never mix; sink->done ends the
+ * call.
+ *
+ * Not thread-safe: a gb_upstream, its loop and its calls belong to one
+ * thread. Several threads may each own a gb_upstream of their own.
  */
 #ifndef GB_UPSTREAM_H
 #define GB_UPSTREAM_H
 
 #include <stddef.h>
+
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "gb.h"
@@ -19,13 +33,17 @@
 
 struct gb_keys;
 struct gb_upstream;
+struct gb_upcall;
 
 /* Caps on what one attempt may buffer. */
 #define GB_UPSTREAM_ERRBODY_MAX	(1024 * 1024)	/* a non-2xx body */
 #define GB_UPSTREAM_BUFFER_MAX	(64 * 1024 * 1024) /* a 2xx body, not -s */
 #define GB_UPSTREAM_CONNECT_MAX	10		/* connect timeout, seconds */
 
-/* What one attempt's outcome means for the retry loop. */
+/* idle upstream connections a gb_upstream (or the shared cache) keeps */
+#define GB_UPSTREAM_KEEP	256
+
+/* What one attempt's outcome means for the retry policy. */
 enum gb_upstream_class {
 	GB_UP_OK,	/* 2xx */
 	GB_UP_KEY,	/* the key's fault: 400 API_KEY_INVALID, 401, 403 */
@@ -36,6 +54,10 @@ enum gb_upstream_class {
 			   caller went away): stop at once */
 };
 
+/*
+ * One request. method and path are copied; body is not: it must stay
+ * as it is until the call's done (libcurl sends it from there).
+ */
 struct gb_upstream_req {
 	const char	*method;	/* "GET" or "POST" */
 	const char	*path;		/* below BASE_URL, may carry ?query */
@@ -60,30 +82,77 @@ enum gb_upstream_loglevel {
 	GB_UP_LOG_DEBUG
 };
 
-struct gb_upstream_sink {
-	/* once, before any body byte; -1 aborts (the caller went away) */
-	int	(*head)(void *, const struct gb_upstream_head *);
-	/* body bytes in order; -1 aborts (the caller went away) */
+/*
+ * Where a call's answer goes. Every callback runs from the loop (never
+ * from inside gb_upcall_start, _pause, _resume or _cancel), and may call
+ * gb_upcall_pause, _resume and _cancel on any call, and gb_upcall_start;
+ * none may call gb_upstream_free.
+ */
+struct gb_upcall_sink {
+	/*
+	 * Exactly once, before the first body byte, with the status to
+	 * report; not at all when the call is cancelled before it.
+	 */
+	void	(*head)(void *, const struct gb_upstream_head *);
+	/*
+	 * Body bytes of the final answer, in order. 0: taken (a sink
+	 * buffers what it cannot write yet, and may ask for a pause);
+	 * -1: abort, the reader went away (done follows, GB_EXIT_TEMP).
+	 */
 	int	(*body)(void *, const void *, size_t);
-	/* polled while waiting; 0: the caller is gone (may be NULL) */
-	int	(*alive)(void *);
+	/*
+	 * Exactly once, last: the exit status (GB_EXIT_OK, _NO, _TEMP)
+	 * and an error whose msg explains a non-zero status. The call is
+	 * freed as soon as done returns.
+	 */
+	void	(*done)(void *, int, const struct gb_err *);
 	/* a diagnostic (never contains a key); may be NULL */
 	void	(*log)(void *, enum gb_upstream_loglevel, const char *);
 	void	*arg;
 };
 
-struct gb_upstream	*gb_upstream_new(const struct gb_config *,
+/*
+ * One upstream client on loop ev (a reference is taken), or with ev
+ * NULL on a private loop of its own, which only gb_upstream_call runs.
+ * NULL with err set on failure.
+ */
+struct gb_upstream	*gb_upstream_new(const struct gb_config *, sd_event *,
 			    struct gb_err *);
-void			 gb_upstream_free(struct gb_upstream *);
-
-/* idle upstream connections a shared cache keeps */
-#define GB_UPSTREAM_KEEP	256
 
 /*
- * Before any thread starts: let every handle made from now on share one
- * connection cache (a gb-call host, lib/host.h). 0, or -1 with err set.
+ * Free the client and its connections. Calls still running are
+ * cancelled without a word to their sinks (done is not called). Not
+ * from inside a sink callback.
  */
-int			 gb_upstream_share(struct gb_err *);
+void			 gb_upstream_free(struct gb_upstream *);
+
+/*
+ * Start a call: keys from ks (which must outlive it), at most
+ * cfg->max_retries attempts on distinct keys within cfg->timeout
+ * seconds, outcomes recorded in ks, the final answer (upstream's, or a
+ * synthesised Gemini-style error) to the sink, which is copied. Nothing
+ * happens before control returns to the loop. NULL with err set only on
+ * local trouble (out of memory); every other outcome ends in done.
+ */
+struct gb_upcall	*gb_upcall_start(struct gb_upstream *,
+			    struct gb_keys *, const struct gb_upstream_req *,
+			    const struct gb_upcall_sink *, struct gb_err *);
+
+/*
+ * Backpressure: stop delivering body bytes to the sink until resumed
+ * (libcurl stops reading the connection). A paused stream is not
+ * counted as silent by the stall check.
+ */
+void			 gb_upcall_pause(struct gb_upcall *);
+void			 gb_upcall_resume(struct gb_upcall *);
+
+/*
+ * The caller went away: the transfer is aborted at once (or as soon as
+ * control leaves libcurl, when called from a sink callback), nothing is
+ * recorded against the key, no more head or body, and done follows
+ * from the loop with GB_EXIT_TEMP. The call stays valid until then.
+ */
+void			 gb_upcall_cancel(struct gb_upcall *);
 
 /*
  * Classify a complete upstream answer: status and body. For 429, *delay
@@ -94,11 +163,31 @@ enum gb_upstream_class gb_upstream_classify(int, const char *, size_t,
 	    long *, char *, size_t);
 
 /*
- * The whole call: keys from ks, at most cfg->max_retries attempts on
- * distinct keys within cfg->timeout seconds, outcomes recorded in ks, the
- * final answer (upstream's, or a synthesised Gemini-style error) to the
- * sink. Returns the exit status (GB_EXIT_OK, _NO, _TEMP) and fills *head
- * with what was reported; err->msg explains a non-zero status.
+ * The blocking interface of the thread-per-request gb-call host, on
+ * top of the core above.
+ */
+struct gb_upstream_sink {
+	/* once, before any body byte; -1 aborts (the caller went away) */
+	int	(*head)(void *, const struct gb_upstream_head *);
+	/* body bytes in order; -1 aborts (the caller went away) */
+	int	(*body)(void *, const void *, size_t);
+	/* polled about once a second: 0, the caller is gone (may be NULL) */
+	int	(*alive)(void *);
+	/* a diagnostic (never contains a key); may be NULL */
+	void	(*log)(void *, enum gb_upstream_loglevel, const char *);
+	void	*arg;
+};
+
+/*
+ * Before any thread starts: let every handle made from now on share one
+ * connection cache (a gb-call host, lib/host.h). 0, or -1 with err set.
+ */
+int	gb_upstream_share(struct gb_err *);
+
+/*
+ * One whole call, run to its end on the private loop of u (made with a
+ * NULL loop). Returns the exit status (GB_EXIT_OK, _NO, _TEMP) and fills
+ * *head with what was reported; err->msg explains a non-zero status.
  */
 int	gb_upstream_call(struct gb_upstream *, struct gb_keys *,
 	    const struct gb_upstream_req *, const struct gb_upstream_sink *,
