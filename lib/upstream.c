@@ -30,6 +30,12 @@
  * never mix. When an attempt ends, the key's outcome is recorded in
  * gb-keys state and the call either ends -- with upstream's answer or a
  * synthesised Gemini-style error -- or goes on with the next key.
+ *
+ * libcurl sends a request again by itself when a reused connection dies
+ * before any of the answer came; that would make one key use two
+ * upstream calls. A pre-request callback counts the sends of each
+ * attempt and refuses a second: the attempt fails like any lost
+ * connection and the policy retries it, counted, on the next key.
  */
 #include <errno.h>
 #include <limits.h>
@@ -128,6 +134,7 @@ struct gb_upcall {
 	int			 gone;		/* the sink refused data */
 	int			 timed_out;
 	int			 too_big;
+	int			 sends;		/* pre-request callbacks */
 	double			 stall;		/* TIMEOUT, seconds */
 	double			 last;		/* last body byte */
 	long			 hdr_retry;	/* Retry-After header */
@@ -684,6 +691,20 @@ on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 	return 0;
 }
 
+/*
+ * CURLOPT_PREREQFUNCTION: the request is about to be sent. A second
+ * time in one attempt is libcurl re-sending it on a fresh connection
+ * after a reused one died before the answer: refused, the attempt fails.
+ */
+static int
+on_prereq(void *arg, char *ip, char *local, int port, int lport)
+{
+	struct gb_upcall *c = arg;
+
+	(void)ip, (void)local, (void)port, (void)lport;
+	return ++c->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 /* Take the transfer out of the multi handle (aborting it if running). */
 static void
 xfer_stop(struct gb_upcall *c)
@@ -738,6 +759,8 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
 	/* a stream that stays silent for TIMEOUT seconds has stalled */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, cfg->timeout);
@@ -769,6 +792,7 @@ xfer_start(struct gb_upcall *c, const char *key)
 
 	c->status = 0;
 	c->decided = c->ok = c->gone = c->timed_out = c->too_big = 0;
+	c->sends = 0;
 	c->hdr_retry = -1;
 	c->held = 0;
 	gb_buf_free(&c->buf);
@@ -1078,6 +1102,9 @@ judge(struct gb_upcall *c, CURLcode rc)
 			    "answer larger than %d bytes",
 			    c->ok ? GB_UPSTREAM_BUFFER_MAX :
 			    GB_UPSTREAM_ERRBODY_MAX);
+		else if (c->sends > 1)
+			snprintf(a->msg, sizeof(a->msg), "connection lost "
+			    "before an answer (not sent again)");
 		else {
 			if (fatal_curl(rc))
 				a->class = GB_UP_FATAL;
