@@ -2,8 +2,10 @@
  * gb-call - one request to the Gemini API, retried across the keys in
  * gb-keys state. The body (POST) comes from stdin, the answer goes to
  * stdout; with -S FD the final status is written to FD, as one line of
- * JSON, before the first byte of the answer. The retry loop and libcurl
- * live in lib/upstream.c; this file is options, output and exit status.
+ * JSON, before the first byte of the answer. The retry policy and
+ * libcurl live in lib/upstream.c, an event-driven core; this file is
+ * options, output, exit status, and the sd-event loop that runs the one
+ * call.
  */
 
 #include <errno.h>
@@ -92,7 +94,10 @@ out_body(void *arg, const void *p, size_t n)
 	return 0;
 }
 
-/* Has the reader of stdout gone away (pipe: POLLERR; socket: POLLHUP)? */
+/*
+ * Has the reader of stdout gone away (pipe: POLLERR; socket: POLLHUP)?
+ * Polled by the thread-per-request host's blocking call.
+ */
 static int
 out_alive(void *arg)
 {
@@ -117,6 +122,138 @@ out_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
 
 	if ((int)l <= (int)o->level)
 		fprintf(stderr, "gb-call: %s\n", msg);
+}
+
+/* The standalone gb-call: one call on a loop of its own. */
+struct run {
+	struct out		*o;
+	sd_event		*ev;
+	struct gb_upcall	*c;	/* until done */
+	int			 rc;
+	struct gb_err		*err;
+};
+
+static void
+run_head(void *arg, const struct gb_upstream_head *h)
+{
+	struct run *r = arg;
+
+	if (out_head(r->o, h) == -1)
+		gb_upcall_cancel(r->c);
+}
+
+static int
+run_body(void *arg, const void *p, size_t n)
+{
+	struct run *r = arg;
+
+	return out_body(r->o, p, n);
+}
+
+static void
+run_done(void *arg, int rc, const struct gb_err *e)
+{
+	struct run *r = arg;
+
+	r->rc = rc;
+	*r->err = *e;
+	r->c = NULL;
+	sd_event_exit(r->ev, 0);
+}
+
+static void
+run_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
+{
+	struct run *r = arg;
+
+	out_log(r->o, l, msg);
+}
+
+/*
+ * The reader of stdout went away. Watched with no events asked for:
+ * epoll reports EPOLLERR (a pipe) and EPOLLHUP (a socket) regardless.
+ */
+static int
+run_gone(sd_event_source *src, int fd, uint32_t revents, void *arg)
+{
+	struct run *r = arg;
+
+	(void)fd;
+	(void)revents;
+	r->o->werrno = EPIPE;
+	sd_event_source_set_enabled(src, SD_EVENT_OFF);
+	if (r->c != NULL)
+		gb_upcall_cancel(r->c);
+	return 0;
+}
+
+/* Run the call to its end; the exit status, err set when non-zero. */
+static int
+call_loop(const struct gb_config *cfg, struct gb_keys *ks,
+    const struct gb_upstream_req *req, struct out *o, struct gb_err *err)
+{
+	struct gb_upcall_sink sink;
+	struct gb_upstream *u = NULL;
+	sd_event_source *watch = NULL;
+	struct run r;
+	int e;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.err = err;
+	r.rc = GB_EXIT_TEMP;
+	if ((e = sd_event_new(&r.ev)) < 0) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
+		    strerror(-e));
+		return GB_EXIT_TEMP;
+	}
+	if ((u = gb_upstream_new(cfg, r.ev, err)) == NULL) {
+		r.rc = err->code;
+		goto out;
+	}
+	/* a regular file or /dev/null cannot be watched, nor go away */
+	if ((e = sd_event_add_io(r.ev, &watch, gb_fd(STDOUT_FILENO), 0,
+	    run_gone, &r)) < 0 && e != -EPERM && e != -EBADF) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
+		    strerror(-e));
+		goto out;
+	}
+	sink.head = run_head;
+	sink.body = run_body;
+	sink.done = run_done;
+	sink.log = run_log;
+	sink.arg = &r;
+	if ((r.c = gb_upcall_start(u, ks, req, &sink, err)) == NULL) {
+		r.rc = err->code;
+		goto out;
+	}
+	if ((e = sd_event_loop(r.ev)) < 0) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
+		    strerror(-e));
+		r.rc = GB_EXIT_TEMP;
+	}
+
+out:
+	sd_event_source_disable_unref(watch);
+	gb_upstream_free(u);
+	sd_event_unref(r.ev);
+	return r.rc;
+}
+
+/* A job of the thread-per-request host: the blocking call. */
+static int
+call_hosted(struct gb_upstream *u, struct gb_keys *ks,
+    const struct gb_upstream_req *req, struct out *o, struct gb_err *err)
+{
+	struct gb_upstream_sink sink;
+	struct gb_upstream_head head;
+
+	sink.head = out_head;
+	sink.body = out_body;
+	sink.alive = out_alive;
+	sink.log = out_log;
+	sink.arg = o;
+	return gb_upstream_call(u, ks, req, &sink, &head, err);
 }
 
 /* A path below BASE_URL: printable ASCII, no spaces. */
@@ -168,8 +305,6 @@ static int
 call(int argc, char *argv[], struct kept *kp)
 {
 	struct gb_config cfg0, *cfgp = &cfg0;
-	struct gb_upstream_sink sink;
-	struct gb_upstream_head head;
 	struct gb_upstream_req req;
 	struct gb_upstream *u = NULL;
 	struct gb_keys *ks = NULL;
@@ -270,17 +405,16 @@ call(int argc, char *argv[], struct kept *kp)
 	}
 
 	if ((ks == NULL && (ks = gb_keys_open(cfgp, &err)) == NULL) ||
-	    (u == NULL && (u = gb_upstream_new(cfgp, &err)) == NULL)) {
+	    (kp != NULL && u == NULL &&
+	    (u = gb_upstream_new(cfgp, NULL, &err)) == NULL)) {
 		fprintf(stderr, "gb-call: %s\n", err.msg);
 		rc = err.code;
 		goto out;
 	}
-	sink.head = out_head;
-	sink.body = out_body;
-	sink.alive = out_alive;
-	sink.log = out_log;
-	sink.arg = &o;
-	rc = gb_upstream_call(u, ks, &req, &sink, &head, &err);
+	if (kp != NULL)
+		rc = call_hosted(u, ks, &req, &o, &err);
+	else
+		rc = call_loop(cfgp, ks, &req, &o, &err);
 	if (gb_keys_notice(ks) != NULL)
 		fprintf(stderr, "gb-call: %s\n", gb_keys_notice(ks));
 	if (o.serrno != 0) {

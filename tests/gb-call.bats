@@ -280,6 +280,30 @@ gb-call: attempt 2 with key $M2: HTTP 503" ]
 	[ "$(key 0 last_error.reason)" = "network error" ]
 }
 
+@test "a reused connection lost before the answer is not sent again by libcurl" {
+	upstream_script '[{"status":503},{"reset_before_headers":true}]'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 503
+gb-call: attempt 2 with key $M2: connection lost before an answer (not sent again)" ]
+	# attempt 2 went on the connection attempt 1 left open
+	[ "$(upstream_request 2 .client_port)" = "$(upstream_request 1 .client_port)" ]
+	[ "$(upstream_outcome 2)" = reset ]
+	# the next key, not the same one again: one use per upstream request
+	[ "$(upstream_request 3 .key)" = "$K3" ]
+	[ "$(upstream_count)" = 3 ]
+	[ "$(gb-keys list --json | jq -c '[.keys[].uses]')" = '[1,1,1]' ]
+	[ "$(key 1 consecutive_failures)" = 0 ]
+	[ "$(key 1 last_error.reason)" = "network error" ]
+
+	# nor a GET
+	upstream_script '[{"status":503},{"reset_before_headers":true}]'
+	run -0 --separate-stderr gbcall GET models
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$(upstream_count)" = 6 ]
+}
+
 @test "unreachable upstream: 502 Gemini-style error, exit 111, no penalty" {
 	port=$(free_port)
 	BASE_URL=http://127.0.0.1:$port/v1beta run -111 --separate-stderr \
