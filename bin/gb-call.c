@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +24,10 @@
 #include "gb.h"
 #include "host.h"
 #include "io.h"
-#include "job.h"
 #include "keys.h"
-#include "pipeline.h"
 #include "upstream.h"
 
-/* a job of a host has streams and options of its own (job.h) */
-#include "jobtool.h"
-
 /* Where the final answer goes. */
-#ifndef GB_BUILTIN
 struct out {
 	int			status_fd;	/* -S FD, or -1 */
 	int			werrno;		/* a failed write to stdout */
@@ -68,7 +61,7 @@ out_head(void *arg, const struct gb_upstream_head *h)
 		size_t len = strlen(line);
 
 		line[len] = '\n';
-		rc = gb_io_writeall(gb_fd(o->status_fd), line, len + 1);
+		rc = gb_io_writeall(o->status_fd, line, len + 1);
 		if (rc == -1)
 			o->serrno = errno;
 		line[len] = '\0';
@@ -76,7 +69,7 @@ out_head(void *arg, const struct gb_upstream_head *h)
 		o->serrno = ENOMEM;
 	free(line);
 	json_decref(j);
-	gb_close(o->status_fd);
+	close(o->status_fd);
 	o->status_fd = -1;
 	return rc;
 }
@@ -87,32 +80,11 @@ out_body(void *arg, const void *p, size_t n)
 {
 	struct out *o = arg;
 
-	if (gb_io_writeall(gb_fd(STDOUT_FILENO), p, n) == -1) {
+	if (gb_io_writeall(STDOUT_FILENO, p, n) == -1) {
 		o->werrno = errno;
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * Has the reader of stdout gone away (pipe: POLLERR; socket: POLLHUP)?
- * Polled by the thread-per-request host's blocking call.
- */
-static int
-out_alive(void *arg)
-{
-	struct out *o = arg;
-	struct pollfd p;
-
-	p.fd = gb_fd(STDOUT_FILENO);
-	p.events = 0;
-	p.revents = 0;
-	if (poll(&p, 1, 0) == 1 &&
-	    (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
-		o->werrno = EPIPE;
-		return 0;
-	}
-	return 1;
 }
 
 static void
@@ -212,7 +184,7 @@ call_loop(const struct gb_config *cfg, struct gb_keys *ks,
 		goto out;
 	}
 	/* a regular file or /dev/null cannot be watched, nor go away */
-	if ((e = sd_event_add_io(r.ev, &watch, gb_fd(STDOUT_FILENO), 0,
+	if ((e = sd_event_add_io(r.ev, &watch, STDOUT_FILENO, 0,
 	    run_gone, &r)) < 0 && e != -EPERM && e != -EBADF) {
 		gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
 		    strerror(-e));
@@ -238,22 +210,6 @@ out:
 	gb_upstream_free(u);
 	sd_event_unref(r.ev);
 	return r.rc;
-}
-
-/* A job of the thread-per-request host: the blocking call. */
-static int
-call_hosted(struct gb_upstream *u, struct gb_keys *ks,
-    const struct gb_upstream_req *req, struct out *o, struct gb_err *err)
-{
-	struct gb_upstream_sink sink;
-	struct gb_upstream_head head;
-
-	sink.head = out_head;
-	sink.body = out_body;
-	sink.alive = out_alive;
-	sink.log = out_log;
-	sink.arg = o;
-	return gb_upstream_call(u, ks, req, &sink, &head, err);
 }
 
 /* A path below BASE_URL: printable ASCII, no spaces. */
@@ -288,25 +244,12 @@ has_key_param(const char *p)
 	return 0;
 }
 
-/*
- * What a long-lived caller keeps from one request to the next: the
- * configuration, the key state and the libcurl handle with its
- * connection cache. NULL for a one-shot run.
- */
-struct kept {
-	int			 ready;
-	struct gb_config	 cfg;
-	struct gb_upstream	*u;
-	struct gb_keys		*ks;
-};
-
-/* One gb-call run: the standalone main, and one request of a worker. */
+/* The standalone gb-call. */
 static int
-call(int argc, char *argv[], struct kept *kp)
+call(int argc, char *argv[])
 {
 	struct gb_config cfg0, *cfgp = &cfg0;
 	struct gb_upstream_req req;
-	struct gb_upstream *u = NULL;
 	struct gb_keys *ks = NULL;
 	struct gb_buf body;
 	struct gb_err err;
@@ -362,7 +305,7 @@ call(int argc, char *argv[], struct kept *kp)
 			    o.status_fd);
 			return GB_EXIT_USAGE;
 		}
-		if (fcntl(gb_fd(o.status_fd), F_SETFD, FD_CLOEXEC) == -1) {
+		if (fcntl(o.status_fd, F_SETFD, FD_CLOEXEC) == -1) {
 			fprintf(stderr, "gb-call: -S %d: %s\n", o.status_fd,
 			    strerror(errno));
 			return GB_EXIT_USAGE;
@@ -372,22 +315,15 @@ call(int argc, char *argv[], struct kept *kp)
 	req.path = argv[1];
 
 	gb_err_clear(&err);
-	if (kp != NULL)
-		cfgp = &kp->cfg;
-	if ((kp == NULL || !kp->ready) &&
-	    gb_config_load(cfgp, GB_CONFIG_NEED_KEYS, &err) == -1) {
+	if (gb_config_load(cfgp, GB_CONFIG_NEED_KEYS, &err) == -1) {
 		fprintf(stderr, "gb-call: %s\n", err.msg);
 		return err.code;
-	}
-	if (kp != NULL && kp->ready) {
-		u = kp->u;
-		ks = kp->ks;
 	}
 	o.level = cfgp->log_level;
 
 	gb_buf_init(&body, (size_t)cfgp->max_body);
 	if (strcmp(req.method, "POST") == 0) {
-		if (gb_io_readall(gb_fd(STDIN_FILENO), &body) == -1) {
+		if (gb_io_readall(STDIN_FILENO, &body) == -1) {
 			if (errno == E2BIG) {
 				fprintf(stderr, "gb-call: request body larger "
 				    "than MAX_BODY (%lld bytes)\n",
@@ -404,17 +340,12 @@ call(int argc, char *argv[], struct kept *kp)
 		req.bodylen = body.len;
 	}
 
-	if ((ks == NULL && (ks = gb_keys_open(cfgp, &err)) == NULL) ||
-	    (kp != NULL && u == NULL &&
-	    (u = gb_upstream_new(cfgp, NULL, &err)) == NULL)) {
+	if ((ks = gb_keys_open(cfgp, &err)) == NULL) {
 		fprintf(stderr, "gb-call: %s\n", err.msg);
 		rc = err.code;
 		goto out;
 	}
-	if (kp != NULL)
-		rc = call_hosted(u, ks, &req, &o, &err);
-	else
-		rc = call_loop(cfgp, ks, &req, &o, &err);
+	rc = call_loop(cfgp, ks, &req, &o, &err);
 	if (gb_keys_notice(ks) != NULL)
 		fprintf(stderr, "gb-call: %s\n", gb_keys_notice(ks));
 	if (o.serrno != 0) {
@@ -431,105 +362,26 @@ call(int argc, char *argv[], struct kept *kp)
 
 out:
 	if (o.status_fd >= 0)
-		gb_close(o.status_fd);
-	if (gb_close(STDOUT_FILENO) == -1 && errno != EBADF &&
+		close(o.status_fd);
+	if (close(STDOUT_FILENO) == -1 && errno != EBADF &&
 	    rc == GB_EXIT_OK) {
 		fprintf(stderr, "gb-call: write error: %s\n", strerror(errno));
 		rc = GB_EXIT_TEMP;
 	}
 	gb_buf_free(&body);
-	if (kp != NULL && u != NULL && ks != NULL) {
-		/* kept for the next request */
-		kp->u = u;
-		kp->ks = ks;
-		kp->ready = 1;
-		return rc;
-	}
-	gb_upstream_free(u);
 	if (ks != NULL)
 		gb_keys_close(ks);
-	if (kp == NULL || !kp->ready)
-		gb_config_free(cfgp);
+	gb_config_free(cfgp);
 	return rc;
 }
-#endif /* !GB_BUILTIN */
 
-/*
- * Behind gb-serve: "gb-call -W" is gb-call's host (lib/host.h), started
- * by gb-serve with its queue on descriptor 3. Each request is a job on
- * one of its threads, running call() exactly as the standalone tool
- * does; a thread keeps its configuration, key state and libcurl handle
- * for the next job, and all handles share one connection cache, so
- * upstream connections are reused from one request to the next whichever
- * thread takes it (new upstream connections per request: 1 -> 0), and a
- * request costs no exec, no libcurl or OpenSSL set-up.
- *
- * gb-serve is built with the entry point below in place of gb-call's
- * main (it links no libcurl, so its forks stay cheap): when gb-serve
- * runs gb-call without a host, it execs the standalone gb-call.
- */
-#ifndef GB_BUILTIN
-static _Thread_local struct kept *kept;
-
-static int
-call_job(int argc, char *argv[])
-{
-	if (kept == NULL && (kept = calloc(1, sizeof(*kept))) == NULL) {
-		fprintf(stderr, "gb-call: out of memory\n");
-		return GB_EXIT_TEMP;
-	}
-	return call(argc, argv, kept);
-}
-
-static void
-call_thread_end(void)
-{
-	if (kept == NULL)
-		return;
-	if (kept->ready) {
-		gb_upstream_free(kept->u);
-		gb_keys_close(kept->ks);
-		gb_config_free(&kept->cfg);
-	}
-	free(kept);
-	kept = NULL;
-}
-
+/* "gb-call -W": the tool's host behind gb-serve (lib/host_call.c). */
 int
 main(int argc, char *argv[])
 {
-	static const struct gb_host_ops ops = { call_job, call_thread_end,
-	    gb_upstream_share };
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, "gb-call", &ops)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_call)) != -1)
 		return rc;
-	return call(argc, argv, NULL);
+	return call(argc, argv);
 }
-#else /* GB_BUILTIN */
-int	gb_builtin_gb_call(int, char *[]);
-
-/* Run without a host (lib/pipeline.c): the standalone gb-call. */
-int
-gb_builtin_gb_call(int argc, char *argv[])
-{
-	struct gb_pipeline pl;
-	struct gb_err err;
-	char path[PATH_MAX + 16];
-
-	(void)argc;
-	if (gb_pipeline_init(&pl, &err) == 0 &&
-	    snprintf(path, sizeof(path), "%s/gb-call", pl.dir) <
-	    (int)sizeof(path))
-		execv(path, argv);
-	fprintf(stderr, "gb-call: cannot run gb-call: %s\n",
-	    strerror(errno));
-	return GB_EXIT_TEMP;
-}
-
-int
-main(int argc, char *argv[])
-{
-	return gb_builtin_gb_call(argc, argv);
-}
-#endif
