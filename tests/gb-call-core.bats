@@ -97,9 +97,12 @@ upcall() {
 	run -0 --separate-stderr upcall -s -p 250 POST "$STREAM" req.json
 	t1=$(date +%s%N)
 	[ "$stderr" = "" ]
-	assert_output $'head 0.0 200 1\ndone 0.0 0 \npieces 0.0 4'
-	# events come 0.1 s apart, each piece waits for the resume before
-	((t1 - t0 >= 750000000))
+	assert_line --index 0 'head 0.0 200 1'
+	assert_line --index 1 'done 0.0 0 '
+	# events come 0.1 s apart (what arrived while paused may come as
+	# one piece), each piece after the resume of the one before
+	[[ ${lines[2]} =~ ^pieces\ 0\.0\ ([2-4])$ ]]
+	((t1 - t0 >= (BASH_REMATCH[1] - 1) * 250000000))
 	[ "$(cat out.0.0)" = $'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\ndata: {"n":4}' ]
 	[ "$(upstream_outcome 1)" = complete ]
 }
@@ -134,7 +137,11 @@ upcall() {
 	upstream_script '{"events":[{"n":1},{"n":2}],"wait_before":[1],"repeat":true}'
 	run -0 --separate-stderr upcall -s -n 4 -f 1 POST "$STREAM" req.json
 	[ "$stderr" = "" ]
-	assert_output 'head 0.0 200 1'
+	# heads of the calls that got a byte before the free, no done at all
+	((${#lines[@]} >= 1))
+	for l in "${lines[@]}"; do
+		[[ $l =~ ^head\ 0\.[0-3]\ 200\ 1$ ]]
+	done
 	for i in 1 2 3 4; do
 		[ "$(upstream_outcome $i)" = client_gone ]
 	done
