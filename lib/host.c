@@ -384,11 +384,12 @@ gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool)
 	}
 	fcntl(h.q, F_SETFD, FD_CLOEXEC);
 	fcntl(h.q, F_SETFL, fcntl(h.q, F_GETFL) | O_NONBLOCK);
-	snprintf(name, sizeof(name), "%s-host", tool->name);
-	prctl(PR_SET_NAME, name, 0, 0, 0);
+	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_ARENA_MAX, 2);
-	raise_nofile();
+	/* last: a process named so is a host ready to serve */
+	snprintf(name, sizeof(name), "%s-host", tool->name);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 	gb_err_clear(&err);
 	if (gb_config_load(&h.cfg, tool->need, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", tool->name, err.msg);

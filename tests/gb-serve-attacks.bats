@@ -177,7 +177,7 @@ OAI_MULTI='{"error":{"message":"Multiple credential headers","type":"authenticat
 		run -0 curl -sS -o /dev/null -w '%{http_code}' -X $m -H 'Authorization: Bearer tok-user' "$(url /v1/keys/list)"
 		[[ $output == 401 || $output == 405 ]] || { echo "$m: $output"; false; }
 	done
-	run -0 curl -sS -X HEAD -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer tok-user' "$(url /v1/keys/list)"
+	run -0 curl -sS -I -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer tok-user' "$(url /v1/keys/list)"
 	[[ $output == 401 || $output == 405 ]]
 }
 

@@ -301,6 +301,8 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 		    O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, sp[1], side);
+	/* nothing else gb-serve inherited or holds */
+	posix_spawn_file_actions_addclosefrom_np(&fa, side + 1);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);

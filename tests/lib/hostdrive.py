@@ -29,6 +29,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 
 MSG_JOB, MSG_HEAD, MSG_META, MSG_DONE = 1, 2, 3, 4
 TOOLS = {"convert": 1, "call": 2, "sse": 3, "keys": 4}
@@ -73,6 +74,28 @@ def read_reply(sock):
     return jid, "unknown %d" % typ
 
 
+def feed(w, data):
+    """Write data into a pipe's write end, then close it."""
+    try:
+        os.write(w, data) if len(data) < 65536 else [
+            os.write(w, data[i:i + 65536]) for i in range(0, len(data),
+                                                         65536)]
+    except BrokenPipeError:
+        pass
+    os.close(w)
+
+
+def drain(r, name):
+    """Copy a pipe's read end into a file until its end."""
+    with open(name, "wb") as f:
+        while True:
+            b = os.read(r, 65536)
+            if not b:
+                break
+            f.write(b)
+    os.close(r)
+
+
 def main():
     cmd = sys.argv[sys.argv.index("--") + 1:]
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -93,15 +116,23 @@ def main():
             n = 1 if words[0] == "job" else int(words[1])
             spec = words[1:] if words[0] == "job" else words[2:]
             ids = []
+            threads = []
+            data = open("in", "rb").read() if os.path.exists("in") else None
             for i in range(n):
                 jid += 1
                 ids.append(jid)
-                fds = []
-                fds.append(os.open("in", os.O_RDONLY) if
-                           os.path.exists("in") else -1)
-                fds.append(os.open("out" if n == 1 else "out.%d" % (i + 1),
-                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                   0o600))
+                # the job's stdin and stdout are pipes, as gb-serve gives
+                fds = [-1]
+                if data is not None:
+                    r, w = os.pipe()
+                    fds[0] = r
+                    threads.append(threading.Thread(target=feed,
+                                                    args=(w, data)))
+                r, w = os.pipe()
+                fds.append(w)
+                threads.append(threading.Thread(
+                    target=drain, args=(r, "out" if n == 1 else
+                                        "out.%d" % (i + 1))))
                 socket.send_fds(ours, [job_msg(jid, spec,
                                                (1 if fds[0] >= 0 else 0) |
                                                2)],
@@ -109,6 +140,8 @@ def main():
                 for f in fds:
                     if f >= 0:
                         os.close(f)
+            for t in threads:
+                t.start()
             left = set(ids)
             done = {}
             while left:
@@ -122,6 +155,8 @@ def main():
                 if text.startswith("done "):
                     left.discard(rid)
                     done[rid] = text.split()[1]
+            for t in threads:
+                t.join()
             if n > 1:
                 for i in ids:
                     print("done %s" % done.get(i, "?"), flush=True)
