@@ -3,8 +3,7 @@
  * per job, converted event by event on the host's loop.
  *
  * The job reads its stdin when it is readable, feeds the bytes to the
- * SSE parser and the stream converter (the same objects gb-sse drives
- * alone) and writes each converted event to its stdout without
+ * filter gb-sse drives alone (ssefilter.h) and writes each converted event to its stdout without
  * blocking. Output that does not fit the pipe waits in the job's buffer
  * and the job stops reading until it drains, so a slow client slows its
  * own upstream and nothing else. Its stdin is watched edge-triggered
@@ -23,17 +22,14 @@
 
 #include "buf.h"
 #include "host.h"
-#include "sse.h"
-#include "stream.h"
+#include "ssefilter.h"
 
-#define EVENTCAP	(16UL << 20)	/* largest upstream event, bytes */
 #define READSIZE	65536
 #define OUTCAP		(GB_STREAM_EVENTMAX + 65536)
 
 struct ssejob {
 	struct gb_hostjob	*j;
-	struct gb_sse		 p;
-	struct gb_stream	*st;
+	struct gb_ssefilter	*f;
 	struct gb_buf		 out;		/* converted, not yet written */
 	sd_event_source		*insrc, *outsrc, *ka;
 	uint64_t		 ka_usec;	/* keep-alive interval, or 0 */
@@ -75,12 +71,6 @@ out_event(void *arg, const char *p, size_t n)
 	return 0;
 }
 
-static int
-on_event(void *arg, const struct gb_sse_event *ev, struct gb_err *err)
-{
-	return gb_stream_event(arg, ev->data, ev->len, err);
-}
-
 static void
 finish(struct ssejob *s)
 {
@@ -100,8 +90,7 @@ finish(struct ssejob *s)
 	sd_event_source_disable_unref(s->insrc);
 	sd_event_source_disable_unref(s->outsrc);
 	sd_event_source_disable_unref(s->ka);
-	gb_sse_free(&s->p);
-	gb_stream_free(s->st);
+	gb_ssefilter_free(s->f);
 	gb_buf_free(&s->out);
 	gb_hostjob_done(j, code, msg);
 	free(s);
@@ -112,7 +101,7 @@ static int
 drained(struct ssejob *s)
 {
 	return s->out.len == 0 && (s->eof || s->rc == -1 ||
-	    gb_stream_over(s->st));
+	    gb_ssefilter_over(s->f));
 }
 
 static void
@@ -133,7 +122,7 @@ static int
 read_some(struct ssejob *s)
 {
 	char buf[READSIZE];
-	char m[GB_ERR_MSGSIZE + 16];
+	char m[GB_ERR_MSGSIZE];
 	ssize_t r;
 
 	do
@@ -141,31 +130,15 @@ read_some(struct ssejob *s)
 	while (r == -1 && errno == EINTR);
 	if (r == -1 && errno == EAGAIN)
 		return 0;
+	arm_keepalive(s);
 	if (r == -1) {
 		snprintf(m, sizeof(m), "read error: %s", strerror(errno));
-		s->rc = gb_stream_fail(s->st, 502, m, NULL, &s->err);
-		return 1;
-	}
-	arm_keepalive(s);
-	if (r == 0) {
+		s->rc = gb_ssefilter_fail(s->f, 502, m, &s->err);
+	} else if (r == 0) {
 		s->eof = 1;
-		/* a last event without its blank line is dropped, as SSE says */
-		if (gb_sse_end(&s->p) && !gb_stream_complete(s->st))
-			s->rc = gb_stream_fail(s->st, 502, "upstream stream "
-			    "cut in the middle of an event", NULL, &s->err);
-		else
-			s->rc = gb_stream_end(s->st, &s->err);
-		return 1;
-	}
-	if (gb_sse_feed(&s->p, buf, (size_t)r, on_event, s->st, &s->err) ==
-	    -1) {
-		/* the converter already reported its own failures */
-		if (!gb_stream_over(s->st)) {
-			snprintf(m, sizeof(m), "upstream %s", s->err.msg);
-			gb_stream_fail(s->st, 502, m, NULL, &s->err);
-		}
-		s->rc = -1;
-	}
+		s->rc = gb_ssefilter_end(s->f, &s->err);
+	} else
+		s->rc = gb_ssefilter_feed(s->f, buf, (size_t)r, &s->err);
 	return 1;
 }
 
@@ -177,7 +150,7 @@ read_some(struct ssejob *s)
 static void
 pump(struct ssejob *s)
 {
-	int more = !s->eof && s->rc == 0 && !gb_stream_over(s->st);
+	int more = !s->eof && s->rc == 0 && !gb_ssefilter_over(s->f);
 
 	if (s->werr != 0 || drained(s)) {
 		finish(s);
@@ -199,7 +172,7 @@ on_in(sd_event_source *src, int fd, uint32_t ev, void *arg)
 	(void)ev;
 	/* edge-triggered: read until the pipe is empty or output waits */
 	while (!s->eof && s->rc == 0 && s->werr == 0 && s->out.len == 0 &&
-	    !gb_stream_over(s->st) && read_some(s))
+	    !gb_ssefilter_over(s->f) && read_some(s))
 		;
 	pump(s);
 	return 0;
@@ -232,7 +205,7 @@ on_keepalive(sd_event_source *src, uint64_t usec, void *arg)
 
 	(void)src;
 	(void)usec;
-	if (gb_stream_keepalive(s->st, &s->err) == -1 && s->werr == 0)
+	if (gb_ssefilter_keepalive(s->f, &s->err) == -1 && s->werr == 0)
 		s->rc = -1;
 	arm_keepalive(s);
 	pump(s);
@@ -274,10 +247,9 @@ sse_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	o.show_thinking = cfg->show_thinking;
 	o.search_links = cfg->show_search_link && o.model != NULL &&
 	    ends_with(o.model, "-search");
-	gb_sse_init(&s->p, EVENTCAP);
 	gb_buf_init(&s->out, OUTCAP);
 	gb_err_clear(&s->err);
-	if ((s->st = gb_stream_new(&o, out_event, s, &s->err)) == NULL ||
+	if ((s->f = gb_ssefilter_new(&o, out_event, s, &s->err)) == NULL ||
 	    sd_event_add_io(ev, &s->insrc, gb_hostjob_in(j), EPOLLIN | EPOLLET,
 	    on_in,
 	    s) < 0 ||

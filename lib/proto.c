@@ -2,6 +2,7 @@
  * proto.c - sending and receiving the messages of proto.h.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -97,6 +98,22 @@ msg_ok(const struct gb_msg *m, size_t len)
 	}
 }
 
+/*
+ * recvmsg(2) gave 0 bytes: the end of the queue, or an empty packet (a
+ * SOCK_SEQPACKET socket carries those; no peer of ours sends one).
+ */
+static int
+ended(int q)
+{
+	struct pollfd p;
+
+	p.fd = q;
+	p.events = POLLIN | POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
 ssize_t
 gb_msg_recv(int q, struct gb_msg *m, int *fds)
 {
@@ -122,8 +139,25 @@ gb_msg_recv(int q, struct gb_msg *m, int *fds)
 	do
 		r = recvmsg(q, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (r == -1 && errno == EINTR);
-	if (r <= 0)
-		return r;
+	if (r == -1)
+		return -1;
+	if (r == 0 && !ended(q)) {
+		/* an empty packet, not the end of the queue */
+		for (h = CMSG_FIRSTHDR(&msg); h != NULL;
+		    h = CMSG_NXTHDR(&msg, h))
+			if (h->cmsg_level == SOL_SOCKET &&
+			    h->cmsg_type == SCM_RIGHTS)
+				for (i = 0; i < (int)((h->cmsg_len -
+				    CMSG_LEN(0)) / sizeof(int)); i++) {
+					memcpy(&k, CMSG_DATA(h) + i *
+					    sizeof(int), sizeof(int));
+					close(k);
+				}
+		errno = EBADMSG;
+		return -1;
+	}
+	if (r == 0)
+		return 0;
 	for (h = CMSG_FIRSTHDR(&msg); h != NULL; h = CMSG_NXTHDR(&msg, h)) {
 		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;

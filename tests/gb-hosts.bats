@@ -89,12 +89,11 @@ drive() {
 
 @test "gb-call -W: HEAD before the answer, then DONE; key uses counted once each" {
 	printf '%s' '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' > in
-	run -0 drive gb-call <<<$'job call mode=POST arg='"$GEN"$'\njob call mode=POST arg='"$GEN"$'\njob call mode=PUT arg=x\nclose'
+	run -0 drive gb-call <<<$'job call mode=POST arg='"$GEN"$'\njob call mode=POST arg='"$GEN"$'\nclose'
 	assert_line --index 0 --regexp '^head 200 1 -1 AIzaSy.*'
 	assert_line --index 1 'done 0'
 	assert_line --index 2 --regexp '^head 200 1 -1 '
 	assert_line --index 3 'done 0'
-	assert_line --index 4 'done 100 not a gb-call job'
 	run -0 jq -r '.candidates[0].content.parts[0].text' out
 	assert_output 'echo: hi'
 	run -0 upstream_requests 2
@@ -103,6 +102,13 @@ drive() {
 	run -0 "$GB_BIN/gb-keys" list --json
 	run -0 jq -c '[.keys[].uses]' <<<"$output"
 	assert_output '[1,1]'
+}
+
+@test "gb-call -W: a job it cannot run is refused, and the next one runs" {
+	printf '%s' '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' > in
+	run -0 drive gb-call <<<$'job call mode=PUT arg=x\njob call mode=POST arg='"$GEN"$'\nclose'
+	assert_line --index 0 'done 100 not a gb-call job'
+	assert_line --index 2 'done 0'
 }
 
 @test "gb-call -W: the key table job is gb-keys list --json" {
