@@ -4,11 +4,8 @@
  * stdout, one write per event, as soon as each event is complete. The
  * work is lib/ssefilter.c, fed here one read(2) at a time.
  *
- * It also runs as a job in a thread of a long-lived host (job.h), several
- * at once and many times over in one process: its descriptors and
- * stderr go through /gb_stderr(), it holds no static state and
- * never exits: every failure returns its status from main after freeing
- * what the run holds.
+ * "gb-sse -W" is the tool's host behind gb-serve (lib/host.h): the same
+ * filter, driven by the host's loop (lib/host_sse.c).
  */
 #include <errno.h>
 #include <poll.h>
