@@ -248,7 +248,7 @@ main(int argc, char *argv[])
 
 	memset(&srv, 0, sizeof(srv));
 	srv.idle_s = 60;
-	srv.head_s = 30;
+	srv.head_s = 10;
 	srv.sse_k = SSE_KEEPALIVE;
 	srv.lfd = srv.spare = -1;
 	while ((ch = getopt(argc, argv, "c:i:l:nt:")) != -1) {

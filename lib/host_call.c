@@ -58,18 +58,18 @@ finish(struct cjob *c)
 	struct gb_hostjob *j = c->j;
 	char m[GB_ERR_MSGSIZE + 32];
 	int code = c->code;
-	const char *msg = c->msg[0] != '\0' ? c->msg : NULL;
 
+	/* the message outlives the job's memory */
 	if (c->werr != 0) {
 		snprintf(m, sizeof(m), "write error: %s", strerror(c->werr));
-		msg = m;
 		code = GB_EXIT_TEMP;
-	}
+	} else
+		snprintf(m, sizeof(m), "%s", c->msg);
 	sd_event_source_disable_unref(c->outsrc);
 	gb_buf_free(&c->body);
 	gb_buf_free(&c->out);
 	free(c);
-	gb_hostjob_done(j, code, msg);
+	gb_hostjob_done(j, code, m);
 }
 
 /* Watch stdout for room while something waits, for errors always. */

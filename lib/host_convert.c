@@ -71,9 +71,12 @@ static void
 finish(struct cjob *c, int code, const char *msg)
 {
 	struct gb_hostjob *j = c->j;
+	char m[GB_ERR_MSGSIZE];
 
+	/* msg may be the job's own: keep it past the free */
+	snprintf(m, sizeof(m), "%s", msg != NULL ? msg : "");
 	cjob_free(c);
-	gb_hostjob_done(j, code, msg);
+	gb_hostjob_done(j, code, m);
 }
 
 static void *

@@ -79,12 +79,14 @@ finish(struct ssejob *s)
 	const char *msg = NULL;
 	char m[GB_ERR_MSGSIZE + 32];
 
+	/* the message outlives the job's memory */
 	if (s->werr != 0) {
 		snprintf(m, sizeof(m), "write error: %s", strerror(s->werr));
 		msg = m;
 		code = GB_EXIT_TEMP;
 	} else if (s->rc == -1) {
-		msg = s->err.msg;
+		snprintf(m, sizeof(m), "%s", s->err.msg);
+		msg = m;
 		code = GB_EXIT_TEMP;
 	}
 	sd_event_source_disable_unref(s->insrc);

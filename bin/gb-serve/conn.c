@@ -825,7 +825,12 @@ conn_serve_fd(struct srv *srv, int rfd, int wfd)
 	srv->conns = c;
 	srv->nconn++;
 	c->state = C_HEAD;
-	arm(c, (uint64_t)srv->idle_s * 1000000);
+	/*
+	 * A new connection has the header time, not the idle time, to
+	 * send its first request: silent sockets must not fill the cap.
+	 */
+	arm(c, (uint64_t)(srv->head_s < srv->idle_s ? srv->head_s :
+	    srv->idle_s) * 1000000);
 	return 0;
 }
 
