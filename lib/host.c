@@ -119,6 +119,26 @@ gb_host_write(int fd, const void *p, size_t n)
 	return r;
 }
 
+int
+gb_host_put(int fd, struct gb_buf *pending, const void *p, size_t n)
+{
+	ssize_t w = 0;
+
+	if (pending->len == 0) {
+		w = gb_host_write(fd, p, n);
+		if (w == -1 && errno != EAGAIN)
+			return -1;
+		if (w == -1)
+			w = 0;
+	}
+	if ((size_t)w < n && gb_buf_append(pending, (const char *)p + w,
+	    n - (size_t)w) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 /* Watch the queue for writability only while replies wait. */
 static void
 want_out(struct gb_host *h)

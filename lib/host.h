@@ -86,6 +86,13 @@ void		 gb_hostjob_done(struct gb_hostjob *, int, const char *);
  */
 ssize_t		 gb_host_write(int, const void *, size_t);
 
+/*
+ * Write n bytes at p to fd after what waits in pending, without
+ * blocking; what does not fit now joins pending (whose cap bounds it).
+ * 0, or -1 with errno (EPIPE: the reader is gone; ENOMEM: pending full).
+ */
+int		 gb_host_put(int, struct gb_buf *, const void *, size_t);
+
 /* The hosted tools' job code. */
 extern const struct gb_host_tool gb_host_convert;
 extern const struct gb_host_tool gb_host_call;

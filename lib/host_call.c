@@ -131,22 +131,11 @@ static int
 sink_body(void *arg, const void *p, size_t n)
 {
 	struct cjob *c = arg;
-	ssize_t w = 0;
 
 	if (c->werr != 0)
 		return -1;
-	if (c->out.len == 0) {
-		w = gb_host_write(gb_hostjob_out(c->j), p, n);
-		if (w == -1 && errno != EAGAIN) {
-			c->werr = errno;
-			return -1;
-		}
-		if (w == -1)
-			w = 0;
-	}
-	if ((size_t)w < n && gb_buf_append(&c->out, (const char *)p + w,
-	    n - (size_t)w) == -1) {
-		c->werr = ENOMEM;
+	if (gb_host_put(gb_hostjob_out(c->j), &c->out, p, n) == -1) {
+		c->werr = errno;
 		return -1;
 	}
 	if (c->out.len > OUT_HIGH && !c->paused && c->call != NULL) {

@@ -47,25 +47,13 @@ static int
 out_event(void *arg, const char *p, size_t n)
 {
 	struct ssejob *s = arg;
-	ssize_t w = 0;
 
 	if (s->werr != 0) {
 		errno = s->werr;
 		return -1;
 	}
-	if (s->out.len == 0) {
-		w = gb_host_write(gb_hostjob_out(s->j), p, n);
-		if (w == -1 && errno != EAGAIN) {
-			s->werr = errno;
-			return -1;
-		}
-		if (w == -1)
-			w = 0;
-	}
-	if ((size_t)w < n && gb_buf_append(&s->out, p + w, n - (size_t)w) ==
-	    -1) {
-		s->werr = ENOMEM;
-		errno = ENOMEM;
+	if (gb_host_put(gb_hostjob_out(s->j), &s->out, p, n) == -1) {
+		s->werr = errno;
 		return -1;
 	}
 	return 0;

@@ -74,13 +74,13 @@ tool_slot(enum gb_tool t)
 static void	 job_check(struct job *);
 static void	 host_maybe_free(struct host *);
 
-static void
+void
 close_src(sd_event_source **s)
 {
 	*s = sd_event_source_disable_unref(*s);
 }
 
-static void
+void
 close_fd(int *fd)
 {
 	if (*fd >= 0) {

@@ -40,20 +40,6 @@ struct proc {
 	enum gb_tool		 tool;
 };
 
-static void
-close_src(sd_event_source **s)
-{
-	*s = sd_event_source_disable_unref(*s);
-}
-
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
 
 /*
  * The side channel ended: gb-call's status line is the job's HEAD (it

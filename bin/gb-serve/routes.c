@@ -499,7 +499,6 @@ route_free(struct rq *rq)
 	json_decref(rq->meta);
 	rq->meta = NULL;
 	gb_buf_free(&rq->acc);
-	gb_buf_free(&rq->lines);
 }
 
 /* ---- shared steps of the handlers ---- */
@@ -720,6 +719,40 @@ convert_answer(struct rq *rq, struct job *callj, const char *mode,
 	return j;
 }
 
+/* Stream gb-call's kept 2xx answer through gb-sse to the client. */
+static struct job *
+stream_answer(struct rq *rq, struct job *callj, const char *model,
+    unsigned flags, void (*cb)(struct job *, enum job_event))
+{
+	struct gb_msg_job mj;
+	struct job *j;
+
+	job_msg(&mj, GB_TOOL_SSE, NULL, model, NULL);
+	mj.flags = flags;
+	mj.num = rq->srv->sse_k;
+	if ((j = job_start(rq, &mj, NULL, 0, job_take(callj), OUT_RELAY,
+	    RELAY_MAX, cb)) == NULL)
+		start_failed(rq, "gb-sse");
+	return j;
+}
+
+/*
+ * gb-call ended. Without a 2xx it is the answer (call_error; returns
+ * 1); after a 2xx whose body went on to another job, a failure is noted
+ * for the log (returns 0).
+ */
+static int
+call_end(struct rq *rq, struct job *j)
+{
+	if (!j->has_head || !is_2xx(j->head.status)) {
+		call_error(rq, j);
+		return 1;
+	}
+	if (j->exit != GB_EXIT_OK && rq->fail[0] == '\0')
+		scopy(rq->fail, sizeof(rq->fail), j->msg);
+	return 0;
+}
+
 /* Models, OpenAI side: call GET models | convert models [-i ID]. */
 static void
 models_ev(struct job *j, enum job_event e)
@@ -730,9 +763,8 @@ models_ev(struct job *j, enum job_event e)
 		if (e == JOB_HEAD && call_head(rq, j))
 			rq->job[1] = convert_answer(rq, j, "models", NULL,
 			    rq->id[0] != '\0' ? rq->id : NULL, models_ev);
-		else if (e == JOB_END && !(j->has_head &&
-		    is_2xx(j->head.status)))
-			call_error(rq, j);
+		else if (e == JOB_END)
+			call_end(rq, j);
 	} else if (e == JOB_END)
 		converted(rq, j, 1);
 }
@@ -755,10 +787,8 @@ gmodels_ev(struct job *j, enum job_event e)
 	if (e == JOB_HEAD) {
 		if (call_head(rq, j))
 			job_read(j, ANSWER_MAX);
-	} else if (e == JOB_END) {
-		if (!j->has_head || !is_2xx(j->head.status))
-			call_error(rq, j);
-		else if (j->out.len >= j->out.cap)
+	} else if (e == JOB_END && !call_end(rq, j)) {
+		if (j->out.len >= j->out.cap)
 			rq_error(rq, 502, "upstream answer too large", NULL);
 		else
 			rq_reply(rq, j->head.status, "application/json", NULL,
@@ -829,7 +859,6 @@ static void
 chat_ev(struct job *j, enum job_event e)
 {
 	struct rq *rq = j->rq;
-	struct gb_msg_job mj;
 
 	if (j == rq->job[0]) {
 		if (e != JOB_END || request_converted(rq, j) == -1)
@@ -841,26 +870,13 @@ chat_ev(struct job *j, enum job_event e)
 		rq->job[1] = call(rq, "POST", rq->upath, rq->stream,
 		    j->out.data, j->out.len, chat_ev);
 	} else if (j == rq->job[1]) {
-		if (e == JOB_HEAD && call_head(rq, j)) {
-			if (!rq->stream) {
-				rq->job[2] = convert_answer(rq, j,
-				    "chat-response", rq->model, NULL,
-				    chat_ev);
-				return;
-			}
-			job_msg(&mj, GB_TOOL_SSE, NULL, rq->model, NULL);
-			if (rq->usage)
-				mj.flags |= GB_JOB_USAGE;
-			mj.num = rq->srv->sse_k;
-			if ((rq->job[2] = job_start(rq, &mj, NULL, 0,
-			    job_take(j), OUT_RELAY, RELAY_MAX, chat_ev)) ==
-			    NULL)
-				start_failed(rq, "gb-sse");
-		} else if (e == JOB_END && !(j->has_head &&
-		    is_2xx(j->head.status)))
-			call_error(rq, j);
-		else if (e == JOB_END && j->exit != GB_EXIT_OK)
-			scopy(rq->fail, sizeof(rq->fail), j->msg);
+		if (e == JOB_HEAD && call_head(rq, j))
+			rq->job[2] = rq->stream ? stream_answer(rq, j,
+			    rq->model, rq->usage ? GB_JOB_USAGE : 0, chat_ev) :
+			    convert_answer(rq, j, "chat-response", rq->model,
+			    NULL, chat_ev);
+		else if (e == JOB_END)
+			call_end(rq, j);
 	} else if (rq->stream)
 		relay(rq, j, e);
 	else if (e == JOB_END)
@@ -884,17 +900,10 @@ static void
 embed_ev(struct job *j, enum job_event e)
 {
 	struct rq *rq = j->rq;
-	struct gb_msg_job mj;
 
 	if (j == rq->job[0]) {
 		if (e != JOB_END || request_converted(rq, j) == -1)
 			return;
-		gb_buf_init(&rq->lines, j->out.len + 1);
-		if (gb_buf_append(&rq->lines, j->out.data != NULL ?
-		    j->out.data : "", j->out.len) == -1) {
-			rq_error(rq, 500, "out of memory", NULL);
-			return;
-		}
 		gb_buf_init(&rq->acc, ANSWER_MAX);
 		rq->pos = 0;
 		embed_next(rq);
@@ -904,12 +913,8 @@ embed_ev(struct job *j, enum job_event e)
 				job_read(j, ANSWER_MAX);
 			return;
 		}
-		if (e != JOB_END)
+		if (e != JOB_END || call_end(rq, j))
 			return;
-		if (!j->has_head || !is_2xx(j->head.status)) {
-			call_error(rq, j);
-			return;
-		}
 		if (j->out.len >= j->out.cap || gb_buf_append(&rq->acc,
 		    j->out.data != NULL ? j->out.data : "", j->out.len) ==
 		    -1) {
@@ -921,20 +926,19 @@ embed_ev(struct job *j, enum job_event e)
 		embed_next(rq);
 	} else if (e == JOB_END)
 		converted(rq, j, 0);
-	(void)mj;
 }
 
 static void
 embed_next(struct rq *rq)
 {
+	struct gb_buf *lines = &rq->job[0]->out;	/* one batch a line */
 	struct gb_msg_job mj;
 	char *line, *nl;
 	const char *enc;
 
-	while (rq->pos < rq->lines.len) {
-		line = rq->lines.data + rq->pos;
-		if ((nl = memchr(line, '\n', rq->lines.len - rq->pos)) !=
-		    NULL)
+	while (rq->pos < lines->len) {
+		line = lines->data + rq->pos;
+		if ((nl = memchr(line, '\n', lines->len - rq->pos)) != NULL)
 			*nl = '\0';
 		rq->pos += strlen(line) + (nl != NULL ? 1 : 0);
 		if (*line == '\0')
@@ -964,35 +968,19 @@ static void
 gaction_ev(struct job *j, enum job_event e)
 {
 	struct rq *rq = j->rq;
-	struct gb_msg_job mj;
 	json_t *doc;
 
 	if (j == rq->job[0]) {
 		if (e == JOB_HEAD && call_head(rq, j)) {
-			if (!rq->stream) {
+			if (rq->stream)
+				rq->job[1] = stream_answer(rq, j, rq->id,
+				    GB_JOB_NATIVE, gaction_ev);
+			else
 				job_read(j, ANSWER_MAX);
-				return;
-			}
-			job_msg(&mj, GB_TOOL_SSE, NULL, rq->id, NULL);
-			mj.flags |= GB_JOB_NATIVE;
-			mj.num = rq->srv->sse_k;
-			if ((rq->job[1] = job_start(rq, &mj, NULL, 0,
-			    job_take(j), OUT_RELAY, RELAY_MAX, gaction_ev)) ==
-			    NULL)
-				start_failed(rq, "gb-sse");
 			return;
 		}
-		if (e != JOB_END)
+		if (e != JOB_END || call_end(rq, j) || rq->stream)
 			return;
-		if (!j->has_head || !is_2xx(j->head.status)) {
-			call_error(rq, j);
-			return;
-		}
-		if (rq->stream) {
-			if (j->exit != GB_EXIT_OK)
-				scopy(rq->fail, sizeof(rq->fail), j->msg);
-			return;
-		}
 		rq_debug(rq, "response", j->out.data, j->out.len);
 		if (j->out.len >= j->out.cap) {
 			rq_error(rq, 502, "upstream answer too large", NULL);

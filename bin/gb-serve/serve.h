@@ -121,6 +121,10 @@ void		 job_release(struct job *);
  */
 void		 job_said(struct job *, const struct gb_msg *);
 
+/* Disable and drop a source; close a descriptor; both set to none. */
+void		 close_src(sd_event_source **);
+void		 close_fd(int *);
+
 /* Spawn the hosts now (before the first request needs them). */
 void		 hosts_start(struct srv *);
 /* Let the current hosts go (after a reload): new ones for new jobs. */
@@ -208,8 +212,7 @@ struct rq {
 	int			 stream;
 	int			 usage;
 	struct gb_buf		 acc;		/* answers gathered */
-	struct gb_buf		 lines;		/* embed-request output */
-	size_t			 pos;		/* in lines */
+	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */
 	int			 done;		/* answer complete */
 };
