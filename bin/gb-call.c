@@ -375,13 +375,21 @@ out:
 	return rc;
 }
 
+/* How the host speaks: on stderr, as the tool run alone does. */
+static void
+say(const char *msg)
+{
+	fprintf(stderr, "gb-call: %s\n", msg);
+	fflush(stderr);
+}
+
 /* "gb-call -W": the tool's host behind gb-serve (lib/host_call.c). */
 int
 main(int argc, char *argv[])
 {
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, &gb_host_call)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_call, say)) != -1)
 		return rc;
 	return call(argc, argv);
 }

@@ -204,12 +204,20 @@ convert_main(int argc, char *argv[])
 	return rc;
 }
 
+/* How the host speaks: on stderr, as the tool run alone does. */
+static void
+say(const char *msg)
+{
+	fprintf(stderr, "gb-convert: %s\n", msg);
+	fflush(stderr);
+}
+
 int
 main(int argc, char *argv[])
 {
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, &gb_host_convert)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_convert, say)) != -1)
 		return rc;
 	return convert_main(argc, argv);
 }

@@ -179,6 +179,14 @@ sse_main(int argc, char *argv[])
 	return GB_EXIT_OK;
 }
 
+/* How the host speaks: on stderr, as the tool run alone does. */
+static void
+say(const char *msg)
+{
+	fprintf(stderr, "gb-sse: %s\n", msg);
+	fflush(stderr);
+}
+
 /*
  * "gb-sse -W": the tool's host (lib/host.h), started by gb-serve with its
  * queue on descriptor 3; each job runs sse_main() as the standalone tool.
@@ -188,7 +196,7 @@ main(int argc, char *argv[])
 {
 	int rc;
 
-	if ((rc = gb_host_main(argc, argv, &gb_host_sse)) != -1)
+	if ((rc = gb_host_main(argc, argv, &gb_host_sse, say)) != -1)
 		return rc;
 	return sse_main(argc, argv);
 }

@@ -43,7 +43,14 @@ struct gb_host {
 	size_t			 njobs;
 	int			 ended;		/* no more jobs will come */
 	void			*data;
+	void			(*say)(const char *);
 };
+
+void
+gb_host_say(const struct gb_host *h, const char *msg)
+{
+	h->say(msg);
+}
 
 sd_event *
 gb_host_event(const struct gb_host *h)
@@ -385,7 +392,8 @@ raise_nofile(void)
 }
 
 int
-gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool)
+gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool,
+    void (*say)(const char *))
 {
 	struct gb_host h;
 	struct gb_err err;
@@ -396,10 +404,10 @@ gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool)
 		return -1;
 	memset(&h, 0, sizeof(h));
 	h.tool = tool;
+	h.say = say;
 	h.q = QUEUE_FD;
 	if (fcntl(h.q, F_GETFD) == -1) {
-		fprintf(stderr, "%s: -W: no queue on descriptor %d\n",
-		    tool->name, QUEUE_FD);
+		say("-W: no queue on descriptor 3");
 		return GB_EXIT_USAGE;
 	}
 	fcntl(h.q, F_SETFD, FD_CLOEXEC);
@@ -412,22 +420,22 @@ gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool)
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	gb_err_clear(&err);
 	if (gb_config_load(&h.cfg, tool->need, &err) == -1) {
-		fprintf(stderr, "%s: %s\n", tool->name, err.msg);
+		say(err.msg);
 		return err.code != 0 ? err.code : GB_EXIT_USAGE;
 	}
 	if (sd_event_new(&h.ev) < 0) {
-		fprintf(stderr, "%s: cannot make an event loop\n", tool->name);
+		say("cannot make an event loop");
 		gb_config_free(&h.cfg);
 		return GB_EXIT_TEMP;
 	}
 	if (tool->init != NULL && tool->init(&h, &err) == -1) {
-		fprintf(stderr, "%s: %s\n", tool->name, err.msg);
+		say(err.msg);
 		sd_event_unref(h.ev);
 		gb_config_free(&h.cfg);
 		return err.code != 0 ? err.code : GB_EXIT_TEMP;
 	}
 	if (sd_event_add_io(h.ev, &h.qsrc, h.q, EPOLLIN, on_queue, &h) < 0) {
-		fprintf(stderr, "%s: cannot watch the queue\n", tool->name);
+		say("cannot watch the queue");
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}

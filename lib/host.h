@@ -41,9 +41,14 @@ struct gb_host_tool {
 /*
  * A tool's main calls this first: when argv is "TOOL -W" the process is
  * that tool's host; it serves its queue and returns the exit status to
- * exit with. Returns -1 when argv does not ask for a host.
+ * exit with. Returns -1 when argv does not ask for a host. say() is how
+ * the host speaks (lib/ never prints): the tool prints "prog: msg".
  */
-int		 gb_host_main(int, char *[], const struct gb_host_tool *);
+int		 gb_host_main(int, char *[], const struct gb_host_tool *,
+		    void (*)(const char *));
+
+/* A diagnostic for the operator, through the tool's say(). */
+void		 gb_host_say(const struct gb_host *, const char *);
 
 sd_event	*gb_host_event(const struct gb_host *);
 const struct gb_config *gb_host_config(const struct gb_host *);

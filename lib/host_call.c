@@ -164,10 +164,10 @@ static void
 sink_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
 {
 	struct cjob *c = arg;
-	const struct gb_config *cfg = gb_host_config(gb_hostjob_host(c->j));
+	struct gb_host *h = gb_hostjob_host(c->j);
 
-	if ((int)l <= (int)cfg->log_level)
-		fprintf(stderr, "gb-call: %s\n", msg);
+	if ((int)l <= (int)gb_host_config(h)->log_level)
+		gb_host_say(h, msg);
 }
 
 /* The body is in: call. */
