@@ -9,7 +9,8 @@
  * the loop that reads and writes every other job. The result comes back
  * to the loop through an eventfd, which sends the meta object, writes
  * the output without blocking and says DONE. No thread waits on a
- * descriptor: a job holds a worker only while it converts.
+ * descriptor: a job holds a worker only while it converts. A small
+ * document that downloads nothing is converted on the loop at once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@
 
 #define WORKERS		4	/* conversions at once */
 #define OUT_MAX		(256UL << 20)	/* one converted document */
+#define QUICK_MAX	(64 * 1024)	/* converted on the loop up to this */
 
 struct cjob {
 	struct gb_hostjob	*j;
@@ -202,7 +204,22 @@ submit(struct pool *p, struct cjob *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* stdin is all in: convert it on a worker. */
+/*
+ * Can the conversion run on the loop? A small document converts in
+ * tens of microseconds, less than the way to a worker and back; a
+ * chat request that may name an http(s) image to download, or a large
+ * document, goes to a worker.
+ */
+static int
+quick(const struct cjob *c)
+{
+	if (c->in.len > QUICK_MAX)
+		return 0;
+	return c->cj.mode != GB_CONVERT_CHAT_REQUEST || c->in.data == NULL ||
+	    memmem(c->in.data, c->in.len, "http", 4) == NULL;
+}
+
+/* stdin is all in: convert it, on the loop or on a worker. */
 static void
 slurped(void *arg, int rc)
 {
@@ -216,6 +233,16 @@ slurped(void *arg, int rc)
 		else
 			snprintf(m, sizeof(m), "stdin: %s", strerror(errno));
 		finish(c, errno == E2BIG ? GB_EXIT_USAGE : GB_EXIT_TEMP, m);
+		return;
+	}
+	if (quick(c)) {
+		/* on the loop itself: no hand-over to a worker and back */
+		gb_err_clear(&c->err);
+		c->code = gb_convert_run(&c->cj, gb_host_config(
+		    gb_hostjob_host(c->j)), c->in.data != NULL ? c->in.data :
+		    "", c->in.len, &c->out, &c->meta, &c->err);
+		gb_buf_free(&c->in);
+		converted(c);
 		return;
 	}
 	submit(gb_host_data(gb_hostjob_host(c->j)), c);

@@ -64,7 +64,8 @@
 #define BACKOFF_MAX_MS	1000	/* ... capped here */
 #define DELAY_MAX	(7L * 86400)	/* longest retry delay believed */
 #define ALIVE_USEC	1000000	/* gb_upstream_call polls sink->alive */
-#define ACCURACY_USEC	1000	/* timers: sd-event's default is 250 ms */
+#define ACCURACY_USEC	1	/* timers: sd-event's default is 250 ms, and a
+				   "now" from libcurl must not wait */
 
 /* A socket libcurl asked to have watched: an io source of the loop. */
 struct sock {
