@@ -10,8 +10,11 @@
  * serves (it is started through a child that exits at once);
  * also the proportional set size (smaps_rollup Pss, shared pages split
  * among the processes that map them), which is what the tree really
- * costs the machine; on SIGTERM/SIGINT, or when ROOTPID is gone, print
- *   RSS peak_kib=N peak_pss_kib=Q peak_procs=P samples=S
+ * costs the machine; the threads of those processes (num_threads) and,
+ * every 500 ms, their open descriptors (/proc/PID/fd); on SIGTERM/SIGINT,
+ * or when ROOTPID is gone, print
+ *   RSS peak_kib=N peak_pss_kib=Q peak_procs=P peak_threads=T peak_fds=D
+ *   samples=S
  * "cpu": print once the CPU time of that tree (utime+stime of each
  * matching live process plus cutime+cstime, i.e. the children it has
  * reaped; ROOTPID always counts, whatever its name, so that a launcher
@@ -39,6 +42,7 @@ struct proc {
 	int	intree;
 	pid_t	owner;		/* a gb-call worker's connection process */
 	unsigned long long ticks;	/* utime+stime+cutime+cstime */
+	long	threads;
 };
 
 static struct proc procs[MAXP];
@@ -85,7 +89,7 @@ scan(const char *prefix)
 	FILE *f;
 	int n = 0;
 	unsigned long ut, st;
-	long cut, cst;
+	long cut, cst, nth;
 	int ppid;
 
 	if ((d = opendir("/proc")) == NULL)
@@ -106,9 +110,11 @@ scan(const char *prefix)
 			continue;
 		*q = '\0';
 		/* state ppid pgrp session tty tpgid flags minflt cminflt
-		 * majflt cmajflt utime stime cutime cstime */
+		 * majflt cmajflt utime stime cutime cstime priority nice
+		 * num_threads */
 		if (sscanf(q + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-		    "%lu %lu %ld %ld", &ppid, &ut, &st, &cut, &cst) != 5)
+		    "%lu %lu %ld %ld %*d %*d %ld", &ppid, &ut, &st, &cut, &cst,
+		    &nth) != 6)
 			continue;
 		procs[n].pid = atoi(e->d_name);
 		procs[n].ppid = ppid;
@@ -117,6 +123,7 @@ scan(const char *prefix)
 		procs[n].owner = strcmp(p + 1, "gb-call-worker") == 0 ?
 		    worker_owner(e->d_name) : 0;
 		procs[n].ticks = ut + st + cut + cst;
+		procs[n].threads = nth;
 		n++;
 	}
 	closedir(d);
@@ -166,6 +173,24 @@ rss_kib(pid_t pid)
 }
 
 static long
+nfds(pid_t pid)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *e;
+	long v = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			v++;
+	closedir(d);
+	return v;
+}
+
+static long
 pss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -190,7 +215,8 @@ main(int argc, char *argv[])
 	struct timespec ts = { 0, 50 * 1000 * 1000 };
 	pid_t root;
 	int n, i, procsn, peakprocs = 0, samples = 0;
-	long sum, pss, peak = 0, peakpss = 0;
+	long sum, pss, th, fds, peak = 0, peakpss = 0, peakth = 0;
+	long peakfds = 0;
 	unsigned long long ticks = 0;
 
 	if (argc != 4) {
@@ -216,12 +242,19 @@ main(int argc, char *argv[])
 	while (!stop && kill(root, 0) == 0) {
 		n = scan(argv[3]);
 		mark(n, root);
-		for (i = procsn = 0, sum = pss = 0; i < n; i++)
+		for (i = procsn = 0, sum = pss = th = fds = 0; i < n; i++)
 			if (procs[i].intree && procs[i].match) {
 				sum += rss_kib(procs[i].pid);
 				pss += pss_kib(procs[i].pid);
+				th += procs[i].threads;
+				if (samples % 10 == 0)
+					fds += nfds(procs[i].pid);
 				procsn++;
 			}
+		if (th > peakth)
+			peakth = th;
+		if (fds > peakfds)
+			peakfds = fds;
 		if (sum > peak)
 			peak = sum;
 		if (pss > peakpss)
@@ -231,7 +264,8 @@ main(int argc, char *argv[])
 		samples++;
 		nanosleep(&ts, NULL);
 	}
-	printf("RSS peak_kib=%ld peak_pss_kib=%ld peak_procs=%d samples=%d\n",
-	    peak, peakpss, peakprocs, samples);
+	printf("RSS peak_kib=%ld peak_pss_kib=%ld peak_procs=%d "
+	    "peak_threads=%ld peak_fds=%ld samples=%d\n", peak, peakpss,
+	    peakprocs, peakth, peakfds, samples);
 	return 0;
 }

@@ -5,6 +5,9 @@ usage: report.py RESULTS.tsv MICRO.tsv START.tsv HAVE_GB TLS_OK ROUNDS
        SECONDS ELAPSED
 
 RESULTS.tsv rows: round, target, metric, value (see run.sh measure()).
+BENCH_STREAMS_TSV (environment) names the concurrent-streams rows: N,
+case, metric, value (bench/streams.sh); BENCH_STREAMS_ONLY=1 reports
+only those.
 """
 import datetime
 import os
@@ -94,11 +97,137 @@ def sh(cmd):
         return "?"
 
 
+STREAM_NAMES = {
+    "direct": "direct to the upstream",
+    "serve": "gb-serve -l, defaults",
+    "sock": "gb-serve, Accept=no (systemd-socket-activate), defaults",
+    "nofile": "gb-serve -l, defaults, soft RLIMIT_NOFILE 1024",
+}
+
+
+def stream_name(c):
+    if c in STREAM_NAMES:
+        return STREAM_NAMES[c]
+    if c.startswith("c"):
+        return "gb-serve -l -c %s" % c[1:]
+    return c
+
+
+def dur(v):
+    v = num(v)
+    if v is None:
+        return "–"
+    if v >= 1e6:
+        return "%.2f s" % (v / 1e6)
+    return us(v)
+
+
+def streams_section(path, w):
+    """The concurrent-streams table from bench/streams.sh's rows."""
+    rows, order = {}, []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 4:
+                    continue
+                n, c, m, v = parts
+                if (n, c) not in order:
+                    order.append((n, c))
+                rows[(n, c, m)] = v
+    except OSError:
+        return
+    if not order:
+        return
+    env = os.environ.get
+    w("### Concurrent streams: N clients at once, each a long stream")
+    w("")
+    w("Each of N clients opens a connection (all opened within %s ms, "
+      "none retried), sends one streaming request and reads the answer "
+      "to its end (`bench/streams.c client`, one epoll loop). The "
+      "upstream (`bench/streams.c up`, one epoll loop) answers "
+      "`streamGenerateContent?alt=sse` with %s events %s ms apart, "
+      "chunked, each written when due. Through gb-serve: "
+      "`POST /v1/chat/completions` with `\"stream\":true`, complete when "
+      "`data: [DONE]` came and the chunked body ended; direct: the same "
+      "client POSTs the native request to the upstream, complete when the "
+      "`finishReason` event came. wall = first connect() → last stream "
+      "ended; first event = connect() → first `data:` line (p50/p99 over "
+      "the streams that got one); ratios are to the direct run of the "
+      "same N in this run. Peak RSS/threads/fds: summed over gb-serve and "
+      "its descendants (by PID, /proc, every 50 ms; fds every 500 ms). "
+      "Upstream: TCP connections accepted / streams / most streams at "
+      "once, as the upstream counted them, and the latest it wrote an "
+      "event after its due time (its own lag). gb-serve runs with its "
+      "defaults (LOG_LEVEL info), each case started afresh." % (
+          env("BENCH_STREAM_OPEN_MS", "1000"),
+          env("BENCH_STREAM_EVENTS", "10"),
+          env("BENCH_STREAM_GAP_MS", "500")))
+    w("")
+    w("| N | target | listen backlog | ok | failed | wall | ×direct "
+      "| first event p50 | p99 | p99 ×direct | connect p99 | peak RSS "
+      "| peak threads | peak fds | upstream conns / streams / at once "
+      "| upstream latest event |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, c in order:
+        g = lambda m: rows.get((n, c, m))
+        d = lambda m: rows.get((n, "direct", m))
+        fails = g("fails") or "–"
+        if fails != "-" and fails != "–":
+            fails = ", ".join(x.replace("_", " ").replace(":", ": ")
+                              for x in fails.split(","))
+            fails = "%s (%s)" % (g("failed") or "?", fails)
+        else:
+            fails = g("failed") or "–"
+        direct = c == "direct"
+        w("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} "
+          "| {} | {} | {} | {} |".format(
+              int(n), stream_name(c), g("backlog") or "–",
+              g("ok") or "–", fails, dur(g("wall_us")),
+              "" if direct else rfmt(ratio(g("wall_us"), d("wall_us"))),
+              dur(g("first_p50_us")), dur(g("first_p99_us")),
+              "" if direct else rfmt(ratio(g("first_p99_us"),
+                                           d("first_p99_us"))),
+              dur(g("conn_p99_us")),
+              "" if direct else mib(g("peak_kib")),
+              "" if direct else (g("peak_threads") or "–"),
+              "" if direct else (g("peak_fds") or "–"),
+              "%s / %s / %s" % (g("up_accepted") or "–",
+                                g("up_streams") or "–",
+                                g("up_peak") or "–"),
+              dur(g("up_late_max_us"))))
+    w("")
+    notes = []
+    for n, c in order:
+        if c == "direct":
+            continue
+        st = rows.get((n, c, "log_status")) or "none"
+        other = rows.get((n, c, "log_other")) or ""
+        sample = rows.get((n, c, "samples")) or ""
+        lim = rows.get((n, c, "nofile")) or "?"
+        notes.append("- N=%s, %s (descriptor limit soft/hard %s): "
+                     "request log lines by status %s%s%s" % (
+                         n, stream_name(c), lim, st,
+                         "; other lines: " + other if other else
+                         "; no other lines",
+                         "; first error body the client got per status: "
+                         + sample if sample else ""))
+    if notes:
+        w("gb-serve's log (stderr) per case, and what its error answers "
+          "said:")
+        w("")
+        for line in notes:
+            w(line)
+        w("")
+
+
 def main():
     (res, micro, start, have_gb, tls_ok, rounds, secs,
      elapsed) = sys.argv[1:9]
     data = load(res)
     rounds = int(rounds)
+    streams_tsv = os.environ.get("BENCH_STREAMS_TSV", "")
+    only = os.environ.get("BENCH_STREAMS_ONLY", "0") == "1"
     targets = ["floor"] + (["no", "yes"] if have_gb == "1" else [])
     out = []
     w = out.append
@@ -110,14 +239,28 @@ def main():
     w("- machine: %s CPUs (`nproc`), %s, Linux %s, %s" % (
         os.cpu_count(), cpu, platform.release(),
         sh("sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '\"'")))
-    w("- tools: %s, %s, commit %s" % (
-        sh("nginx -v 2>&1 | sed 's/^nginx version: //'"),
-        sh("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"),
-        sh("git -C %s rev-parse --short HEAD 2>/dev/null" %
-           os.path.dirname(os.path.abspath(__file__)))))
+    commit = sh("git -C %s rev-parse --short HEAD 2>/dev/null" %
+                os.path.dirname(os.path.abspath(__file__)))
+    if only:
+        w("- commit %s" % commit)
+    else:
+        w("- tools: %s, %s, commit %s" % (
+            sh("nginx -v 2>&1 | sed 's/^nginx version: //'"),
+            sh("wrk -v 2>&1 | head -1 | cut -d' ' -f1-2"), commit))
     w("- load average (1/5/15 min) at start / end: %s (other work on "
       "the machine shows here and in the spread between rounds)" %
       os.environ.get("BENCH_LOAD", "?"))
+    if only:
+        w("- command: `BENCH_STREAMS_ONLY=1 make bench` (BENCH_STREAMS=%s%s); "
+          "took %s s" % (os.environ.get("BENCH_STREAMS", "2000 5000"),
+                         " BENCH_STREAMS_C=" + os.environ["BENCH_STREAMS_C"]
+                         if os.environ.get("BENCH_STREAMS_C") else "",
+                         elapsed))
+        w("")
+        if streams_tsv:
+            streams_section(streams_tsv, w)
+        print("\n".join(out))
+        return
     w("- command: `make bench` (BENCH_ROUNDS=%d BENCH_SECONDS=%s); "
       "took %s s" % (rounds, secs, elapsed))
     w("- workloads: chat = non-stream `POST /v1/chat/completions` "
@@ -303,6 +446,8 @@ def main():
         for label, wall, c in rows:
             w("| %s | %s | %s |" % (label, us(wall), us(c)))
         w("")
+    if streams_tsv:
+        streams_section(streams_tsv, w)
     print("\n".join(out))
 
 

@@ -5,9 +5,11 @@
 # serving canned answers, plain and TLS), the floor (an nginx reverse
 # proxy that only adds a header) and, when BINDIR/gb-serve exists,
 # gb-serve under systemd-socket-activate in Accept=no and Accept=yes
-# mode; drives each with wrk and bench/firstev; prints a markdown report
-# (also kept in bench/out/last.md). Everything it starts is stopped by
-# PID when it ends. See bench/RESULTS.md for what each figure means.
+# mode; drives each with wrk and bench/firstev; then many concurrent
+# streams through gb-serve against a Gemini-like upstream of its own
+# (bench/streams.sh, bench/streams.c); prints a markdown report (also
+# kept in bench/out/last.md). Everything it starts is stopped by PID
+# when it ends. See bench/RESULTS.md for what each figure means.
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (5, per wrk run),
 # BENCH_MICRO (1; 0 skips the per-tool and process-start reports),
@@ -15,6 +17,14 @@
 # exec its tools instead of forking its built-in ones, lib/pipeline.h),
 # MICRO_N (60) and START_N (100) iterations per micro round, BENCH_KEEP
 # (set: keep the work directory with logs and configurations).
+# Concurrent streams (bench/streams.sh): BENCH_STREAMS ("2000 5000";
+# empty skips the section), BENCH_STREAM_EVENTS (10), BENCH_STREAM_GAP_MS
+# (500), BENCH_STREAM_OPEN_MS (1000: every connection opened within it),
+# BENCH_STREAM_TIMEOUT (120 s per stream), BENCH_STREAMS_C (unset; e.g.
+# "8000 15000": also gb-serve -c V at each N), BENCH_STREAMS_ACCEPTNO (1;
+# 0 skips the systemd-socket-activate case), BENCH_STREAMS_NOFILE (250:
+# N of the case under a soft descriptor limit of 1024; empty skips it),
+# BENCH_STREAMS_ONLY (1: only this section, no nginx or wrk needed).
 set -u
 export LC_ALL=C
 
@@ -24,6 +34,8 @@ bin=${1:-$top/build/bin}
 rounds=${BENCH_ROUNDS:-3}
 secs=${BENCH_SECONDS:-5}
 micro=${BENCH_MICRO:-1}
+streams_only=${BENCH_STREAMS_ONLY:-0}
+[ "$streams_only" = 1 ] && micro=0
 model=gemini-2.0-flash
 token=sk-bench-token-1
 keys="AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx01,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx02,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx03,AIzaSyBENCHxxxxxxxxxxxxxxxxxxxxxxxxxx04"
@@ -36,9 +48,11 @@ die() { say "$*"; exit 1; }
 # --- dependencies: nginx and wrk from Debian, installed if missing -------
 deps() {
 	local pkgs="" c
-	for c in nginx:nginx wrk:wrk openssl:openssl cc:build-essential \
+	local need="nginx:nginx wrk:wrk openssl:openssl"
+	[ "$streams_only" = 1 ] && need=""
+	for c in $need cc:build-essential \
 	    pkg-config:pkg-config python3:python3 curl:curl \
-	    systemd-socket-activate:systemd; do
+	    systemd-socket-activate:systemd prlimit:util-linux ss:iproute2; do
 		command -v "${c%%:*}" >/dev/null 2>&1 || pkgs="$pkgs ${c#*:}"
 	done
 	[ -z "$pkgs" ] && return 0
@@ -66,6 +80,12 @@ children_of() {	# the PIDs whose parent is $1 (field 1 of stat is the PID)
 	    s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
 	    if (f[2] == p) print $1 }'
 }
+alive() {	# PID $1 exists and is no zombie (its parent may reap it late)
+	local s
+	kill -0 "$1" 2>/dev/null || return 1
+	s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "${s%% *}" != Z ]
+}
 stop_tree() {
 	local p=$1 c i
 	for c in $(children_of "$p"); do
@@ -73,7 +93,7 @@ stop_tree() {
 	done
 	kill -TERM "$p" 2>/dev/null || return 0
 	for i in $(seq 50); do
-		kill -0 "$p" 2>/dev/null || return 0
+		alive "$p" || return 0
 		sleep 0.1
 	done
 	kill -KILL "$p" 2>/dev/null
@@ -100,6 +120,7 @@ deplibs=$(pkg-config --cflags --libs libcurl jansson libsystemd 2>/dev/null)
 cc $cflags -o "$work/bin/firstev" "$here/firstev.c" &&
 cc $cflags -o "$work/bin/proctree" "$here/proctree.c" &&
 cc $cflags -o "$work/bin/spawnbench" "$here/spawnbench.c" &&
+cc $cflags -o "$work/bin/streams" "$here/streams.c" &&
 cc $cflags -shared -fPIC -o "$work/bin/cashim.so" "$here/cashim.c" -ldl ||
     die "building the helpers failed"
 if [ "$micro" = 1 ]; then
@@ -114,6 +135,48 @@ if [ "$micro" = 1 ]; then
 	    $deplibs || die "building the process-start probes failed"
 fi
 PT=$work/bin/proctree
+field() { sed -n "s/.*[ ]$1=\\([^ ]*\\).*/\\1/p"; }
+
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+: > "$work/empty.env"
+. "$here/streams.sh"
+
+# report HAVE_GB TLS_OK: the markdown report, kept in bench/out/.
+report() {
+	local t_end
+	t_end=$(date +%s)
+	BENCH_LOAD="$load_start / $(cut -d' ' -f1-3 /proc/loadavg)" \
+	BENCH_INPROC="$(cat "$work/inproc.out" 2>/dev/null)" \
+	BENCH_STREAMS_TSV="$work/streams.tsv" \
+	python3 "$here/report.py" "$res" "$work/micro.tsv" "$work/start.tsv" \
+	    "$1" "$2" "$rounds" "$secs" "$((t_end - t_start))" \
+	    > "$work/report.md" || die "report failed"
+	mkdir -p "$here/out"
+	cp "$work/report.md" "$here/out/last.md"
+	cp "$res" "$here/out/last.tsv"
+	[ -f "$work/streams.tsv" ] && cp "$work/streams.tsv" \
+	    "$here/out/last-streams.tsv"
+	cat "$work/report.md"
+}
+res=$work/results.tsv
+: > "$res"
+: > "$work/micro.tsv"
+: > "$work/start.tsv"
+: > "$work/streams.tsv"
+if [ "$streams_only" = 1 ]; then
+	[ -x "$bin/gb-serve" ] ||
+	    say "gb-serve is not built yet ($bin/gb-serve); direct only"
+	streams_section
+	report "$([ -x "$bin/gb-serve" ] && echo 1 || echo 0)" 0
+	exit 0
+fi
 
 # --- ports, certificate, configuration --------------------------------------
 read -r P_UP P_UPTLS P_UPSTAT P_FLOOR P_FLOORTLS P_NO P_YES P_TLS < <(
@@ -136,16 +199,7 @@ sub="$sub;s|@FLOORTLS@|$P_FLOORTLS|g"
 for f in upstream.conf canned.conf floor.conf; do
 	sed "$sub" "$here/$f" > "$work/$f"
 done
-: > "$work/empty.env"
 
-wait_port() {
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # --- start the fake upstream and the floor ----------------------------------
 nginx -p "$work" -e "$work/nginx-start.log" -c "$work/upstream.conf" \
@@ -218,10 +272,7 @@ else
 fi
 
 # --- measurement primitives -------------------------------------------------
-res=$work/results.tsv
-: > "$res"
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$res"; }
-field() { sed -n "s/.*[ ]$1=\\([^ ]*\\).*/\\1/p"; }
 upstat() {	# accepts and requests of the upstream nginx
 	curl -s -m 5 "http://127.0.0.1:$P_UPSTAT/" | awk 'NR == 3 { print $1, $3 }'
 }
@@ -373,8 +424,6 @@ spawn_line() {	# LABEL INPUT PROG ARGS... (env already set by caller)
 	    "$(echo "$line" | field user_us)/$(echo "$line" | field sys_us)" \
 	    "$(echo "$line" | field fails)" >> "$work/micro.tsv"
 }
-: > "$work/micro.tsv"
-: > "$work/start.tsv"
 if [ "$micro" = 1 ]; then
 	say "micro: CPU per tool invocation"
 	(
@@ -457,14 +506,9 @@ if [ "$micro" = 1 ]; then
 	    "$SB" pipe
 fi
 
+# --- concurrent streams (bench/streams.sh) ----------------------------------
+[ -n "${BENCH_STREAMS-2000 5000}${BENCH_STREAMS_NOFILE-250}" ] &&
+    streams_section
+
 # --- report -----------------------------------------------------------------
-t_end=$(date +%s)
-BENCH_LOAD="$load_start / $(cut -d' ' -f1-3 /proc/loadavg)" \
-BENCH_INPROC="$(cat "$work/inproc.out" 2>/dev/null)" \
-python3 "$here/report.py" "$res" "$work/micro.tsv" "$work/start.tsv" \
-    "$have_gb" "$tls_ok" "$rounds" "$secs" "$((t_end - t_start))" \
-    > "$work/report.md" || die "report failed"
-mkdir -p "$here/out"
-cp "$work/report.md" "$here/out/last.md"
-cp "$res" "$here/out/last.tsv"
-cat "$work/report.md"
+report "$have_gb" "$tls_ok"
