@@ -13,8 +13,6 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (5, per wrk run),
 # BENCH_MICRO (1; 0 skips the per-tool and process-start reports),
-# BENCH_LIBEXECDIR (unset; set to the tool directory to make gb-serve
-# exec its tools instead of forking its built-in ones, lib/pipeline.h),
 # MICRO_N (60) and START_N (100) iterations per micro round, BENCH_KEEP
 # (set: keep the work directory with logs and configurations).
 # Concurrent streams (bench/streams.sh): BENCH_STREAMS ("2000 5000";
@@ -229,7 +227,6 @@ gbserve_start() {	# NAME PORT BASE_URL [--accept]
 	    -E ENV_FILE="$work/empty.env" -E LOG_LEVEL=error \
 	    -E CURL_CA_BUNDLE="$work/cert.pem" \
 	    -E SSL_CERT_FILE="$work/cert.pem" \
-	    ${BENCH_LIBEXECDIR:+-E GB_LIBEXECDIR="$BENCH_LIBEXECDIR"} \
 	    "$bin/gb-serve" 2>>"$work/$name.err" &
 	pids+=("$!")
 	eval "pid_$name=$!"
