@@ -7,10 +7,11 @@
  * STATE_DIRECTORY, ...). In one long-lived process, with the functions
  * the tools are made of (lib/), it repeats what the chat pipeline does:
  * parse the OpenAI body and convert it (gb-convert chat-request), the
- * upstream call with key rotation (gb-call: gb_keys_next, one request on
- * a kept libcurl handle, gb_keys_record), and the conversion of the
- * answer (gb-convert chat-response); then prints the mean wall time of
- * each stage per request:
+ * upstream call with key rotation (gb-call: a gb_upcall on a kept
+ * gb_upstream, run on an sd-event loop one at a time as gb-call's CLI
+ * runs its one call; its connection is kept from one call to the next),
+ * and the conversion of the answer (gb-convert chat-response); then
+ * prints the mean wall time of each stage per request:
  *
  *   INPROC n=N total_us=T req_us=A call_us=B resp_us=C keys_us=K once_us=O
  *
@@ -22,6 +23,8 @@
  * processes already exist. A benchmark helper, not part of the product;
  * built only when build/libgb.a has these functions.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <systemd/sd-event.h>
 
 #include "buf.h"
 #include "config.h"
@@ -54,24 +58,73 @@ on_curl(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int
+/* One call in flight: where its answer goes, and how it ended. */
+struct run {
+	struct gb_buf	 out;
+	int		 status;
+	int		 over;
+	int		 rc;
+	struct gb_err	 err;
+};
+
+static void
 on_head(void *arg, const struct gb_upstream_head *h)
 {
-	(void)arg;
-	return h->status == 200 ? 0 : -1;
+	struct run *r = arg;
+
+	r->status = h->status;
 }
 
 static int
 on_body(void *arg, const void *p, size_t n)
 {
-	return gb_buf_append(arg, p, n);
+	struct run *r = arg;
+
+	return gb_buf_append(&r->out, p, n);
 }
 
-static int
-on_alive(void *arg)
+static void
+on_done(void *arg, int rc, const struct gb_err *e)
 {
-	(void)arg;
-	return 1;
+	struct run *r = arg;
+
+	r->rc = rc;
+	r->err = *e;
+	r->over = 1;
+}
+
+/*
+ * One call on u, run on ev to its end (the loop is run turn by turn
+ * rather than exited, so that the next call can use it again). 0 when
+ * the answer is a 200, in r->out.
+ */
+static int
+call(sd_event *ev, struct gb_upstream *u, struct gb_keys *ks,
+    const struct gb_upstream_req *req, struct run *r)
+{
+	struct gb_upcall_sink sink;
+	int e;
+
+	memset(&sink, 0, sizeof(sink));
+	sink.head = on_head;
+	sink.body = on_body;
+	sink.done = on_done;
+	sink.arg = r;
+	r->over = 0;
+	r->status = 0;
+	r->rc = GB_EXIT_TEMP;
+	gb_err_clear(&r->err);
+	if (gb_upcall_start(u, ks, req, &sink, &r->err) == NULL)
+		return -1;
+	while (!r->over)
+		if ((e = sd_event_run(ev, UINT64_MAX)) < 0) {
+			gb_err_set(&r->err, GB_EXIT_TEMP, 0, "event loop: %s",
+			    strerror(-e));
+			return -1;
+		}
+	if (r->rc == GB_EXIT_OK && r->status != 200)
+		gb_err_set(&r->err, GB_EXIT_TEMP, 0, "HTTP %d", r->status);
+	return r->rc == GB_EXIT_OK && r->status == 200 ? 0 : -1;
 }
 
 int
@@ -81,10 +134,11 @@ main(int argc, char *argv[])
 	struct gb_err err;
 	struct gb_keys *ks;
 	struct gb_upstream *u;
-	struct gb_upstream_head head;
-	struct gb_upstream_sink sink;
 	struct gb_upstream_req req;
-	struct gb_buf out;
+	struct run r;
+	sd_event *ev = NULL;
+	const char *errstr;
+	long long secs;
 	json_error_t jerr;
 	json_t *in, *gem, *meta, *resp, *oai;
 	char *body, *text, *path;
@@ -101,11 +155,19 @@ main(int argc, char *argv[])
 		fprintf(stderr, "usage: inproc CHATBODY SECONDS\n");
 		return 1;
 	}
+	if (gb_strtonum(argv[2], 1, INT_MAX, &secs, &errstr) == -1) {
+		fprintf(stderr, "inproc: %s: %s\n", argv[2], errstr);
+		return 1;
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	gb_err_clear(&err);
+	if (sd_event_new(&ev) < 0) {
+		fprintf(stderr, "inproc: unable to make an event loop\n");
+		return 1;
+	}
 	if (gb_config_load(&cfg, GB_CONFIG_NEED_KEYS, &err) == -1 ||
 	    (ks = gb_keys_open(&cfg, &err)) == NULL ||
-	    (u = gb_upstream_new(&cfg, &err)) == NULL) {
+	    (u = gb_upstream_new(&cfg, ev, &err)) == NULL) {
 		fprintf(stderr, "inproc: %s\n", err.msg);
 		return 1;
 	}
@@ -115,11 +177,8 @@ main(int argc, char *argv[])
 	}
 	text = json_dumps(in, JSON_COMPACT);
 	json_decref(in);
-	memset(&sink, 0, sizeof(sink));
-	sink.head = on_head;
-	sink.body = on_body;
-	sink.alive = on_alive;
-	deadline = now_us() + atoi(argv[2]) * 1e6;
+	memset(&r, 0, sizeof(r));
+	deadline = now_us() + (double)secs * 1e6;
 	for (i = 0; now_us() < deadline; i++) {
 		t0 = now_us();
 		in = json_loads(text, 0, &jerr);
@@ -140,14 +199,13 @@ main(int argc, char *argv[])
 		req.path = path;
 		req.body = body;
 		req.bodylen = strlen(body);
-		gb_buf_init(&out, GB_UPSTREAM_BUFFER_MAX);
-		sink.arg = &out;
-		if (gb_upstream_call(u, ks, &req, &sink, &head, &err) != 0) {
-			fprintf(stderr, "inproc: call: %s\n", err.msg);
+		gb_buf_init(&r.out, GB_UPSTREAM_BUFFER_MAX);
+		if (call(ev, u, ks, &req, &r) == -1) {
+			fprintf(stderr, "inproc: call: %s\n", r.err.msg);
 			return 1;
 		}
 		t2 = now_us();
-		resp = json_loadb(out.data, out.len, 0, &jerr);
+		resp = json_loadb(r.out.data, r.out.len, 0, &jerr);
 		oai = gb_convert_chat_response(resp, "gemini-2.0-flash", &cfg,
 		    &err);
 		if (oai == NULL) {
@@ -157,7 +215,7 @@ main(int argc, char *argv[])
 		free(json_dumps(oai, JSON_COMPACT));
 		json_decref(resp);
 		json_decref(oai);
-		gb_buf_free(&out);
+		gb_buf_free(&r.out);
 		free(body);
 		free(path);
 		t3 = now_us();
@@ -208,6 +266,7 @@ main(int argc, char *argv[])
 	    (sreq + scall + sresp) / n, sreq / n, scall / n, sresp / n,
 	    skeys / 200, sonce / 200);
 	gb_upstream_free(u);
+	sd_event_unref(ev);
 	gb_keys_close(ks);
 	gb_config_free(&cfg);
 	free(text);

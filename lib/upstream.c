@@ -19,8 +19,11 @@
  *   2xx, streaming  the answer is committed: sink->head, then every piece
  *                   straight to sink->body as libcurl hands it over
  *   2xx, otherwise  collected (capped) so that a transfer that breaks
- *                   half-way can still be retried; committed at the end,
- *                   or as soon as it outgrows the buffer
+ *                   half-way can still be retried; committed at the end
+ *                   if it is JSON, or as soon as it outgrows the buffer.
+ *                   A complete body that is not JSON (a proxy's HTML
+ *                   page, a truncated answer) is no answer: the attempt
+ *                   fails like a 5xx and the next key is tried
  *   anything else   collected (capped at GB_UPSTREAM_ERRBODY_MAX) and
  *                   classified when complete: ErrorInfo.reason tells a bad
  *                   key from a bad request, RetryInfo.retryDelay says how
@@ -39,7 +42,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,9 +65,7 @@
 #define BACKOFF_STEP_MS	100	/* backoff before retry n: n * step ... */
 #define BACKOFF_MAX_MS	1000	/* ... capped here */
 #define DELAY_MAX	(7L * 86400)	/* longest retry delay believed */
-#define ALIVE_USEC	1000000	/* gb_upstream_call polls sink->alive */
-#define ACCURACY_USEC	1	/* timers: sd-event's default is 250 ms, and a
-				   "now" from libcurl must not wait */
+#define ACCURACY_USEC	1000	/* timers: sd-event's default is 250 ms */
 
 /* A socket libcurl asked to have watched: an io source of the loop. */
 struct sock {
@@ -77,7 +77,6 @@ struct sock {
 struct gb_upstream {
 	const struct gb_config	*cfg;
 	sd_event		*loop;
-	int			 own_loop;	/* made by gb_upstream_new */
 	CURLM			*multi;
 	CURLSH			*tls;		/* TLS sessions of its handles */
 	sd_event_source		*timer;		/* libcurl's timeout */
@@ -94,6 +93,7 @@ struct attempt {
 	long	 retry_after;		/* 429: seconds asked for, or -1 */
 	int	 timed_out;		/* the attempt ran out of time */
 	int	 committed;		/* sink->head was called */
+	int	 notjson;		/* a 2xx whose body is not JSON */
 	int	 gone;			/* the caller went away */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
@@ -182,54 +182,6 @@ say(const struct gb_upcall *c, enum gb_upstream_loglevel l,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->sink.log(c->sink.arg, l, msg);
-}
-
-/*
- * One connection cache (and DNS cache, TLS sessions) for every handle of
- * the process, once gb_upstream_share() has made it: the threads of the
- * thread-per-request gb-call host then reuse each other's upstream
- * connections. The event-driven host needs none: its calls share the
- * one multi handle of its gb_upstream.
- */
-static CURLSH *share;
-static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-
-static void
-share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *arg)
-{
-	(void)h;
-	(void)a;
-	(void)arg;
-	pthread_mutex_lock(&share_mu[d]);
-}
-
-static void
-share_unlock(CURL *h, curl_lock_data d, void *arg)
-{
-	(void)h;
-	(void)arg;
-	pthread_mutex_unlock(&share_mu[d]);
-}
-
-int
-gb_upstream_share(struct gb_err *err)
-{
-	int i;
-
-	if (share != NULL)
-		return 0;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (share = curl_share_init()) == NULL)
-		return gb_err_set(err, GB_EXIT_TEMP, 0,
-		    "unable to initialise libcurl");
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&share_mu[i], NULL);
-	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	return 0;
 }
 
 /* --- libcurl on the loop ---------------------------------------------- */
@@ -368,7 +320,12 @@ on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 	return 0;
 }
 
-/* CURLMOPT_TIMERFUNCTION: call back in ms milliseconds (-1: never). */
+/*
+ * CURLMOPT_TIMERFUNCTION: call back in ms milliseconds (-1: never). 0,
+ * "at once", is a time already past: with now as the earliest time, the
+ * loop would coalesce it into its ACCURACY_USEC window, and libcurl asks
+ * for 0 several times a transfer (about a millisecond a call, measured).
+ */
 static int
 on_curl_timer(CURLM *m, long ms, void *arg)
 {
@@ -379,7 +336,7 @@ on_curl_timer(CURLM *m, long ms, void *arg)
 		return sd_event_source_set_enabled(u->timer,
 		    SD_EVENT_OFF) < 0 ? -1 : 0;
 	if (sd_event_source_set_time(u->timer,
-	    usec_now() + (uint64_t)ms * 1000) < 0 ||
+	    ms == 0 ? 0 : usec_now() + (uint64_t)ms * 1000) < 0 ||
 	    sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT) < 0)
 		return -1;
 	return 0;
@@ -417,12 +374,7 @@ gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
 		return NULL;
 	}
 	u->cfg = cfg;
-	if (ev != NULL)
-		u->loop = sd_event_ref(ev);
-	else if (sd_event_new(&u->loop) < 0)
-		goto fail;
-	else
-		u->own_loop = 1;
+	u->loop = sd_event_ref(ev);
 	if (sd_event_add_time(u->loop, &u->timer, CLOCK_MONOTONIC, 0,
 	    ACCURACY_USEC, on_timer, u) < 0 ||
 	    sd_event_source_set_enabled(u->timer, SD_EVENT_OFF) < 0)
@@ -439,13 +391,10 @@ gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
 	 */
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS,
 	    (long)GB_UPSTREAM_KEEP);
-	/* TLS sessions resumed across calls, unless the process shares */
-	if (share == NULL) {
-		if ((u->tls = curl_share_init()) == NULL)
-			goto fail;
-		curl_share_setopt(u->tls, CURLSHOPT_SHARE,
-		    CURL_LOCK_DATA_SSL_SESSION);
-	}
+	/* TLS sessions resumed across calls */
+	if ((u->tls = curl_share_init()) == NULL)
+		goto fail;
+	curl_share_setopt(u->tls, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	return u;
 
 fail:
@@ -523,6 +472,23 @@ gb_upstream_classify(int status, const char *body, size_t len, long *delay,
 	else
 		c = GB_UP_FINAL;
 	return c;
+}
+
+/*
+ * Is a complete 2xx body an answer? Gemini answers with a JSON object
+ * (or an array: streamGenerateContent without alt=sse); anything else
+ * is some proxy's page or a body cut short.
+ */
+static int
+is_json(const char *p, size_t len)
+{
+	json_t *j;
+
+	if (p == NULL || len == 0 ||
+	    (j = json_loadb(p, len, 0, NULL)) == NULL)
+		return 0;
+	json_decref(j);
+	return 1;
 }
 
 /* libcurl errors no other key or retry can fix. */
@@ -776,9 +742,7 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	 */
 	if ((ca = getenv("CURL_CA_BUNDLE")) != NULL && *ca != '\0')
 		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-	if (share != NULL || c->u->tls != NULL)
-		curl_easy_setopt(h, CURLOPT_SHARE,
-		    share != NULL ? share : c->u->tls);
+	curl_easy_setopt(h, CURLOPT_SHARE, c->u->tls);
 	return 0;
 }
 
@@ -1030,7 +994,7 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
-	if (a->status != 0) {
+	if (a->status != 0 && !a->notjson) {
 		/* the last upstream answer, passed on unchanged */
 		c->head.status = a->status;
 		if (a->status == 429) {
@@ -1050,10 +1014,12 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
+	/* no answer to pass on: a 2xx that was not JSON, or none at all */
 	gb_err_set(&c->err, GB_EXIT_TEMP, a->timed_out ? 504 : 502,
 	    "giving up after %d attempt%s: %s", n, n == 1 ? "" : "s", a->msg);
 	if (deliver_error(c, a->timed_out ? 504 : 502, a->timed_out ?
-	    "upstream timed out" : "upstream unreachable") == -1)
+	    "upstream timed out" : a->notjson ? "upstream answer is not JSON" :
+	    "upstream unreachable") == -1)
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
 	finish(c, -1);
 }
@@ -1088,8 +1054,18 @@ judge(struct gb_upcall *c, CURLcode rc)
 			    a->reason, sizeof(a->reason));
 		if (a->class == GB_UP_COOL && a->retry_after < 0)
 			a->retry_after = c->hdr_retry;
-		snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s", a->status,
-		    a->reason[0] != '\0' ? " " : "", a->reason);
+		/* not -s: a 2xx is checked before it is passed on */
+		if (a->class == GB_UP_OK && !c->committed && !c->stream &&
+		    !is_json(c->buf.data, c->buf.len)) {
+			a->class = GB_UP_RETRY;
+			a->notjson = 1;
+			snprintf(a->reason, sizeof(a->reason), "not JSON");
+			snprintf(a->msg, sizeof(a->msg), "HTTP %d, not JSON",
+			    a->status);
+		} else
+			snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s",
+			    a->status, a->reason[0] != '\0' ? " " : "",
+			    a->reason);
 	} else {
 		/* no complete answer: whatever status came is worthless */
 		if (!c->committed)
@@ -1203,7 +1179,7 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 		give_up(c);
 		return;
 	}
-	/* after a 5xx or a network failure, a pause before the next key */
+	/* after a 5xx, a 2xx not JSON or a network failure, a pause */
 	if (a->class == GB_UP_RETRY) {
 		ms = (long)n * BACKOFF_STEP_MS;
 		if (ms > BACKOFF_MAX_MS)
@@ -1401,112 +1377,4 @@ gb_upstream_free(struct gb_upstream *u)
 	while (u->calls != NULL)
 		call_free(u->calls);
 	upstream_drop(u);
-}
-
-/* --- the blocking interface ------------------------------------------- */
-
-/* One gb_upstream_call: the old sink behind a new one. */
-struct compat {
-	const struct gb_upstream_sink	*s;
-	struct gb_upstream_head		*head;
-	struct gb_err			*err;
-	struct gb_upcall		*c;
-	int				 rc;
-	int				 over;
-};
-
-static void
-compat_head(void *arg, const struct gb_upstream_head *h)
-{
-	struct compat *k = arg;
-
-	*k->head = *h;
-	if (k->s->head(k->s->arg, h) == -1)
-		gb_upcall_cancel(k->c);
-}
-
-static int
-compat_body(void *arg, const void *p, size_t n)
-{
-	struct compat *k = arg;
-
-	return k->s->body(k->s->arg, p, n);
-}
-
-static void
-compat_done(void *arg, int rc, const struct gb_err *e)
-{
-	struct compat *k = arg;
-
-	k->rc = rc;
-	*k->err = *e;
-	k->over = 1;
-}
-
-static void
-compat_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
-{
-	struct compat *k = arg;
-
-	k->s->log(k->s->arg, l, msg);
-}
-
-/* About once a second: has the caller gone away? */
-static int
-compat_alive(sd_event_source *src, uint64_t usec, void *arg)
-{
-	struct compat *k = arg;
-
-	if (!k->s->alive(k->s->arg)) {
-		gb_upcall_cancel(k->c);
-		return 0;
-	}
-	(void)sd_event_source_set_time(src, usec + ALIVE_USEC);
-	(void)sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
-	return 0;
-}
-
-int
-gb_upstream_call(struct gb_upstream *u, struct gb_keys *ks,
-    const struct gb_upstream_req *req, const struct gb_upstream_sink *s,
-    struct gb_upstream_head *head, struct gb_err *err)
-{
-	struct gb_upcall_sink sink;
-	struct compat k;
-	sd_event_source *alive = NULL;
-	int r;
-
-	memset(head, 0, sizeof(*head));
-	head->retry_after = -1;
-	if (!u->own_loop) {
-		/* running the caller's loop from inside it would nest */
-		gb_err_set(err, GB_EXIT_TEMP, 0, "gb_upstream_call needs an "
-		    "upstream with a loop of its own");
-		return GB_EXIT_TEMP;
-	}
-	memset(&k, 0, sizeof(k));
-	k.s = s;
-	k.head = head;
-	k.err = err;
-	sink.head = compat_head;
-	sink.body = compat_body;
-	sink.done = compat_done;
-	sink.log = s->log != NULL ? compat_log : NULL;
-	sink.arg = &k;
-	if ((k.c = gb_upcall_start(u, ks, req, &sink, err)) == NULL)
-		return err->code;
-	if (s->alive != NULL && sd_event_add_time(u->loop, &alive,
-	    CLOCK_MONOTONIC, usec_now() + ALIVE_USEC, ACCURACY_USEC,
-	    compat_alive, &k) < 0)
-		alive = NULL;
-	while (!k.over)
-		if ((r = sd_event_run(u->loop, UINT64_MAX)) < 0) {
-			call_free(k.c);
-			gb_err_set(err, GB_EXIT_TEMP, 0, "event loop: %s",
-			    strerror(-r));
-			k.rc = GB_EXIT_TEMP;
-			break;
-		}
-	sd_event_source_disable_unref(alive);
-	return k.rc;
 }

@@ -40,7 +40,7 @@ struct gb_upcall;
 #define GB_UPSTREAM_BUFFER_MAX	(64 * 1024 * 1024) /* a 2xx body, not -s */
 #define GB_UPSTREAM_CONNECT_MAX	10		/* connect timeout, seconds */
 
-/* idle upstream connections a gb_upstream (or the shared cache) keeps */
+/* idle upstream connections a gb_upstream keeps */
 #define GB_UPSTREAM_KEEP	256
 
 /* What one attempt's outcome means for the retry policy. */
@@ -48,7 +48,8 @@ enum gb_upstream_class {
 	GB_UP_OK,	/* 2xx */
 	GB_UP_KEY,	/* the key's fault: 400 API_KEY_INVALID, 401, 403 */
 	GB_UP_COOL,	/* 429: the key rests, another key may answer */
-	GB_UP_RETRY,	/* 5xx, timeout, connection trouble: try another key */
+	GB_UP_RETRY,	/* 5xx, a 2xx whose body is not JSON (not streamed),
+			   timeout, connection trouble: try another key */
 	GB_UP_FINAL,	/* any other 4xx: the answer, not retried */
 	GB_UP_FATAL	/* local trouble (bad URL, TLS verification, the
 			   caller went away): stop at once */
@@ -112,9 +113,8 @@ struct gb_upcall_sink {
 };
 
 /*
- * One upstream client on loop ev (a reference is taken), or with ev
- * NULL on a private loop of its own, which only gb_upstream_call runs.
- * NULL with err set on failure.
+ * One upstream client on loop ev (a reference is taken): its calls run
+ * when the loop does. NULL with err set on failure.
  */
 struct gb_upstream	*gb_upstream_new(const struct gb_config *, sd_event *,
 			    struct gb_err *);
@@ -161,36 +161,5 @@ void			 gb_upcall_cancel(struct gb_upcall *);
  */
 enum gb_upstream_class gb_upstream_classify(int, const char *, size_t,
 	    long *, char *, size_t);
-
-/*
- * The blocking interface of the thread-per-request gb-call host, on
- * top of the core above.
- */
-struct gb_upstream_sink {
-	/* once, before any body byte; -1 aborts (the caller went away) */
-	int	(*head)(void *, const struct gb_upstream_head *);
-	/* body bytes in order; -1 aborts (the caller went away) */
-	int	(*body)(void *, const void *, size_t);
-	/* polled about once a second: 0, the caller is gone (may be NULL) */
-	int	(*alive)(void *);
-	/* a diagnostic (never contains a key); may be NULL */
-	void	(*log)(void *, enum gb_upstream_loglevel, const char *);
-	void	*arg;
-};
-
-/*
- * Before any thread starts: let every handle made from now on share one
- * connection cache (a gb-call host, lib/host.h). 0, or -1 with err set.
- */
-int	gb_upstream_share(struct gb_err *);
-
-/*
- * One whole call, run to its end on the private loop of u (made with a
- * NULL loop). Returns the exit status (GB_EXIT_OK, _NO, _TEMP) and fills
- * *head with what was reported; err->msg explains a non-zero status.
- */
-int	gb_upstream_call(struct gb_upstream *, struct gb_keys *,
-	    const struct gb_upstream_req *, const struct gb_upstream_sink *,
-	    struct gb_upstream_head *, struct gb_err *);
 
 #endif

@@ -261,6 +261,55 @@ gb-call: attempt 2 with key $M2: HTTP 503" ]
 	for i in 0 1 2; do [ "$(key $i consecutive_failures)" = 0 ]; done
 }
 
+@test "a 2xx that is not JSON is no answer: retried on the next key, no penalty" {
+	upstream_script '{"body":"<html>proxy error</html>","headers":{"Content-Type":"text/html"}}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+	[ "$(jq -r .responseId <<<"$output")" = fake-2 ]
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 200, not JSON" ]
+	[ "$(upstream_count)" = 2 ]
+	[ "$(gb-keys list --json | jq -c '[.keys[].uses]')" = '[1,1,0]' ]
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+	[ "$(key 0 last_error.status)" = 200 ]
+	[ "$(key 0 last_error.reason)" = "not JSON" ]
+	[ "$(key 1 last_error)" = null ]
+}
+
+@test "no attempt answers JSON: 502 upstream answer is not JSON, exit 111" {
+	# an HTML page, a truncated body, a body cut by the connection's end
+	upstream_script '[{"body":"<html>a</html>"},{"body":"{\"candidates\":[{\"content\""},{"chunks":["{\"candidates\":["],"transfer":"close"}]'
+	run -111 --separate-stderr gbcall GET models
+	assert_output '{"error":{"code":502,"message":"upstream answer is not JSON","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 200, not JSON
+gb-call: attempt 2 with key $M2: HTTP 200, not JSON
+gb-call: attempt 3 with key $M3: HTTP 200, not JSON
+gb-call: giving up after 3 attempts: HTTP 200, not JSON" ]
+	[ "$(upstream_count)" = 3 ]
+	[ "$(gb-keys list --json | jq -c '[.keys[].uses]')" = '[1,1,1]' ]
+	for i in 0 1 2; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+	done
+
+	# an empty 2xx body is no answer either; the last outcome decides
+	upstream_script '[{"body":""},{"status":503}]'
+	export MAX_RETRIES=2
+	run -111 --separate-stderr gbcall GET models
+	assert_output "$ERR_503"
+	status_is "{\"status\":503,\"key\":\"$M2\",\"attempts\":2}"
+}
+
+@test "-s: a streamed 2xx is not checked, passed on from its first byte" {
+	upstream_script '{"body":"<html>a</html>"}'
+	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	assert_output '<html>a</html>'
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(upstream_count)" = 1 ]
+}
+
 @test "MAX_RETRIES bounds the attempts" {
 	export MAX_RETRIES=2
 	upstream_script '{"status":500,"repeat":true}'
