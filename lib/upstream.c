@@ -66,11 +66,12 @@
 #define BACKOFF_MAX_MS	1000	/* ... capped here */
 #define DELAY_MAX	(7L * 86400)	/* longest retry delay believed */
 #define ACCURACY_USEC	1000	/* timers: sd-event's default is 250 ms */
+#define EPOLL_BATCH	256	/* socket events handled per turn */
 
 /* A socket libcurl asked to have watched: an io source of the loop. */
 struct sock {
 	struct gb_upstream	*u;
-	sd_event_source		*src;
+	curl_socket_t		 fd;
 	struct sock		*prev, *next;
 };
 
@@ -80,6 +81,8 @@ struct gb_upstream {
 	CURLM			*multi;
 	CURLSH			*tls;		/* TLS sessions of its handles */
 	sd_event_source		*timer;		/* libcurl's timeout */
+	int			 ep;		/* epoll of libcurl's sockets */
+	sd_event_source		*epsrc;		/* ep, on the loop */
 	struct sock		*socks;
 	struct gb_upcall	*calls;		/* not done yet */
 	int			 depth;		/* inside libcurl: its callbacks
@@ -197,7 +200,8 @@ sock_free(struct sock *s)
 		u->socks = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	sd_event_source_disable_unref(s->src);
+	/* libcurl may have closed it already: then epoll forgot it too */
+	epoll_ctl(u->ep, EPOLL_CTL_DEL, s->fd, NULL);
 	free(s);
 }
 
@@ -260,19 +264,34 @@ drive(struct gb_upstream *u, curl_socket_t fd, int flags)
 		fail_active(u, mc);
 }
 
+/*
+ * libcurl's sockets are in an epoll of their own, one source of the
+ * loop: sd-event dispatches one source a turn and polls every ready
+ * descriptor again before each, so thousands of upstream sockets ready
+ * at once would cost each other; here one turn serves them all.
+ */
 static int
 on_io(sd_event_source *src, int fd, uint32_t revents, void *arg)
 {
-	int flags = 0;
+	struct gb_upstream *u = arg;
+	struct epoll_event ev[EPOLL_BATCH];
+	int flags, i, n;
 
 	(void)src;
-	if (revents & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (revents & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (revents & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	drive(arg, fd, flags);
+	(void)revents;
+	do
+		n = epoll_wait(fd, ev, EPOLL_BATCH, 0);
+	while (n == -1 && errno == EINTR);
+	for (i = 0; i < n; i++) {
+		flags = 0;
+		if (ev[i].events & EPOLLIN)
+			flags |= CURL_CSELECT_IN;
+		if (ev[i].events & EPOLLOUT)
+			flags |= CURL_CSELECT_OUT;
+		if (ev[i].events & (EPOLLERR | EPOLLHUP))
+			flags |= CURL_CSELECT_ERR;
+		drive(u, ev[i].data.fd, flags);
+	}
 	return 0;
 }
 
@@ -291,7 +310,7 @@ on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct gb_upstream *u = arg;
 	struct sock *s = sockp;
-	uint32_t ev = 0;
+	struct epoll_event e;
 
 	(void)h;
 	if (what == CURL_POLL_REMOVE) {
@@ -299,19 +318,22 @@ on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 			sock_free(s);
 		return 0;
 	}
+	memset(&e, 0, sizeof(e));
 	if (what & CURL_POLL_IN)
-		ev |= EPOLLIN;
+		e.events |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
-		ev |= EPOLLOUT;
+		e.events |= EPOLLOUT;
+	e.data.fd = fd;
 	if (s != NULL)
-		return sd_event_source_set_io_events(s->src, ev) < 0 ? -1 : 0;
+		return epoll_ctl(u->ep, EPOLL_CTL_MOD, fd, &e);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
-	if (sd_event_add_io(u->loop, &s->src, fd, ev, on_io, u) < 0) {
+	if (epoll_ctl(u->ep, EPOLL_CTL_ADD, fd, &e) == -1) {
 		free(s);
 		return -1;
 	}
 	s->u = u;
+	s->fd = fd;
 	s->next = u->socks;
 	if (s->next != NULL)
 		s->next->prev = s;
@@ -349,6 +371,9 @@ upstream_drop(struct gb_upstream *u)
 		curl_multi_cleanup(u->multi);
 	while (u->socks != NULL)
 		sock_free(u->socks);
+	sd_event_source_disable_unref(u->epsrc);
+	if (u->ep >= 0)
+		close(u->ep);
 	if (u->tls != NULL)
 		curl_share_cleanup(u->tls);
 	sd_event_source_disable_unref(u->timer);
@@ -375,6 +400,9 @@ gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
 	}
 	u->cfg = cfg;
 	u->loop = sd_event_ref(ev);
+	if ((u->ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    sd_event_add_io(u->loop, &u->epsrc, u->ep, EPOLLIN, on_io, u) < 0)
+		goto fail;
 	if (sd_event_add_time(u->loop, &u->timer, CLOCK_MONOTONIC, 0,
 	    ACCURACY_USEC, on_timer, u) < 0 ||
 	    sd_event_source_set_enabled(u->timer, SD_EVENT_OFF) < 0)
