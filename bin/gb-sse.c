@@ -187,10 +187,7 @@ say(const char *msg)
 	fflush(stderr);
 }
 
-/*
- * "gb-sse -W": the tool's host (lib/host.h), started by gb-serve with its
- * queue on descriptor 3; each job runs sse_main() as the standalone tool.
- */
+/* "gb-sse -W": the tool's host behind gb-serve (lib/host_sse.c). */
 int
 main(int argc, char *argv[])
 {

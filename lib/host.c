@@ -267,6 +267,9 @@ on_slurp(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		b->data[b->len] = '\0';
 	}
 	j->slurp = sd_event_source_disable_unref(j->slurp);
+	/* all in: the descriptor is not needed for the rest of the job */
+	close(j->in);
+	j->in = -1;
 	errno = e;
 	j->sdone(j->sarg, e == 0 ? 0 : -1);
 	return 0;

@@ -66,8 +66,8 @@ void		 gb_hostjob_set_data(struct gb_hostjob *, void *);
 
 /*
  * Read the job's stdin to its end into b (whose cap bounds it) on the
- * loop, then call done(arg, 0), or done(arg, -1) with errno (E2BIG: over
- * the cap). No stdin reads as empty. Returns 0, or -1 when it cannot
+ * loop, close it, then call done(arg, 0), or done(arg, -1) with errno
+ * (E2BIG: over the cap). No stdin reads as empty. Returns 0, or -1 when it cannot
  * start (done is then not called).
  */
 int		 gb_hostjob_slurp(struct gb_hostjob *, struct gb_buf *,

@@ -59,6 +59,7 @@ struct conn {
 	int			 gone;		/* the client went away */
 	int			 closed;	/* freed on the next turn */
 	int			 shut;		/* FIN sent */
+	int			 stalled;	/* output waits on the client */
 	struct gb_http_req	 req;
 	int			 has_req;
 	struct gb_http_body	 body;
@@ -523,6 +524,14 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 	case C_BODY:
 		refuse(c, 408);
 		break;
+	case C_RUN:
+		/* the answer waited the idle time on a client not reading */
+		if (c->rq != NULL && c->rq->fail[0] == '\0')
+			snprintf(c->rq->fail, sizeof(c->rq->fail),
+			    "client stopped reading");
+		c->gone = 1;
+		conn_close(c);
+		break;
 	default:
 		conn_close(c);
 		break;
@@ -599,6 +608,7 @@ static void
 conn_flush(struct conn *c)
 {
 	ssize_t w;
+	int wrote = 0;
 
 	if (c->closed)
 		return;
@@ -617,6 +627,20 @@ conn_flush(struct conn *c)
 			return;
 		}
 		gb_buf_consume(&c->out, (size_t)w);
+		wrote = 1;
+	}
+	/*
+	 * A client that stops reading an answer is given the idle time
+	 * to take more, then it is as good as gone.
+	 */
+	if (c->state == C_RUN) {
+		if (c->out.len > 0 && (!c->stalled || wrote)) {
+			c->stalled = 1;
+			arm(c, (uint64_t)c->srv->idle_s * 1000000);
+		} else if (c->out.len == 0 && c->stalled) {
+			c->stalled = 0;
+			disarm(c);
+		}
 	}
 	if (c->state == C_LINGER && c->out.len == 0 && !c->shut) {
 		shutdown(c->wfd, SHUT_WR);
@@ -683,6 +707,7 @@ conn_next(struct conn *c)
 	}
 	memset(&c->req, 0, sizeof(c->req));
 	memset(&c->frame, 0, sizeof(c->frame));
+	c->stalled = 0;
 	if (c->closing || c->srv->stopping) {
 		/*
 		 * Closing a socket with unread input sends a reset, which

@@ -219,6 +219,14 @@ host_gone(struct host *h)
 	for (i = 0; i < NTOOLS; i++)
 		if (h->srv->hosts[i] == h)
 			h->srv->hosts[i] = NULL;
+	/*
+	 * Its queue ended before its exit was seen: if it has exited, say
+	 * how (a killed host is not one that ended).
+	 */
+	if (h->pid != 0 && waitpid(h->pid, &h->status, WNOHANG) == h->pid) {
+		h->pid = 0;
+		close_src(&h->child);
+	}
 	if (h->pid == 0 && WIFSIGNALED(h->status)) {
 		sig = WTERMSIG(h->status);
 		code = 128 + sig;
