@@ -127,8 +127,12 @@ read_some(struct ssejob *s)
 	} else if (r == 0) {
 		s->eof = 1;
 		s->rc = gb_ssefilter_end(s->f, &s->err);
-	} else
+	} else {
 		s->rc = gb_ssefilter_feed(s->f, buf, (size_t)r, &s->err);
+		/* a short read emptied the pipe: its next write is an edge */
+		if ((size_t)r < sizeof(buf))
+			return 0;
+	}
 	return 1;
 }
 

@@ -565,8 +565,13 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		j->out.data[j->out.len] = '\0';
 		if (j->outmode == OUT_RELAY) {
 			notify(j, JOB_DATA);
-			/* edge-triggered: on until EAGAIN, unless held */
-			if (j->cb == NULL || j->paused || j->rsrc == NULL)
+			/*
+			 * Edge-triggered: on until the pipe is empty, unless
+			 * held. A short read emptied it (the next write to it
+			 * is a new edge), which saves a read for EAGAIN.
+			 */
+			if (j->cb == NULL || j->paused || j->rsrc == NULL ||
+			    (size_t)r < want)
 				return 0;
 		}
 	}
