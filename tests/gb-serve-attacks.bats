@@ -36,14 +36,24 @@ setup() {
 	serve_config
 	export MAX_BODY=65536 MAX_RETRIES=1
 	MAIN_PID=$SERVE_PID MAIN_PORT=$SERVE_PORT
+	LOG_AT=$(stat -c %s "$SERVE_LOG")
 }
 
-# a test that started a server of its own stops it, even when it failed
+# No attack made a tool's host die, nor a sanitizer speak (a host's
+# stderr is the server's). A test that started a server of its own
+# stops it, even when it failed.
 teardown() {
+	local said rc=0
+	if said=$(tail -c +"$((LOG_AT + 1))" "$SERVE_LOG" |
+	    grep -E 'host (ended|died)|Sanitizer|runtime error'); then
+		echo "in the server's log: $said" >&2
+		rc=1
+	fi
 	if [ "$SERVE_PID" != "$MAIN_PID" ]; then
 		stop_serve
 		SERVE_PID=$MAIN_PID SERVE_PORT=$MAIN_PORT
 	fi
+	return "$rc"
 }
 
 # still_serving: a well-behaved client is answered, and every request's
@@ -54,13 +64,14 @@ still_serving() {
 	run -0 wait_no_pipeline
 }
 
-# wait_no_pipeline: no gb-* tool left under the server (its connections
-# are threads that may linger for keep-alive; no process may).
+# wait_no_pipeline: no request's process left under the server, and no
+# job running in the tools' hosts (its connections may linger for
+# keep-alive; no job may).
 wait_no_pipeline() {
 	local i left
 	for i in $(seq 40); do
-		# no tool as a process of its own (the connections are
-		# threads), nor a job in the tools' hosts
+		# no tool as a process of its own, nor a job in the
+		# tools' hosts
 		left=$(request_pids "$SERVE_PID")
 		[ -z "$left" ] &&
 		    [ "$(pipes_of $(host_pids "$SERVE_PID"))" -eq 0 ] &&

@@ -477,6 +477,8 @@ consume(struct conn *c)
 			return;
 		}
 		gb_http_body_init(&c->body, &c->req);
+		/* before the flush: it watches for what the state needs */
+		c->state = C_BODY;
 		if (c->req.expect && c->in.len == 0 &&
 		    (c->req.chunked || c->req.clen > 0)) {
 			gb_http_format_continue(&c->out);
@@ -484,7 +486,6 @@ consume(struct conn *c)
 			if (c->closed)
 				return;
 		}
-		c->state = C_BODY;
 	}
 	if (c->state == C_BODY) {
 		n = gb_http_body_feed(&c->body, c->in.data != NULL ?
