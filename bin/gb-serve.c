@@ -228,9 +228,8 @@ on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 		srv->lfd = -1;
 	}
 	conn_stop_idle(srv);
-	if (srv->nconn == 0)
-		sd_event_exit(srv->ev, 0);
-	else
+	srv_maybe_exit(srv);
+	if (srv->nconn > 0)
 		sd_event_add_time_relative(srv->ev, NULL, CLOCK_MONOTONIC,
 		    (uint64_t)STOP_GRACE * 1000000, 0, on_grace, srv);
 	return 0;
@@ -373,5 +372,9 @@ loop:
 		return GB_EXIT_TEMP;
 	}
 	rc = sd_event_loop(srv.ev) < 0 ? GB_EXIT_TEMP : GB_EXIT_OK;
+	conn_free_all(&srv);
+	hosts_free(&srv);
+	cfg_unref(srv.cfg);
+	sd_event_unref(srv.ev);
 	return rc;
 }

@@ -760,9 +760,16 @@ on_reap(sd_event_source *s, void *arg)
 	}
 	sd_notifyf(0, "STATUS=%s; %d connection%s", srv->stopping ?
 	    "stopping" : "serving", srv->nconn, srv->nconn == 1 ? "" : "s");
-	if ((srv->stopping || srv->single) && srv->nconn == 0)
-		sd_event_exit(srv->ev, 0);
+	srv_maybe_exit(srv);
 	return 0;
+}
+
+void
+srv_maybe_exit(struct srv *srv)
+{
+	if ((srv->stopping || srv->single) && srv->nconn == 0 &&
+	    srv->nproc == 0 && srv->dead == NULL)
+		sd_event_exit(srv->ev, 0);
 }
 
 /*
@@ -858,6 +865,22 @@ conn_serve_fd(struct srv *srv, int rfd, int wfd)
 	arm(c, (uint64_t)(srv->head_s < srv->idle_s ? srv->head_s :
 	    srv->idle_s) * 1000000);
 	return 0;
+}
+
+void
+conn_free_all(struct srv *srv)
+{
+	while (srv->conns != NULL)
+		conn_close(srv->conns);
+	on_reap(NULL, srv);
+	srv->reaper = sd_event_source_disable_unref(srv->reaper);
+	srv->lsrc = sd_event_source_disable_unref(srv->lsrc);
+	srv->lretry = sd_event_source_disable_unref(srv->lretry);
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	if (srv->spare >= 0)
+		close(srv->spare);
+	srv->lfd = srv->spare = -1;
 }
 
 void

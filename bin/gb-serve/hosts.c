@@ -485,6 +485,31 @@ hosts_retire(struct srv *srv)
 	}
 }
 
+void
+hosts_free(struct srv *srv)
+{
+	struct job *j, *next;
+	struct host *h;
+	int i, k;
+
+	/* what is left when the loop ends: its memory, not its processes */
+	for (k = 0; k < NTOOLS + 1; k++) {
+		while ((h = k < NTOOLS ? srv->hosts[k] : srv->retired) !=
+		    NULL) {
+			for (i = 0; i < TABSZ; i++)
+				for (j = h->tab[i]; j != NULL; j = next) {
+					next = j->hnext;
+					j->host = NULL;
+					if (j->rq == NULL)
+						job_free(j);
+				}
+			h->njobs = 0;
+			h->pid = 0;
+			host_free(h);
+		}
+	}
+}
+
 size_t
 hosts_jobs(const struct srv *srv)
 {

@@ -32,6 +32,7 @@
 extern char **environ;
 
 struct proc {
+	struct srv		*srv;
 	pid_t			 pid;		/* 0 once reaped */
 	int			 status;
 	int			 side, err;	/* read ends, or -1 */
@@ -97,7 +98,7 @@ maybe_done(struct job *j)
 		    p->errbuf.data[p->errbuf.len - 1] == '\n' ? "" : "\n");
 		fflush(stderr);
 	}
-	msg = p->errbuf.data != NULL ? p->errbuf.data : "";
+	msg = p->errbuf.len > 0 ? p->errbuf.data : "";
 	if ((nl = strchr(msg, '\n')) != NULL)
 		*nl = '\0';
 	if (strncmp(msg, "gb-", 3) == 0 && (nl = strstr(msg, ": ")) != NULL)
@@ -312,6 +313,8 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	fcntl(p->side, F_SETFL, fcntl(p->side, F_GETFL) | O_NONBLOCK);
 	fcntl(p->err, F_SETFL, fcntl(p->err, F_GETFL) | O_NONBLOCK);
 	j->proc = p;
+	p->srv = srv;
+	srv->nproc++;
 	if (sd_event_add_io(srv->ev, &p->sidesrc, p->side, EPOLLIN, on_pipe,
 	    j) < 0 ||
 	    sd_event_add_io(srv->ev, &p->errsrc, p->err, EPOLLIN, on_pipe,
@@ -322,6 +325,7 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
 		j->proc = NULL;
+		srv->nproc--;
 		e = EIO;
 		goto fail;
 	}
@@ -364,6 +368,8 @@ proc_free(struct job *j)
 	close_fd(&p->err);
 	gb_buf_free(&p->sidebuf);
 	gb_buf_free(&p->errbuf);
+	p->srv->nproc--;
+	srv_maybe_exit(p->srv);
 	free(p);
 	j->proc = NULL;
 }

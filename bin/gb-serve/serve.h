@@ -129,6 +129,8 @@ void		 close_fd(int *);
 void		 hosts_start(struct srv *);
 /* Let the current hosts go (after a reload): new ones for new jobs. */
 void		 hosts_retire(struct srv *);
+/* At exit: let every host's record go (the hosts end with their queue). */
+void		 hosts_free(struct srv *);
 /* Jobs in flight, all hosts. */
 size_t		 hosts_jobs(const struct srv *);
 
@@ -172,6 +174,7 @@ struct srv {
 	uint32_t		 next_id;
 	struct conn		*conns;
 	struct conn		*dead;		/* closed, freed next turn */
+	int			 nproc;		/* tools running as processes */
 	sd_event_source		*reaper;
 };
 
@@ -179,6 +182,13 @@ int		 conn_listen(struct srv *, int);
 int		 conn_serve_fd(struct srv *, int, int);
 /* Close idle connections now (stopping). */
 void		 conn_stop_idle(struct srv *);
+/*
+ * End the loop if there is nothing left to serve: stopping, or serving
+ * one connection, with no connection and no tool process left.
+ */
+void		 srv_maybe_exit(struct srv *);
+/* At exit: close every connection and free what they hold. */
+void		 conn_free_all(struct srv *);
 /*
  * Log a shortage of descriptors, at most once a second: what ran out
  * (errno) and where.
