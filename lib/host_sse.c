@@ -107,9 +107,12 @@ arm_keepalive(struct ssejob *s)
 	sd_event_source_set_enabled(s->ka, SD_EVENT_ONESHOT);
 }
 
-/* Read one piece of the upstream stream and convert it; 0 on EAGAIN. */
+/*
+ * Read one piece of the upstream stream and convert it; 0 when the pipe
+ * is empty for now (EAGAIN, or a short read before the writer's close).
+ */
 static int
-read_some(struct ssejob *s)
+read_some(struct ssejob *s, uint32_t ev)
 {
 	char buf[READSIZE];
 	char m[GB_ERR_MSGSIZE];
@@ -129,8 +132,11 @@ read_some(struct ssejob *s)
 		s->rc = gb_ssefilter_end(s->f, &s->err);
 	} else {
 		s->rc = gb_ssefilter_feed(s->f, buf, (size_t)r, &s->err);
-		/* a short read emptied the pipe: its next write is an edge */
-		if ((size_t)r < sizeof(buf))
+		/*
+		 * A short read emptied the pipe: its next write, or the
+		 * writer's close, is an edge; a close already seen is not.
+		 */
+		if ((size_t)r < sizeof(buf) && (ev & (EPOLLHUP | EPOLLERR)) == 0)
 			return 0;
 	}
 	return 1;
@@ -163,10 +169,9 @@ on_in(sd_event_source *src, int fd, uint32_t ev, void *arg)
 
 	(void)src;
 	(void)fd;
-	(void)ev;
 	/* edge-triggered: read until the pipe is empty or output waits */
 	while (!s->eof && s->rc == 0 && s->werr == 0 && s->out.len == 0 &&
-	    !gb_ssefilter_over(s->f) && read_some(s))
+	    !gb_ssefilter_over(s->f) && read_some(s, ev))
 		;
 	pump(s);
 	return 0;

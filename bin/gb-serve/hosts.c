@@ -557,7 +557,6 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	ssize_t r;
 
 	(void)s;
-	(void)ev;
 	for (;;) {
 		want = j->out.cap - j->out.len;
 		if (want > READSIZE)
@@ -592,11 +591,13 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 			notify(j, JOB_DATA);
 			/*
 			 * Edge-triggered: on until the pipe is empty, unless
-			 * held. A short read emptied it (the next write to it
-			 * is a new edge), which saves a read for EAGAIN.
+			 * held. A short read emptied it and the next write or
+			 * the writer's close is a new edge, unless the close
+			 * came already (EPOLLHUP): then on to the end.
 			 */
 			if (j->cb == NULL || j->paused || j->rsrc == NULL ||
-			    (size_t)r < want)
+			    ((size_t)r < want &&
+			    (ev & (EPOLLHUP | EPOLLERR)) == 0))
 				return 0;
 		}
 	}
