@@ -111,7 +111,8 @@ maybe_done(struct job *j)
 		    p->errbuf.data[p->errbuf.len - 1] == '\n' ? "" : "\n");
 		fflush(stderr);
 	}
-	msg = p->errbuf.data != NULL ? p->errbuf.data : "";
+	/* (a buffer reserved but never read into is not terminated) */
+	msg = p->errbuf.len > 0 ? p->errbuf.data : "";
 	if ((nl = strchr(msg, '\n')) != NULL)
 		*nl = '\0';
 	if (strncmp(msg, "gb-", 3) == 0 && (nl = strstr(msg, ": ")) != NULL)
