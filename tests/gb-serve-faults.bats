@@ -5,7 +5,7 @@
 # 200, an SSE event over gb-sse's cap and an answer over MAX_BODY. For
 # each: the client gets a well-formed error (or a stream ending in an
 # error event and [DONE]), the key state records the right outcome, and
-# no process of the request is left behind.
+# nothing of the request is left behind (no process, no job in a host).
 
 bats_require_minimum_version 1.5.0
 load test_helper
@@ -44,8 +44,9 @@ keys() {
 	gb-keys list --json | jq -r '.keys[] | "\(.uses) \(.consecutive_failures) \(.failures) \(.state) \(.last_error.reason // "-") \(.last_error.status // "-")"'
 }
 
-# no_leftovers: every process under gb-serve is gone once the client is
-# (the connection's child and the tools of its pipeline).
+# no_leftovers: once the client is answered, nothing of its request is
+# left: no process under gb-serve but the tools' hosts, and they run no
+# job (a host holds no pipe but a running job's).
 no_leftovers() {
 	local i left
 	for i in $(seq 60); do

@@ -2,13 +2,16 @@
 # gb-serve under each launcher: systemd-socket-activate with Accept=no
 # (listening socket) and Accept=yes (connection on fd 3), inetd style
 # (stdin/stdout), and -l; sd_notify, SIGTERM, SIGHUP, the connection cap,
-# configuration errors. The native route needs only gb-call, so these
-# tests run against the fake upstream with the real gb-call.
+# configuration errors, where the tools come from. With a listening
+# socket gb-serve runs the tools' hosts; serving one connection alone
+# (Accept=yes, inetd) it runs each tool as a process of its own. The
+# real tools, against the fake upstream.
 
 bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/conns
 
 setup_file() {
 	serve_file_upstream
@@ -20,9 +23,11 @@ teardown_file() {
 
 setup() {
 	serve_test_setup
+	CONNS_FD=
 }
 
 teardown() {
+	conns_stop
 	stop_serve
 }
 
@@ -40,22 +45,81 @@ check_serving() {
 	assert_output --partial 'Re-using existing connection'
 }
 
-@test "systemd Accept=no: a listening socket on fd 3, one child per connection" {
+# comms PID: the comm of each descendant of PID, sorted, on one line.
+comms() {
+	local p
+	for p in $(descendants_of "$1"); do
+		cat "/proc/$p/comm" 2>/dev/null
+	done | sort | tr '\n' ' '
+}
+
+# gb_serves PID: the descendants of PID that run gb-serve.
+gb_serves() {
+	local p exe
+	exe=$(readlink -f "$GB_BIN/gb-serve")
+	for p in $(descendants_of "$1"); do
+		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$exe" ] &&
+		    running "$p" && echo "$p"
+	done
+	return 0
+}
+
+# check_processes: one connection alone (Accept=yes, inetd): a chat and
+# a stream work, and while the stream runs its tools run as processes
+# of the connection's gb-serve, none of them a host.
+check_processes() {
+	need_tool gb-convert
+	need_tool gb-sse
+	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one "}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
+	# the connections before are over, their gb-serve gone
+	run -0 wait_value '' gb_serves "$SERVE_PID"
+	conns_start
+	conns open s
+	conns chat s tok-user hello
+	conns_wait 's 200 echo: hello'
+	conns stream s tok-user hello
+	conns_wait 's streaming'
+	# gb-call and gb-sse, children of the one gb-serve, no host
+	run -0 comms "$SERVE_PID"
+	[[ $output == *"gb-call "* && $output == *"gb-sse "* &&
+	    $output != *"-host "* ]] || { echo "processes: $output"; false; }
+	run -0 gb_serves "$SERVE_PID"
+	[ "$(wc -w <<<"$output")" = 1 ] || { echo "gb-serve: $output"; false; }
+	run -0 comms "$output"
+	[[ $output == *"gb-call "* && $output == *"gb-sse "* ]] ||
+	    { echo "under gb-serve: $output"; false; }
+	upstream_go
+	conns finish s
+	conns_wait 's finished done'
+	# and on the same connection once more, not streamed
+	conns chat s tok-user again
+	conns_wait 's 200 echo: again'
+	run -0 comms "$SERVE_PID"
+	[[ $output != *"-host "* ]] || { echo "processes: $output"; false; }
+	conns_end
+}
+
+@test "systemd Accept=no: the listening socket on fd 3, the tools' hosts behind it" {
 	start_serve activate
 	check_serving
 	# the activated process is gb-serve itself, serving from fd 3
 	run -0 readlink "/proc/$SERVE_PID/exe"
 	assert_output "$(readlink -f "$GB_BIN/gb-serve")"
+	# with its three hosts, and no other process
+	run -0 wait_value 'gb-call-host gb-convert-host gb-sse-host ' \
+	    comms "$SERVE_PID"
 }
 
-@test "systemd Accept=yes: the connection on fd 3" {
+@test "systemd Accept=yes: the connection on fd 3, the tools as processes, no host" {
 	start_serve accept
 	check_serving
+	check_processes
 }
 
-@test "inetd style: the connection on stdin and stdout" {
+@test "inetd style: the connection on stdin and stdout, the tools as processes, no host" {
 	start_serve inetd
 	check_serving
+	check_processes
 }
 
 @test "gb-serve -l binds and listens itself (IPv4 and IPv6)" {
@@ -202,7 +266,7 @@ with open(sys.argv[2], "w") as f:
 
 @test "usage errors: operands, bad numbers, no socket, a bad address" {
 	run -100 --separate-stderr gb-serve extra
-	[ "$stderr" = "usage: gb-serve [-n] [-c children] [-i idle] [-l address] [-t timeout]" ]
+	[ "$stderr" = "usage: gb-serve [-n] [-c connections] [-i idle] [-l address] [-t timeout]" ]
 	run -100 --separate-stderr gb-serve -c 0
 	[ "$stderr" = "gb-serve: -c 0: too small" ]
 	run -100 --separate-stderr gb-serve < /dev/null
@@ -259,13 +323,40 @@ with open(sys.argv[2], "w") as f:
 	run -1 grep -e AIzaSyAAAA -e tok-user -e tok-admin "$SERVE_LOG"
 }
 
-@test "tools come from GB_LIBEXECDIR or gb-serve's own directory, never PATH" {
-	mkdir empty
-	# the tools are on PATH (test_helper puts them there) but not used
-	GB_LIBEXECDIR=$PWD/empty start_serve listen
+@test "tools come from gb-serve's own directory, never PATH or GB_LIBEXECDIR" {
+	mkdir alone
+	cp "$GB_BIN/gb-serve" alone/
+	# the tools are on PATH (test_helper puts them there) and in
+	# GB_LIBEXECDIR, not beside this gb-serve: neither is used
+	GB_LIBEXECDIR=$GB_BIN SERVE_BIN=$PWD/alone/gb-serve start_serve listen
 	run -0 curl -sS -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
 	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
-	assert_output '{"error":{"code":500,"message":"gb-call: No such file or directory","status":"INTERNAL"}}500'
+	assert_output '{"error":{"code":500,"message":"cannot start gb-call: No such file or directory","status":"INTERNAL"}}500'
+	run -0 curl -sS -w '%{http_code}' -H 'Authorization: Bearer tok-user' \
+	    "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+	assert_output '{"error":{"message":"cannot start gb-convert: No such file or directory","type":"server_error","param":null,"code":null}}500'
+	run -0 grep -F "gb-serve: cannot start $PWD/alone/gb-call: No such file or directory" "$SERVE_LOG"
+	run -0 grep -F "error=\"cannot start gb-call: No such file or directory\"" "$SERVE_LOG"
+	# gb-call beside it: the next call starts its host from there
+	cp "$GB_BIN/gb-call" alone/
+	run -0 curl -sS -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
+	run -0 jq -r '.candidates[0].content.parts[0].text' <<<"$output"
+	assert_output 'echo: yo'
+	run -0 host_of "$SERVE_PID" gb-call
+	run -0 readlink "/proc/$output/exe"
+	assert_output "$PWD/alone/gb-call"
+}
+
+@test "one connection alone (inetd): a tool missing beside gb-serve is a clear error" {
+	mkdir alone
+	cp "$GB_BIN/gb-serve" alone/
+	SERVE_BIN=$PWD/alone/gb-serve start_serve inetd
+	run -0 curl -sS -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
+	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN"
+	assert_output '{"error":{"code":500,"message":"cannot start gb-call: No such file or directory","status":"INTERNAL"}}500'
+	run -0 wait_file_has "$SERVE_LOG" "gb-serve: cannot run $PWD/alone/gb-call: No such file or directory"
 }
 
 @test "valgrind: gb-serve leaks nothing over a connection's requests" {
@@ -297,6 +388,9 @@ with open(sys.argv[2], "w") as f:
 		sleep 0.05
 	done
 	ls vg.* > /dev/null
-	run -0 cat vg.*
+	# valgrind's own notes ("--PID-- WARNING: unhandled syscall", for
+	# sd-event's pidfd_open) are not findings; its reports ("==PID==")
+	# are
+	run -0 grep -hv '^--[0-9]*-- ' vg.*
 	assert_output ''
 }

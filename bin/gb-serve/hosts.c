@@ -14,7 +14,10 @@
  * A host that dies (its queue ends, or its process exits) ends every job
  * it had with exit status 128+signal (or 111) and a message saying so,
  * which the request turns into an error the client sees; the next job
- * for that tool starts a new host. A host let go after a reload gets
+ * for that tool starts a new host. The queue's end and the process's
+ * exit come in either order: the jobs end once both are known (or the
+ * queue has been over for GONE_WAIT seconds), so that they can say how
+ * the host went. A host let go after a reload gets
  * no more jobs: its queue is shut for writing, it finishes what it has
  * and exits, and is reaped like any other child.
  */
@@ -32,6 +35,7 @@
 #include "serve.h"
 
 #define TABSZ		1024	/* buckets of a host's job table */
+#define GONE_WAIT	5	/* seconds from the queue's end to the exit */
 #define READSIZE	65536
 
 extern char **environ;
@@ -43,6 +47,7 @@ struct host {
 	int			 status;	/* wait status once reaped */
 	int			 q;		/* -1 once it ended */
 	sd_event_source		*qsrc, *child;
+	sd_event_source		*gone;		/* the queue ended: the exit? */
 	struct gb_msgq		 outq;
 	struct job		*tab[TABSZ];
 	size_t			 njobs;
@@ -190,6 +195,7 @@ host_free(struct host *h)
 		}
 	close_src(&h->qsrc);
 	close_src(&h->child);
+	close_src(&h->gone);
 	gb_msgq_clear(&h->outq);
 	close_fd(&h->q);
 	free(h);
@@ -214,6 +220,7 @@ host_gone(struct host *h)
 	int code = GB_EXIT_TEMP, i, sig = 0;
 
 	close_src(&h->qsrc);
+	close_src(&h->gone);
 	gb_msgq_clear(&h->outq);
 	close_fd(&h->q);
 	for (i = 0; i < NTOOLS; i++)
@@ -234,6 +241,9 @@ host_gone(struct host *h)
 	if (sig != 0)
 		snprintf(msg, sizeof(msg), "%s host died (signal %d)",
 		    tool_names[tool_slot(h->tool)], sig);
+	else if (h->pid == 0 && WIFEXITED(h->status))
+		snprintf(msg, sizeof(msg), "%s host ended (exit %d)",
+		    tool_names[tool_slot(h->tool)], WEXITSTATUS(h->status));
 	else
 		snprintf(msg, sizeof(msg), "%s host ended",
 		    tool_names[tool_slot(h->tool)]);
@@ -319,6 +329,45 @@ drain_queue(struct host *h)
 }
 
 static int
+on_gone_wait(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct host *h = arg;
+
+	(void)s;
+	(void)usec;
+	h->busy++;
+	host_gone(h);
+	h->busy--;
+	host_maybe_free(h);
+	return 0;
+}
+
+/*
+ * The queue ended (or broke): the host is going, and takes no new job.
+ * A host closes its queue as it exits, and the two reach the loop in
+ * either order: its jobs end when its exit status is in (on_child), to
+ * say "died (signal 9)" rather than just "ended"; what it said before
+ * is read then too.
+ */
+static void
+queue_ended(struct host *h)
+{
+	int i;
+
+	if (h->pid == 0 || h->gone != NULL) {
+		host_gone(h);
+		return;
+	}
+	close_src(&h->qsrc);
+	for (i = 0; i < NTOOLS; i++)
+		if (h->srv->hosts[i] == h)
+			h->srv->hosts[i] = NULL;
+	if (sd_event_add_time_relative(h->srv->ev, &h->gone, CLOCK_MONOTONIC,
+	    (uint64_t)GONE_WAIT * 1000000, 0, on_gone_wait, h) < 0)
+		host_gone(h);
+}
+
+static int
 on_queue(sd_event_source *s, int fd, uint32_t ev, void *arg)
 {
 	struct host *h = arg;
@@ -326,10 +375,10 @@ on_queue(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	(void)s;
 	h->busy++;
 	if ((ev & EPOLLOUT) != 0 && gb_msgq_flush(&h->outq, fd) == -1)
-		host_gone(h);
+		queue_ended(h);
 	else if (h->q >= 0 && (drain_queue(h) ||
 	    (ev & (EPOLLHUP | EPOLLERR)) != 0))
-		host_gone(h);
+		queue_ended(h);
 	else
 		want_out(h);
 	h->busy--;

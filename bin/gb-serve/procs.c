@@ -98,6 +98,7 @@ maybe_done(struct job *j)
 		    p->errbuf.data[p->errbuf.len - 1] == '\n' ? "" : "\n");
 		fflush(stderr);
 	}
+	/* (a buffer reserved but never read into is not terminated) */
 	msg = p->errbuf.len > 0 ? p->errbuf.data : "";
 	if ((nl = strchr(msg, '\n')) != NULL)
 		*nl = '\0';

@@ -2,23 +2,27 @@
 # talk raw HTTP to it, find its processes. Load after test_helper.
 
 SERVE_LIB=$BATS_TEST_DIRNAME/lib
-SERVE_FAKEBIN=$BATS_TEST_DIRNAME/fixtures/gb-serve/fakebin
 
 # The variables gb-serve and its tools read; systemd-socket-activate
 # passes the child only what is named with -E.
 SERVE_VARS="API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH
 	TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS
 	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY MAX_BODY
-	STATE_DIRECTORY LOG_LEVEL ENV_FILE GB_LIBEXECDIR GB_HOSTS ASAN_OPTIONS
-	UBSAN_OPTIONS LSAN_OPTIONS NOTIFY_SOCKET"
+	STATE_DIRECTORY LOG_LEVEL ENV_FILE ASAN_OPTIONS UBSAN_OPTIONS
+	LSAN_OPTIONS NOTIFY_SOCKET"
 
 # start_serve MODE [gb-serve options...]
 #   MODE: listen (gb-serve -l), activate (systemd-socket-activate, Accept=no),
 #         accept (--accept: connection on fd 3), inetd (--accept --inetd)
 # Sets SERVE_PORT, SERVE_PID (the process the test stops), SERVE_LOG.
+# SERVE_BIN (default $GB_BIN/gb-serve) is the program; SERVE_WRAP, when
+# set, a command that execs it (e.g. "prlimit --nofile=64:64"), so that
+# SERVE_PID is gb-serve's all the same.
 start_serve() {
-	local mode=$1 v
+	local mode=$1 v bin=${SERVE_BIN:-$GB_BIN/gb-serve}
+	local -a wrap
 	shift
+	read -r -a wrap <<<"${SERVE_WRAP:-}"
 	local -a envs=()
 	for v in $SERVE_VARS; do
 		[ -n "${!v+x}" ] && envs+=(-E "$v")
@@ -27,20 +31,20 @@ start_serve() {
 	SERVE_LOG=${SERVE_LOG:-${BATS_FILE_TMPDIR:-$BATS_TEST_TMPDIR}/serve.log}
 	case $mode in
 	listen)
-		"$GB_BIN/gb-serve" -l "127.0.0.1:$SERVE_PORT" "$@" \
+		"${wrap[@]}" "$bin" -l "127.0.0.1:$SERVE_PORT" "$@" \
 		    2>>"$SERVE_LOG" 3>&- &
 		;;
 	activate)
 		systemd-socket-activate -l "127.0.0.1:$SERVE_PORT" \
-		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		    "${envs[@]}" "${wrap[@]}" "$bin" "$@" 2>>"$SERVE_LOG" 3>&- &
 		;;
 	accept)
 		systemd-socket-activate -a -l "127.0.0.1:$SERVE_PORT" \
-		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		    "${envs[@]}" "${wrap[@]}" "$bin" "$@" 2>>"$SERVE_LOG" 3>&- &
 		;;
 	inetd)
 		systemd-socket-activate -a --inetd -l "127.0.0.1:$SERVE_PORT" \
-		    "${envs[@]}" "$GB_BIN/gb-serve" "$@" 2>>"$SERVE_LOG" 3>&- &
+		    "${envs[@]}" "${wrap[@]}" "$bin" "$@" 2>>"$SERVE_LOG" 3>&- &
 		;;
 	*)
 		echo "start_serve: unknown mode $mode" >&2
@@ -130,20 +134,15 @@ pipes_of() {
 }
 
 # wait_no_pipes PID...: true once the hosts hold no pipe, i.e. no job is
-# running (polling for at most 1 s).
+# running (polling for at most 10 s: a loaded machine is slow).
 wait_no_pipes() {
 	local i
-	for i in $(seq 20); do
+	for i in $(seq 200); do
 		[ "$(pipes_of "$@")" -eq 0 ] && return 0
 		sleep 0.05
 	done
-	echo "jobs still running after 1 s: $(pipes_of "$@") pipes in $*" >&2
+	echo "jobs still running after 10 s: $(pipes_of "$@") pipes in $*" >&2
 	return 1
-}
-
-# Use the stand-in tools of the HTTP-layer tests.
-use_fake_tools() {
-	export GB_LIBEXECDIR=$SERVE_FAKEBIN
 }
 
 # A minimal valid configuration for the server.
@@ -161,10 +160,10 @@ need_tool() {
 
 # wait_gone PID...: true once none of the processes exists (zombies
 # included: /proc/PID stays until the parent reaps it), polling for at
-# most 1 s.
+# most 10 s.
 wait_gone() {
 	local i p left
-	for i in $(seq 20); do
+	for i in $(seq 200); do
 		left=
 		for p in "$@"; do
 			[ -e "/proc/$p" ] && left="$left $p"
@@ -172,7 +171,7 @@ wait_gone() {
 		[ -z "$left" ] && return 0
 		sleep 0.05
 	done
-	echo "still there after 1 s:$left" >&2
+	echo "still there after 10 s:$left" >&2
 	for p in $left; do
 		echo "$p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) $(awk '/^State/ {print $2}' "/proc/$p/status" 2>/dev/null)" >&2
 	done
