@@ -958,7 +958,7 @@ shortage(struct srv *srv, int e)
 	sd_event_source_set_enabled(srv->lsrc, SD_EVENT_OFF);
 	if (srv->lretry == NULL)
 		sd_event_add_time_relative(srv->ev, &srv->lretry,
-		    CLOCK_MONOTONIC, PAUSE_USEC, 0, on_resume, srv);
+		    CLOCK_MONOTONIC, PAUSE_USEC, 1000, on_resume, srv);
 	else {
 		sd_event_source_set_time_relative(srv->lretry, PAUSE_USEC);
 		sd_event_source_set_enabled(srv->lretry, SD_EVENT_ONESHOT);

@@ -254,6 +254,9 @@ host_gone(struct host *h)
 	for (i = 0; i < TABSZ; i++)
 		for (j = h->tab[i]; j != NULL; j = next) {
 			next = j->hnext;
+			/* no DONE came: the request must say so */
+			if (j->exit < 0)
+				j->lost = 1;
 			job_done(j, code, msg);
 		}
 	h->busy--;

@@ -638,7 +638,7 @@ relay(struct rq *rq, struct job *j, enum job_event e)
 		if (j->exit != GB_EXIT_OK)
 			scopy(rq->fail, sizeof(rq->fail), j->msg[0] != '\0' ?
 			    j->msg : "stream failed");
-		if (j->exit >= 128) {
+		if (j->lost || j->exit >= 128) {
 			/*
 			 * The converter died: it could not say so itself.
 			 * The client sees an error event, never a clean end.
