@@ -321,7 +321,8 @@ main(int argc, char *argv[])
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (sd_event_new(&srv.ev) < 0) {
 		fprintf(stderr, "gb-serve: cannot make an event loop\n");
-		return GB_EXIT_TEMP;
+		rc = GB_EXIT_TEMP;
+		goto out;
 	}
 	sd_event_add_signal(srv.ev, NULL, SIGTERM, on_term, &srv);
 	sd_event_add_signal(srv.ev, NULL, SIGINT, on_term, &srv);
@@ -331,7 +332,8 @@ main(int argc, char *argv[])
 	else if ((n = sd_listen_fds(1)) < 0) {
 		fprintf(stderr, "gb-serve: sd_listen_fds: %s\n",
 		    strerror(-n));
-		return GB_EXIT_TEMP;
+		rc = GB_EXIT_TEMP;
+		goto out;
 	} else if (n > 0) {
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0)
@@ -343,7 +345,8 @@ main(int argc, char *argv[])
 		} else {
 			fprintf(stderr, "gb-serve: fd %d: not a stream "
 			    "socket\n", fd);
-			return GB_EXIT_USAGE;
+			rc = GB_EXIT_USAGE;
+			goto out;
 		}
 	} else if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, SOCK_STREAM, 0) > 0) {
 		srv.single = 1;
@@ -353,13 +356,15 @@ main(int argc, char *argv[])
 		fprintf(stderr, "gb-serve: no socket to serve: give -l "
 		    "address, or start under systemd socket activation or "
 		    "inetd\n");
-		return GB_EXIT_USAGE;
+		rc = GB_EXIT_USAGE;
+		goto out;
 	}
 	sd_event_add_signal(srv.ev, NULL, SIGHUP, on_hup, &srv);
 	if (conn_listen(&srv, fd) == -1) {
 		fprintf(stderr, "gb-serve: cannot watch the listening "
 		    "socket\n");
-		return GB_EXIT_TEMP;
+		rc = GB_EXIT_TEMP;
+		goto out;
 	}
 	/* the tools' hosts, before the first request needs them */
 	hosts_start(&srv);
@@ -369,9 +374,11 @@ main(int argc, char *argv[])
 loop:
 	if (rc == -1) {
 		fprintf(stderr, "gb-serve: cannot serve the connection\n");
-		return GB_EXIT_TEMP;
+		rc = GB_EXIT_TEMP;
+		goto out;
 	}
 	rc = sd_event_loop(srv.ev) < 0 ? GB_EXIT_TEMP : GB_EXIT_OK;
+out:
 	conn_free_all(&srv);
 	hosts_free(&srv);
 	cfg_unref(srv.cfg);
