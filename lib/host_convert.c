@@ -143,6 +143,7 @@ static void
 converted(struct cjob *c)
 {
 	sd_event *ev = gb_host_event(gb_hostjob_host(c->j));
+	ssize_t w;
 	char *text;
 
 	if (c->code != GB_EXIT_OK) {
@@ -161,6 +162,14 @@ converted(struct cjob *c)
 		finish(c, GB_EXIT_OK, NULL);
 		return;
 	}
+	/* a small answer fits the pipe: no turn of the loop to wait */
+	w = gb_host_write(gb_hostjob_out(c->j), c->out.data, c->out.len);
+	if (w == (ssize_t)c->out.len) {
+		finish(c, GB_EXIT_OK, NULL);
+		return;
+	}
+	if (w > 0)
+		c->off = (size_t)w;
 	if (sd_event_add_io(ev, &c->src, gb_hostjob_out(c->j), EPOLLOUT,
 	    on_out, c) < 0) {
 		finish(c, GB_EXIT_TEMP, "cannot watch stdout");

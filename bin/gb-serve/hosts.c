@@ -745,8 +745,10 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 started:
 	if (j->wfd >= 0) {
 		fcntl(j->wfd, F_SETFL, fcntl(j->wfd, F_GETFL) | O_NONBLOCK);
-		if (sd_event_add_io(srv->ev, &j->wsrc, j->wfd, EPOLLOUT,
-		    on_job_in, j) < 0)
+		/* what fits goes now; the rest when the pipe has room */
+		on_job_in(NULL, j->wfd, 0, j);
+		if (j->wfd >= 0 && sd_event_add_io(srv->ev, &j->wsrc, j->wfd,
+		    EPOLLOUT, on_job_in, j) < 0)
 			close_fd(&j->wfd);
 	}
 	if ((om == OUT_READ || om == OUT_RELAY) && watch_out(j) == -1) {
