@@ -290,6 +290,17 @@ gb_hostjob_slurp(struct gb_hostjob *j, struct gb_buf *b,
 	    j) < 0 ? -1 : 0;
 }
 
+/* A job's descriptor, non-blocking (gb-serve makes them so already). */
+static void
+nonblock(int fd)
+{
+	int fl;
+
+	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) != -1 &&
+	    (fl & O_NONBLOCK) == 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static void
 take(struct gb_host *h, const struct gb_msg *m, int *fds)
 {
@@ -327,10 +338,8 @@ take(struct gb_host *h, const struct gb_msg *m, int *fds)
 	for (; k < GB_MSG_FDS; k++)
 		if (fds[k] >= 0)
 			close(fds[k]);
-	if (j->in >= 0)
-		fcntl(j->in, F_SETFL, fcntl(j->in, F_GETFL) | O_NONBLOCK);
-	if (j->out >= 0)
-		fcntl(j->out, F_SETFL, fcntl(j->out, F_GETFL) | O_NONBLOCK);
+	nonblock(j->in);
+	nonblock(j->out);
 	j->next = h->jobs;
 	if (h->jobs != NULL)
 		h->jobs->prev = j;

@@ -657,10 +657,20 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	return 0;
 }
 
+/* Our end of a pipe, non-blocking (a host's pipes are made so). */
+static void
+nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl != -1 && (fl & O_NONBLOCK) == 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static int
 watch_out(struct job *j)
 {
-	fcntl(j->rfd, F_SETFL, fcntl(j->rfd, F_GETFL) | O_NONBLOCK);
+	nonblock(j->rfd);
 	/*
 	 * Edge-triggered: sd-event polls every ready descriptor again
 	 * before each dispatch, so thousands of streams ready at once
@@ -679,7 +689,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	struct gb_msg m;
 	struct host *h;
 	struct job *j;
-	int ip[2], op[2], fds[2] = { -1, -1 }, e;
+	int ip[2], op[2], fds[2] = { -1, -1 }, e, pf;
 
 	fds[0] = infd;		/* ours from here on */
 	h = NULL;
@@ -697,8 +707,13 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	j->outmode = om;
 	j->cb = cb;
 	gb_buf_init(&j->out, cap);
+	/*
+	 * A host's ends are non-blocking as ours are; a tool run as a
+	 * process gets blocking ones, as a shell would give it.
+	 */
+	pf = O_CLOEXEC | (h != NULL ? O_NONBLOCK : 0);
 	if (data != NULL) {
-		if (pipe2(ip, O_CLOEXEC) == -1)
+		if (pipe2(ip, pf) == -1)
 			goto fail;
 		fds[0] = ip[0];
 		j->wfd = ip[1];
@@ -706,7 +721,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 		j->wlen = len;
 	}
 	if (om != OUT_NONE) {
-		if (pipe2(op, O_CLOEXEC) == -1)
+		if (pipe2(op, pf) == -1)
 			goto fail;
 		fds[1] = op[1];
 		j->rfd = op[0];
@@ -744,7 +759,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	h->njobs++;
 started:
 	if (j->wfd >= 0) {
-		fcntl(j->wfd, F_SETFL, fcntl(j->wfd, F_GETFL) | O_NONBLOCK);
+		nonblock(j->wfd);
 		/* what fits goes now; the rest when the pipe has room */
 		on_job_in(NULL, j->wfd, 0, j);
 		if (j->wfd >= 0 && sd_event_add_io(srv->ev, &j->wsrc, j->wfd,
