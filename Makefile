@@ -91,7 +91,8 @@ check: deps
 # The unit-level tools under valgrind (tests that cannot run under it
 # skip themselves when GB_VALGRIND is set).
 VALGRIND_TESTS ?= $(sort $(wildcard tests/config.bats tests/gb-convert*.bats \
-	tests/gb-sse*.bats tests/gb-keys*.bats tests/gb-call*.bats))
+	tests/gb-sse*.bats tests/gb-keys*.bats tests/gb-call*.bats \
+	tests/gb-hosts.bats))
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all
 	sh tests/valgrind.sh $(CURDIR)/$(B)/bin $(VALGRIND_TESTS)
