@@ -34,7 +34,8 @@ struct gb_host_tool {
 	 * belongs to the tool until it calls gb_hostjob_done(); a start
 	 * that fails calls it at once.
 	 */
-	void		(*start)(struct gb_hostjob *, const struct gb_msg_job *);
+	void		(*start)(struct gb_hostjob *,
+			    const struct gb_msg_job *);
 	void		(*fini)(struct gb_host *);	/* may be NULL */
 };
 
@@ -67,8 +68,8 @@ void		 gb_hostjob_set_data(struct gb_hostjob *, void *);
 /*
  * Read the job's stdin to its end into b (whose cap bounds it) on the
  * loop, close it, then call done(arg, 0), or done(arg, -1) with errno
- * (E2BIG: over the cap). No stdin reads as empty. Returns 0, or -1 when it cannot
- * start (done is then not called).
+ * (E2BIG: over the cap). No stdin reads as empty. Returns 0, or -1 when
+ * it cannot start (done is then not called).
  */
 int		 gb_hostjob_slurp(struct gb_hostjob *, struct gb_buf *,
 		    void (*)(void *, int), void *);

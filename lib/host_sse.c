@@ -3,13 +3,13 @@
  * per job, converted event by event on the host's loop.
  *
  * The job reads its stdin when it is readable, feeds the bytes to the
- * filter gb-sse drives alone (ssefilter.h) and writes each converted event to its stdout without
- * blocking. Output that does not fit the pipe waits in the job's buffer
- * and the job stops reading until it drains, so a slow client slows its
- * own upstream and nothing else. Its stdin is watched edge-triggered
- * (sd-event polls every ready descriptor again before each dispatch:
- * level-triggered, thousands of busy streams would cost each other).
- * A keep-alive comment goes out after -k
+ * filter gb-sse drives alone (ssefilter.h) and writes each converted
+ * event to its stdout without blocking. Output that does not fit the
+ * pipe waits in the job's buffer and the job stops reading until it
+ * drains, so a slow client slows its own upstream and nothing else. Its
+ * stdin is watched edge-triggered (sd-event polls every ready descriptor
+ * again before each dispatch: level-triggered, thousands of busy
+ * streams would cost each other). A keep-alive comment goes out after -k
  * seconds without upstream bytes. The reader going away (EPOLLERR on
  * stdout) ends the job at once, as EPIPE ends gb-sse run alone.
  */
@@ -136,7 +136,8 @@ read_some(struct ssejob *s, uint32_t ev)
 		 * A short read emptied the pipe: its next write, or the
 		 * writer's close, is an edge; a close already seen is not.
 		 */
-		if ((size_t)r < sizeof(buf) && (ev & (EPOLLHUP | EPOLLERR)) == 0)
+		if ((size_t)r < sizeof(buf) &&
+		    (ev & (EPOLLHUP | EPOLLERR)) == 0)
 			return 0;
 	}
 	return 1;

@@ -79,7 +79,7 @@ struct gb_upstream {
 	const struct gb_config	*cfg;
 	sd_event		*loop;
 	CURLM			*multi;
-	CURLSH			*tls;		/* TLS sessions of its handles */
+	CURLSH			*tls;		/* TLS sessions, its own */
 	sd_event_source		*timer;		/* libcurl's timeout */
 	int			 ep;		/* epoll of libcurl's sockets */
 	sd_event_source		*epsrc;		/* ep, on the loop */

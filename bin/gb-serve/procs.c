@@ -132,7 +132,7 @@ on_pipe(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		if (want > 0 && gb_buf_reserve(b, want) == 0)
 			r = read(fd, b->data + b->len, want);
 		else
-			r = read(fd, junk, sizeof(junk));	/* over the cap */
+			r = read(fd, junk, sizeof(junk)); /* over cap */
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1 && errno == EAGAIN)

@@ -87,7 +87,7 @@ struct job {
 	int			 exit;		/* -1 until DONE */
 	char			 msg[GB_ERR_MSGSIZE];
 	int			 ended;		/* JOB_END was given */
-	int			 lost;		/* its host went: no DONE came */
+	int			 lost;		/* its host went, no DONE */
 	void			(*cb)(struct job *, enum job_event);
 	struct proc		*proc;		/* run as a process (procs.c) */
 };
