@@ -1,7 +1,7 @@
 /*
  * config.h - the configuration every tool reads: the process environment
  * first, then a .env file (ENV_FILE, default ./.env) for what the
- * environment does not set. Names and defaults follow DESIGN.md.
+ * environment does not set. Names and defaults: gemini-balance(7).
  */
 #ifndef GB_CONFIG_H
 #define GB_CONFIG_H
