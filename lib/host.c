@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "io.h"
 
 #define QUEUE_FD	3	/* where gb-serve puts the queue */
 #define TAKE_BURST	64	/* jobs taken per wake-up, for fairness */
@@ -290,17 +291,6 @@ gb_hostjob_slurp(struct gb_hostjob *j, struct gb_buf *b,
 	    j) < 0 ? -1 : 0;
 }
 
-/* A job's descriptor, non-blocking (gb-serve makes them so already). */
-static void
-nonblock(int fd)
-{
-	int fl;
-
-	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) != -1 &&
-	    (fl & O_NONBLOCK) == 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static void
 take(struct gb_host *h, const struct gb_msg *m, int *fds)
 {
@@ -338,8 +328,11 @@ take(struct gb_host *h, const struct gb_msg *m, int *fds)
 	for (; k < GB_MSG_FDS; k++)
 		if (fds[k] >= 0)
 			close(fds[k]);
-	nonblock(j->in);
-	nonblock(j->out);
+	/* gb-serve makes them so already: one fcntl each */
+	if (j->in >= 0)
+		gb_io_nonblock(j->in);
+	if (j->out >= 0)
+		gb_io_nonblock(j->out);
 	j->next = h->jobs;
 	if (h->jobs != NULL)
 		h->jobs->prev = j;
@@ -423,7 +416,7 @@ gb_host_main(int argc, char *argv[], const struct gb_host_tool *tool,
 		return GB_EXIT_USAGE;
 	}
 	fcntl(h.q, F_SETFD, FD_CLOEXEC);
-	fcntl(h.q, F_SETFL, fcntl(h.q, F_GETFL) | O_NONBLOCK);
+	gb_io_nonblock(h.q);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_ARENA_MAX, 2);

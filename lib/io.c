@@ -107,3 +107,15 @@ gb_io_readfile(const char *path, struct gb_buf *b)
 	errno = saved;
 	return rc;
 }
+
+int
+gb_io_nonblock(int fd)
+{
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1)
+		return -1;
+	if ((fl & O_NONBLOCK) != 0)
+		return 0;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}

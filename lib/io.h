@@ -15,5 +15,7 @@ int	gb_io_writeall(int, const void *, size_t);
 int	gb_io_pwriteall(int, const void *, size_t);
 int	gb_io_readall(int, struct gb_buf *);
 int	gb_io_readfile(const char *, struct gb_buf *);
+/* Make fd non-blocking (one fcntl when it is already); 0 or -1. */
+int	gb_io_nonblock(int);
 
 #endif

@@ -56,7 +56,6 @@ struct conn {
 	struct gb_buf		 out;		/* to write */
 	size_t			 lingered;
 	int			 closing;	/* close after the answer */
-	int			 gone;		/* the client went away */
 	int			 closed;	/* freed on the next turn */
 	int			 shut;		/* FIN sent */
 	int			 stalled;	/* output waits on the client */
@@ -343,7 +342,6 @@ rq_stream_data(struct rq *rq, const void *p, size_t n)
 		return;
 	if (gb_http_format_data(&c->out, &c->frame, p, n) == -1) {
 		/* the client takes nothing: it is as good as gone */
-		c->gone = 1;
 		conn_close(c);
 		return;
 	}
@@ -530,7 +528,6 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		if (c->rq != NULL && c->rq->fail[0] == '\0')
 			snprintf(c->rq->fail, sizeof(c->rq->fail),
 			    "client stopped reading");
-		c->gone = 1;
 		conn_close(c);
 		break;
 	default:
@@ -558,10 +555,8 @@ on_read(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		return 0;
 	if (c->state == C_RUN) {
 		/* only a hang-up is asked for while a request runs */
-		if ((ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-			c->gone = 1;
+		if ((ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
 			conn_close(c);
-		}
 		return 0;
 	}
 	want = c->in.cap - c->in.len;
@@ -582,10 +577,6 @@ on_read(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	if (r == -1 && errno == EAGAIN)
 		return 0;
 	if (r <= 0) {
-		if (c->state == C_BODY && r == 0) {
-			c->gone = 1;
-			c->closing = 1;
-		}
 		conn_close(c);
 		return 0;
 	}
@@ -623,7 +614,6 @@ conn_flush(struct conn *c)
 		if (w == -1 && errno == EAGAIN)
 			break;
 		if (w <= 0) {
-			c->gone = 1;
 			conn_close(c);
 			return;
 		}
@@ -662,7 +652,6 @@ on_write(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	if (c->closed)
 		return 0;
 	if ((ev & (EPOLLERR | EPOLLHUP)) != 0 && c->out.len > 0) {
-		c->gone = 1;
 		conn_close(c);
 		return 0;
 	}
@@ -834,8 +823,8 @@ conn_serve_fd(struct srv *srv, int rfd, int wfd)
 	c->wfd = wfd;
 	gb_buf_init(&c->in, GB_HTTP_HEAD_MAX + READSIZE);
 	gb_buf_init(&c->out, ANSWER_MAX + 65536);
-	fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
-	fcntl(wfd, F_SETFL, fcntl(wfd, F_GETFL) | O_NONBLOCK);
+	gb_io_nonblock(rfd);
+	gb_io_nonblock(wfd);
 	setsockopt(wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (sd_event_add_io(srv->ev, &c->rsrc, rfd, EPOLLIN | EPOLLRDHUP,
 	    on_read, c) < 0 ||
@@ -998,7 +987,7 @@ on_accept(sd_event_source *s, int fd, uint32_t ev, void *arg)
 int
 conn_listen(struct srv *srv, int lfd)
 {
-	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	gb_io_nonblock(lfd);
 	fcntl(lfd, F_SETFD, FD_CLOEXEC);
 	srv->lfd = lfd;
 	srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -478,7 +478,7 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	h->tool = tool == GB_TOOL_KEYS ? GB_TOOL_CALL : tool;
 	h->pid = pid;
 	h->q = sv[0];
-	fcntl(h->q, F_SETFL, fcntl(h->q, F_GETFL) | O_NONBLOCK);
+	gb_io_nonblock(h->q);
 	if (sd_event_add_io(srv->ev, &h->qsrc, h->q, EPOLLIN, on_queue,
 	    h) < 0 ||
 	    sd_event_add_child(srv->ev, &h->child, pid, WEXITED, on_child,
@@ -562,21 +562,6 @@ hosts_free(struct srv *srv)
 	}
 }
 
-size_t
-hosts_jobs(const struct srv *srv)
-{
-	const struct host *h;
-	size_t n = 0;
-	int i;
-
-	for (i = 0; i < NTOOLS; i++)
-		if (srv->hosts[i] != NULL)
-			n += srv->hosts[i]->njobs;
-	for (h = srv->retired; h != NULL; h = h->next)
-		n += h->njobs;
-	return n;
-}
-
 /* ---- a job's pipes, on gb-serve's side ---- */
 
 static int
@@ -657,20 +642,10 @@ on_job_out(sd_event_source *s, int fd, uint32_t ev, void *arg)
 	return 0;
 }
 
-/* Our end of a pipe, non-blocking (a host's pipes are made so). */
-static void
-nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl != -1 && (fl & O_NONBLOCK) == 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static int
 watch_out(struct job *j)
 {
-	nonblock(j->rfd);
+	gb_io_nonblock(j->rfd);
 	/*
 	 * Edge-triggered: sd-event polls every ready descriptor again
 	 * before each dispatch, so thousands of streams ready at once
@@ -701,7 +676,6 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 		return NULL;
 	}
 	j->rq = rq;
-	j->tool = (enum gb_tool)mj->tool;
 	j->wfd = j->rfd = -1;
 	j->exit = -1;
 	j->outmode = om;
@@ -759,7 +733,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	h->njobs++;
 started:
 	if (j->wfd >= 0) {
-		nonblock(j->wfd);
+		gb_io_nonblock(j->wfd);
 		/* what fits goes now; the rest when the pipe has room */
 		on_job_in(NULL, j->wfd, 0, j);
 		if (j->wfd >= 0 && sd_event_add_io(srv->ev, &j->wsrc, j->wfd,

@@ -311,8 +311,8 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	}
 	p->side = sp[0];
 	p->err = ep[0];
-	fcntl(p->side, F_SETFL, fcntl(p->side, F_GETFL) | O_NONBLOCK);
-	fcntl(p->err, F_SETFL, fcntl(p->err, F_GETFL) | O_NONBLOCK);
+	gb_io_nonblock(p->side);
+	gb_io_nonblock(p->err);
 	j->proc = p;
 	p->srv = srv;
 	srv->nproc++;

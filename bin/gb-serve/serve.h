@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "config.h"
 #include "httpmsg.h"
+#include "io.h"
 #include "mask.h"
 #include "proto.h"
 
@@ -67,7 +68,6 @@ struct job {
 	struct host		*host;
 	struct job		*hnext;		/* in the host's table */
 	uint32_t		 id;
-	enum gb_tool		 tool;
 	/* stdin: fed from memory by the loop, or a descriptor handed on */
 	int			 wfd;
 	sd_event_source		*wsrc;
@@ -132,8 +132,6 @@ void		 hosts_start(struct srv *);
 void		 hosts_retire(struct srv *);
 /* At exit: let every host's record go (the hosts end with their queue). */
 void		 hosts_free(struct srv *);
-/* Jobs in flight, all hosts. */
-size_t		 hosts_jobs(const struct srv *);
 
 /* ---- procs.c: a job as a process of its own ---- */
 
