@@ -220,39 +220,35 @@ slurped(void *arg, int rc)
 	}
 }
 
-/* The key table: as gb-keys list --json. */
+/*
+ * The key table, as gb-keys list --json: written like an answer (what
+ * does not fit the pipe waits for room), then the job ends.
+ */
 static void
-keys_job(struct gb_hostjob *j, struct callhost *ch)
+keys_job(struct cjob *c, struct callhost *ch)
 {
 	struct gb_err err;
 	json_t *doc;
 	char *txt;
-	size_t n;
-	ssize_t w;
 
+	c->ended = 1;
 	gb_err_clear(&err);
 	if (gb_keys_load(ch->ks, &err) == -1) {
-		gb_hostjob_done(j, err.code != 0 ? err.code : GB_EXIT_TEMP,
-		    err.msg);
-		return;
-	}
-	if ((doc = gb_keys_list_json(ch->ks, time(NULL))) == NULL ||
+		c->code = err.code != 0 ? err.code : GB_EXIT_TEMP;
+		snprintf(c->msg, sizeof(c->msg), "%s", err.msg);
+	} else if ((doc = gb_keys_list_json(ch->ks, time(NULL))) == NULL ||
 	    (txt = json_dumps(doc, JSON_COMPACT)) == NULL) {
 		json_decref(doc);
-		gb_hostjob_done(j, GB_EXIT_TEMP, "out of memory");
-		return;
+		c->code = GB_EXIT_TEMP;
+		snprintf(c->msg, sizeof(c->msg), "out of memory");
+	} else {
+		json_decref(doc);
+		if (gb_host_put(gb_hostjob_out(c->j), &c->out, txt,
+		    strlen(txt)) == -1)
+			c->werr = errno;
+		free(txt);
 	}
-	json_decref(doc);
-	/*
-	 * A few bytes a key; a pipe takes 64 KiB at once, and the reader
-	 * is gb-serve's loop, which reads as soon as it can.
-	 */
-	n = strlen(txt);
-	w = gb_hostjob_out(j) >= 0 ? gb_host_write(gb_hostjob_out(j), txt,
-	    n) : -1;
-	free(txt);
-	gb_hostjob_done(j, w == (ssize_t)n ? GB_EXIT_OK : GB_EXIT_TEMP,
-	    w == (ssize_t)n ? NULL : "key table too large for one write");
+	pump(c);
 }
 
 static void
@@ -262,12 +258,9 @@ call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	struct callhost *ch = gb_host_data(h);
 	struct cjob *c;
 
-	if (job->tool == GB_TOOL_KEYS) {
-		keys_job(j, ch);
-		return;
-	}
-	if (job->tool != GB_TOOL_CALL || gb_hostjob_out(j) < 0 ||
-	    (strcmp(job->mode, "GET") != 0 && strcmp(job->mode, "POST") != 0)) {
+	if ((job->tool != GB_TOOL_CALL && job->tool != GB_TOOL_KEYS) ||
+	    gb_hostjob_out(j) < 0 || (job->tool == GB_TOOL_CALL &&
+	    strcmp(job->mode, "GET") != 0 && strcmp(job->mode, "POST") != 0)) {
 		gb_hostjob_done(j, GB_EXIT_USAGE, "not a gb-call job");
 		return;
 	}
@@ -282,8 +275,18 @@ call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	gb_buf_init(&c->body, (size_t)gb_host_config(h)->max_body);
 	gb_buf_init(&c->out, OUT_CAP);
 	if (sd_event_add_io(gb_host_event(h), &c->outsrc, gb_hostjob_out(j), 0,
-	    on_out, c) < 0 ||
-	    gb_hostjob_slurp(j, &c->body, slurped, c) == -1) {
+	    on_out, c) < 0) {
+		c->ended = 1;
+		c->code = GB_EXIT_TEMP;
+		snprintf(c->msg, sizeof(c->msg), "cannot start");
+		finish(c);
+		return;
+	}
+	if (job->tool == GB_TOOL_KEYS) {
+		keys_job(c, ch);
+		return;
+	}
+	if (gb_hostjob_slurp(j, &c->body, slurped, c) == -1) {
 		c->ended = 1;
 		c->code = GB_EXIT_TEMP;
 		snprintf(c->msg, sizeof(c->msg), "cannot start");

@@ -120,6 +120,19 @@ drive() {
 	[ "$output" = "$(jq -c '[.keys[] | {index, key, state}]' want)" ]
 }
 
+@test "gb-call -W: a key table larger than a pipe holds comes whole" {
+	rm -f in
+	# 2,000 keys: about 400 KB of JSON, several times a pipe's 64 KiB
+	API_KEYS=$(for i in $(seq 2000); do
+		printf 'AIzaSyBigTable%025d,' "$i"; done)
+	export API_KEYS=${API_KEYS%,}
+	run -0 drive gb-call <<<$'job keys\nclose'
+	assert_line --index 0 'done 0'
+	[ "$(stat -c %s out)" -gt 262144 ]
+	run -0 jq '.keys | length' out
+	assert_output 2000
+}
+
 @test "many jobs at once in one host, each answered" {
 	printf '%s' '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' > in
 	run -0 drive gb-call <<<$'jobs 50 call mode=POST arg='"$GEN"$'\nclose'
