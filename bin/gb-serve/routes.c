@@ -32,6 +32,7 @@
 
 #include "gemini.h"
 #include "serve.h"
+#include "stream.h"
 
 #define ERR_MAX		(1024 * 1024)		/* an upstream error body */
 #define ANSWER_MAX	(256 * 1024 * 1024)	/* a whole answer */
@@ -611,13 +612,21 @@ call_error(struct rq *rq, struct job *j)
 	rq_reply_json(rq, st, extra, e);
 }
 
+/* gb_stream's output, when gb-serve itself must end a stream. */
+static int
+to_client(void *arg, const char *p, size_t n)
+{
+	rq_stream_data(arg, p, n);
+	return 0;
+}
+
 /* Relay a stream job's output to the client as it comes. */
 static void
 relay(struct rq *rq, struct job *j, enum job_event e)
 {
-	char ev[512];
-	json_t *err;
-	char *txt;
+	struct gb_stream_opts o;
+	struct gb_stream *st;
+	struct gb_err err;
 
 	switch (e) {
 	case JOB_DATA:
@@ -641,19 +650,17 @@ relay(struct rq *rq, struct job *j, enum job_event e)
 		if (j->lost || j->exit >= 128) {
 			/*
 			 * The converter died: it could not say so itself.
-			 * The client sees an error event, never a clean end.
+			 * The client sees the error event gb-sse would have
+			 * written (and [DONE] on OpenAI routes), never a
+			 * clean end.
 			 */
-			err = rq->dialect == D_GEMINI ? gb_gemini_error(502,
-			    j->msg) : gb_openai_error(502, j->msg, NULL);
-			txt = err != NULL ? json_dumps(err, JSON_COMPACT) :
-			    NULL;
-			json_decref(err);
-			snprintf(ev, sizeof(ev), "%s%s\n\n%s",
-			    rq->dialect == D_GEMINI ? "data: " :
-			    "event: error\ndata: ", txt != NULL ? txt : "{}",
-			    rq->dialect == D_GEMINI ? "" : "data: [DONE]\n\n");
-			free(txt);
-			rq_stream_data(rq, ev, strlen(ev));
+			memset(&o, 0, sizeof(o));
+			o.native = rq->dialect == D_GEMINI;
+			if ((st = gb_stream_new(&o, to_client, rq, &err)) !=
+			    NULL) {
+				gb_stream_fail(st, 502, j->msg, NULL, &err);
+				gb_stream_free(st);
+			}
 		}
 		rq_stream_end(rq);
 		break;
