@@ -226,14 +226,6 @@ host_gone(struct host *h)
 	for (i = 0; i < NTOOLS; i++)
 		if (h->srv->hosts[i] == h)
 			h->srv->hosts[i] = NULL;
-	/*
-	 * Its queue ended before its exit was seen: if it has exited, say
-	 * how (a killed host is not one that ended).
-	 */
-	if (h->pid != 0 && waitpid(h->pid, &h->status, WNOHANG) == h->pid) {
-		h->pid = 0;
-		close_src(&h->child);
-	}
 	if (h->pid == 0 && WIFSIGNALED(h->status)) {
 		sig = WTERMSIG(h->status);
 		code = 128 + sig;
@@ -722,7 +714,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	if (gb_msgq_send(&h->outq, h->q, &m, gb_msg_len(&m), fds, 2) == -1) {
 		e = errno;
 		fds[0] = fds[1] = -1;
-		host_gone(h);
+		queue_ended(h);
 		errno = e == ENOMEM ? ENOMEM : EPIPE;
 		goto fail;
 	}
