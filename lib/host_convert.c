@@ -81,6 +81,16 @@ finish(struct cjob *c, int code, const char *msg)
 	gb_hostjob_done(j, code, m);
 }
 
+/* The conversion itself, on a worker or on the loop. */
+static void
+convert(struct cjob *c, const struct gb_config *cfg)
+{
+	gb_err_clear(&c->err);
+	c->code = gb_convert_run(&c->cj, cfg, c->in.data != NULL ?
+	    c->in.data : "", c->in.len, &c->out, &c->meta, &c->err);
+	gb_buf_free(&c->in);
+}
+
 static void *
 worker(void *arg)
 {
@@ -98,10 +108,7 @@ worker(void *arg)
 		if ((p->todo = c->next) == NULL)
 			p->todo_tail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		gb_err_clear(&c->err);
-		c->code = gb_convert_run(&c->cj, p->cfg, c->in.data != NULL ?
-		    c->in.data : "", c->in.len, &c->out, &c->meta, &c->err);
-		gb_buf_free(&c->in);
+		convert(c, p->cfg);
 		pthread_mutex_lock(&p->mu);
 		c->next = p->done;
 		p->done = c;
@@ -246,11 +253,7 @@ slurped(void *arg, int rc)
 	}
 	if (quick(c)) {
 		/* on the loop itself: no hand-over to a worker and back */
-		gb_err_clear(&c->err);
-		c->code = gb_convert_run(&c->cj, gb_host_config(
-		    gb_hostjob_host(c->j)), c->in.data != NULL ? c->in.data :
-		    "", c->in.len, &c->out, &c->meta, &c->err);
-		gb_buf_free(&c->in);
+		convert(c, gb_host_config(gb_hostjob_host(c->j)));
 		converted(c);
 		return;
 	}
