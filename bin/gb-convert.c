@@ -39,6 +39,8 @@
 static const char usage_text[] =
     "usage: gb-convert chat-request [-I fd]\n"
     "       gb-convert chat-response -m model\n"
+    "       gb-convert responses-request [-I fd]\n"
+    "       gb-convert responses-response -m model\n"
     "       gb-convert embed-request [-I fd] [-m model]\n"
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
@@ -56,6 +58,8 @@ static const struct mode {
 	[GB_CONVERT_EMBED_RESPONSE] = { "em", "m" },
 	[GB_CONVERT_MODELS] = { "i", "" },
 	[GB_CONVERT_ERROR] = { "Is", "s" },
+	[GB_CONVERT_RESPONSES_REQUEST] = { "I", "" },
+	[GB_CONVERT_RESPONSES_RESPONSE] = { "m", "m" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

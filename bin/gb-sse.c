@@ -28,7 +28,8 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: gb-sse [-gu] [-k seconds] [-m model]\n");
+	fprintf(stderr, "usage: gb-sse [-gu] [-k seconds] [-m model] "
+	    "[-o chat | gemini | responses]\n");
 	return GB_EXIT_USAGE;
 }
 
@@ -110,10 +111,17 @@ sse_main(int argc, char *argv[])
 	int ch, rc;
 
 	memset(&o, 0, sizeof(o));
-	while ((ch = getopt(argc, argv, "gk:m:u")) != -1) {
+	while ((ch = getopt(argc, argv, "gk:m:o:u")) != -1) {
 		switch (ch) {
 		case 'g':
-			o.native = 1;
+			o.dialect = GB_STREAM_GEMINI;
+			break;
+		case 'o':
+			if (gb_stream_dialect_parse(optarg, &o.dialect) == -1) {
+				fprintf(stderr, "gb-sse: -o %s: unknown output "
+				    "(chat, gemini or responses)\n", optarg);
+				return GB_EXIT_USAGE;
+			}
 			break;
 		case 'k':
 			if (gb_strtonum(optarg, 1, KEEPALIVE_MAX, &k,

@@ -47,6 +47,17 @@ json_t	*gb_convert_chat_response(const json_t *, const char *,
 	    const struct gb_config *, struct gb_err *);
 
 /*
+ * OpenAI Responses API request -> Gemini GenerateContentRequest, through
+ * the chat request it means (convert_responses.c); *meta as for chat.
+ * Gemini GenerateContentResponse -> a Responses response object for the
+ * model name the client asked for.
+ */
+json_t	*gb_convert_responses_request(const json_t *,
+	    const struct gb_config *, json_t **, struct gb_err *);
+json_t	*gb_convert_responses_response(const json_t *, const char *,
+	    const struct gb_config *, struct gb_err *);
+
+/*
  * OpenAI embeddings request -> an array of batchEmbedContents bodies, one
  * per GB_EMBED_BATCH inputs. model may be NULL (then the request's).
  * *meta: {"model","upstream_model","path","encoding_format","batches"}.
@@ -82,12 +93,15 @@ enum gb_convert_mode {
 	GB_CONVERT_EMBED_REQUEST,	/* embed-request */
 	GB_CONVERT_EMBED_RESPONSE,	/* embed-response */
 	GB_CONVERT_MODELS,		/* models */
-	GB_CONVERT_ERROR		/* error */
+	GB_CONVERT_ERROR,		/* error */
+	GB_CONVERT_RESPONSES_REQUEST,	/* responses-request */
+	GB_CONVERT_RESPONSES_RESPONSE	/* responses-response */
 };
 
 struct gb_convert_job {
 	enum gb_convert_mode mode;
-	const char	*model;		/* -m: needed by chat-response and
+	const char	*model;		/* -m: needed by chat-response,
+					   responses-response and
 					   embed-response; embed-request:
 					   overrides the request's, or NULL */
 	const char	*id;		/* -i: models, one model; or NULL */

@@ -31,6 +31,8 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_EMBED_RESPONSE] = "embed-response",
 	[GB_CONVERT_MODELS] = "models",
 	[GB_CONVERT_ERROR] = "error",
+	[GB_CONVERT_RESPONSES_REQUEST] = "responses-request",
+	[GB_CONVERT_RESPONSES_RESPONSE] = "responses-response",
 };
 
 int
@@ -290,6 +292,7 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 		*meta = NULL;
 	/* what the command line's options make sure of */
 	if ((job->mode == GB_CONVERT_CHAT_RESPONSE ||
+	    job->mode == GB_CONVERT_RESPONSES_RESPONSE ||
 	    job->mode == GB_CONVERT_EMBED_RESPONSE) && job->model == NULL) {
 		gb_err_set(err, GB_EXIT_USAGE, 500, "%s: no model",
 		    gb_convert_mode_name(job->mode));
@@ -310,6 +313,16 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 		if ((doc = load_json(in, err)) != NULL)
 			res = gb_convert_chat_response(doc, job->model, cfg,
 			    err);
+		break;
+	case GB_CONVERT_RESPONSES_REQUEST:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_responses_request(doc, cfg, meta,
+			    err);
+		break;
+	case GB_CONVERT_RESPONSES_RESPONSE:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_responses_response(doc, job->model,
+			    cfg, err);
 		break;
 	case GB_CONVERT_EMBED_REQUEST:
 		if ((doc = load_json(in, err)) != NULL)

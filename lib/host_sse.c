@@ -242,7 +242,12 @@ sse_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	snprintf(s->model, sizeof(s->model), "%s", job->model);
 	memset(&o, 0, sizeof(o));
 	o.model = s->model[0] != '\0' ? s->model : NULL;
-	o.native = (job->flags & GB_JOB_NATIVE) != 0;
+	if (job->mode[0] != '\0' && gb_stream_dialect_parse(job->mode,
+	    &o.dialect) == -1) {
+		free(s);
+		gb_hostjob_done(j, GB_EXIT_USAGE, "unknown output dialect");
+		return;
+	}
 	o.include_usage = (job->flags & GB_JOB_USAGE) != 0;
 	o.show_thinking = cfg->show_thinking;
 	o.search_links = cfg->show_search_link && o.model != NULL &&

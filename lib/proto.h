@@ -43,13 +43,13 @@ enum gb_msg_type {
 enum gb_tool {
 	GB_TOOL_CONVERT = 1,	/* gb-convert MODE [-m model] [-i id] ... */
 	GB_TOOL_CALL,		/* gb-call [-s] METHOD PATH */
-	GB_TOOL_SSE,		/* gb-sse [-g] [-u] [-k secs] [-m model] */
+	GB_TOOL_SSE,		/* gb-sse [-o mode] [-u] [-k secs]
+				   [-m model] */
 	GB_TOOL_KEYS		/* the key table, as gb-keys list --json;
 				   taken by gb-call's host */
 };
 
 #define GB_JOB_STREAM	0x1	/* gb-call -s */
-#define GB_JOB_NATIVE	0x2	/* gb-sse -g */
 #define GB_JOB_USAGE	0x4	/* gb-sse -u */
 #define GB_JOB_BASE64	0x8	/* gb-convert embed-response -e base64 */
 

@@ -24,29 +24,35 @@
 #include "gemini.h"
 #include "parts.h"
 #include "stream.h"
+#include "stream_int.h"
 
-struct choice {
-	int		 seen;		/* role chunk sent (OpenAI) */
-	int		 finished;
-	int		 saw_call;
-	json_int_t	 next_tool;
-	json_t		*ground;	/* candidate with groundingChunks */
+static const char *const dialect_names[] = {
+	[GB_STREAM_CHAT] = "chat",
+	[GB_STREAM_GEMINI] = "gemini",
+	[GB_STREAM_RESPONSES] = "responses",
 };
 
-struct gb_stream {
-	struct gb_stream_opts o;
-	gb_stream_out	 out;
-	void		*arg;
-	char		 id[9 + 24 + 1];
-	json_int_t	 created;
-	char		*model;		/* fixed at the first chunk */
-	json_t		*usage;		/* last usageMetadata */
-	struct choice	 ch[GB_STREAM_MAXCHOICES];
-	int		 blocked;
-	int		 over;		/* last event written */
-	int		 dead;		/* a write failed */
-	struct gb_buf	 ev;		/* the event being written */
-};
+int
+gb_stream_dialect_parse(const char *name, enum gb_stream_dialect *d)
+{
+	size_t i;
+
+	for (i = 0; i < GB_NELEM(dialect_names); i++)
+		if (strcmp(name, dialect_names[i]) == 0) {
+			*d = (enum gb_stream_dialect)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+gb_stream_dialect_name(enum gb_stream_dialect d)
+{
+	return (size_t)d < GB_NELEM(dialect_names) ? dialect_names[d] : NULL;
+}
+
+#define NATIVE(st)	((st)->o.dialect == GB_STREAM_GEMINI)
+#define RESPONSES(st)	((st)->o.dialect == GB_STREAM_RESPONSES)
 
 static const char *
 jstr(const json_t *o, const char *k)
@@ -87,6 +93,10 @@ gb_stream_new(const struct gb_stream_opts *o, gb_stream_out out, void *arg,
 	for (i = 0; i < sizeof(r); i++)
 		snprintf(st->id + 9 + 2 * i, 3, "%02x", r[i]);
 	st->created = (json_int_t)time(NULL);
+	if (RESPONSES(st) && gb_stream_resp_new(st, err) == -1) {
+		gb_stream_free(st);
+		return NULL;
+	}
 	return st;
 }
 
@@ -100,6 +110,7 @@ gb_stream_free(struct gb_stream *st)
 	for (i = 0; i < GB_NELEM(st->ch); i++)
 		json_decref(st->ch[i].ground);
 	json_decref(st->usage);
+	gb_stream_resp_free(st);
 	free(st->model);
 	gb_buf_free(&st->ev);
 	free(st);
@@ -111,9 +122,8 @@ gb_stream_over(const struct gb_stream *st)
 	return st->over || st->dead;
 }
 
-/* Hand the event in st->ev to the output, in one call. */
-static int
-flush_event(struct gb_stream *st, struct gb_err *err)
+int
+gb_stream_flush(struct gb_stream *st, struct gb_err *err)
 {
 	int rc;
 
@@ -134,7 +144,7 @@ flush_event(struct gb_stream *st, struct gb_err *err)
 static int
 emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
 {
-	const char *eol = st->o.native ? "\r\n\r\n" : "\n\n";
+	const char *eol = NATIVE(st) ? "\r\n\r\n" : "\n\n";
 	size_t n;
 
 	if (j == NULL)
@@ -156,7 +166,7 @@ emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
 		return gb_err_set(err, GB_EXIT_TEMP, 502,
 		    "converted event larger than %lu bytes",
 		    (unsigned long)GB_STREAM_EVENTMAX);
-	return flush_event(st, err);
+	return gb_stream_flush(st, err);
 }
 
 static int
@@ -165,7 +175,7 @@ emit_raw(struct gb_stream *st, const char *s, struct gb_err *err)
 	gb_buf_reset(&st->ev);
 	if (gb_buf_puts(&st->ev, s) == -1)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
-	return flush_event(st, err);
+	return gb_stream_flush(st, err);
 }
 
 /* The envelope every OpenAI chunk shares. Takes choices. */
@@ -202,7 +212,7 @@ send_role(struct gb_stream *st, int idx, struct gb_err *err)
 	if (st->ch[idx].seen)
 		return 0;
 	st->ch[idx].seen = 1;
-	if (st->o.native)
+	if (NATIVE(st))
 		return 0;
 	return emit_choice(st, idx, json_pack("{s:s,s:s}", "role",
 	    "assistant", "content", ""), NULL, err);
@@ -224,7 +234,7 @@ fail_with(struct gb_stream *st, json_t *j, int status, const char *msg,
 	}
 	st->over = 1;
 	if (emit_json(st, j, &e2) == -1 ||
-	    (!st->o.native && emit_raw(st, "data: [DONE]\n\n", &e2) == -1)) {
+	    (!NATIVE(st) && emit_raw(st, "data: [DONE]\n\n", &e2) == -1)) {
 		*err = e2;
 		return -1;
 	}
@@ -237,7 +247,9 @@ gb_stream_fail(struct gb_stream *st, int status, const char *msg,
 {
 	json_t *j;
 
-	if (st->o.native)
+	if (RESPONSES(st))
+		return gb_stream_resp_fail(st, status, msg, err);
+	if (NATIVE(st))
 		j = gb_gemini_error(status, msg);
 	else
 		j = gb_openai_error(status, msg, code);
@@ -258,7 +270,9 @@ upstream_error(struct gb_stream *st, json_t *root, const json_t *gerr,
 
 	snprintf(msg, sizeof(msg), "upstream error in stream: %s",
 	    m != NULL ? m : "(no message)");
-	if (st->o.native) {
+	if (RESPONSES(st))
+		return gb_stream_resp_fail(st, status, msg, err);
+	if (NATIVE(st)) {
 		/* Gemini's own error object, as it came */
 		j = json_pack("{s:O}", "error", gerr);
 	} else {
@@ -288,8 +302,8 @@ finish_of(const struct choice *c, const json_t *cand)
 	return gb_parts_finish(r, c->saw_call);
 }
 
-static int
-oom(struct gb_err *err)
+int
+gb_stream_oom(struct gb_err *err)
 {
 	return gb_err_set(err, GB_EXIT_TEMP, 500, "%s", errno == E2BIG ?
 	    "converted event too large" : "out of memory");
@@ -348,7 +362,7 @@ openai_candidate(struct gb_stream *st, int idx, json_t *cand,
 	rc = 0;
 	goto out;
 nomem:
-	oom(err);
+	gb_stream_oom(err);
 out:
 	gb_parts_free(&p);
 	return rc;
@@ -421,7 +435,7 @@ native_candidate(struct gb_stream *st, int idx, json_t *cand,
 	rc = 0;
 	goto out;
 nomem:
-	oom(err);
+	gb_stream_oom(err);
 out:
 	gb_buf_free(&text);
 	return rc;
@@ -447,7 +461,7 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 		    "upstream stream event is not a JSON object", NULL, err);
 	if (st->model == NULL && (mv = jstr(chunk, "modelVersion")) != NULL &&
 	    *mv != '\0' && (st->model = strdup(mv)) == NULL)
-		return oom(err);
+		return gb_stream_oom(err);
 	if (json_is_object(u = json_object_get(chunk, "usageMetadata"))) {
 		json_decref(st->usage);
 		st->usage = json_incref(u);
@@ -466,15 +480,20 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 			    "out of range", (long long)idx);
 			return gb_stream_fail(st, 502, m, NULL, err);
 		}
-		if ((st->o.native ? native_candidate : openai_candidate)(st,
-		    (int)idx, cand, err) == -1)
+		if (RESPONSES(st)) {
+			/* a response is one candidate's answer */
+			if (idx == 0 && gb_stream_resp_candidate(st, cand,
+			    err) == -1)
+				return -1;
+		} else if ((NATIVE(st) ? native_candidate :
+		    openai_candidate)(st, (int)idx, cand, err) == -1)
 			return -1;
 	}
 	block = jstr(json_object_get(chunk, "promptFeedback"), "blockReason");
 	if (json_array_size(cands) == 0 && block != NULL && !st->blocked) {
 		/* the prompt itself was refused: one choice, content_filter */
 		st->blocked = 1;
-		if (!st->o.native && !st->ch[0].finished) {
+		if (!NATIVE(st) && !RESPONSES(st) && !st->ch[0].finished) {
 			if (send_role(st, 0, err) == -1)
 				return -1;
 			st->ch[0].finished = 1;
@@ -483,7 +502,7 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 				return -1;
 		}
 	}
-	if (st->o.native)
+	if (NATIVE(st))
 		return emit_json(st, json_incref(chunk), err);
 	return 0;
 }
@@ -532,8 +551,10 @@ gb_stream_end(struct gb_stream *st, struct gb_err *err)
 	if (!gb_stream_complete(st))
 		return gb_stream_fail(st, 502,
 		    "upstream stream ended before a finish reason", NULL, err);
+	if (RESPONSES(st))
+		return gb_stream_resp_end(st, err);
 	st->over = 1;
-	if (st->o.native)
+	if (NATIVE(st))
 		return 0;
 	if (st->o.include_usage) {
 		if (st->usage != NULL)
@@ -544,7 +565,7 @@ gb_stream_end(struct gb_stream *st, struct gb_err *err)
 			json_decref(empty);
 		}
 		if (u == NULL)
-			return oom(err);
+			return gb_stream_oom(err);
 		if (emit_json(st, json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}",
 		    "id", st->id, "object", "chat.completion.chunk",
 		    "created", st->created, "model", st->model != NULL ?
@@ -559,6 +580,6 @@ gb_stream_keepalive(struct gb_stream *st, struct gb_err *err)
 {
 	if (st->over || st->dead)
 		return 0;
-	return emit_raw(st, st->o.native ? ": keep-alive\r\n\r\n" :
+	return emit_raw(st, NATIVE(st) ? ": keep-alive\r\n\r\n" :
 	    ": keep-alive\n\n", err);
 }

@@ -24,6 +24,20 @@
  * finish reason always in a chunk of its own with an empty delta; an
  * optional usage chunk (choices []) from the last usageMetadata;
  * data: [DONE].
+ *
+ * Responses mode (stream_responses.c): named events ("event: TYPE"),
+ * each with its type and a sequence_number counting from 0:
+ * response.created and response.in_progress first; then the output
+ * items of candidate 0 in the order the parts come, by the same walk:
+ * thoughts -> a reasoning item (output_item.added,
+ * reasoning_summary_part.added, reasoning_summary_text.delta...,
+ * .done, reasoning_summary_part.done, output_item.done), text -> a
+ * message item (output_item.added, content_part.added,
+ * output_text.delta..., output_text.done, content_part.done,
+ * output_item.done; search sources as url_citation annotations), each
+ * function call -> a function_call item (added, arguments delta and
+ * done, done); last response.completed, or response.incomplete, with
+ * the whole response and its usage, or response.failed with the error.
  */
 #ifndef GB_STREAM_H
 #define GB_STREAM_H
@@ -37,11 +51,25 @@
 #define GB_STREAM_MAXCHOICES	16		/* candidate indices 0..15 */
 #define GB_STREAM_EVENTMAX	(64UL << 20)	/* one converted event */
 
+/* What the client speaks (gb-sse -o NAME). */
+enum gb_stream_dialect {
+	GB_STREAM_CHAT,		/* "chat": chat.completion.chunk, [DONE] */
+	GB_STREAM_GEMINI,	/* "gemini": Gemini events re-framed */
+	GB_STREAM_RESPONSES	/* "responses": Responses API events */
+};
+
+/* Name <-> dialect; parse returns 0 or -1. */
+int		 gb_stream_dialect_parse(const char *,
+		    enum gb_stream_dialect *);
+const char	*gb_stream_dialect_name(enum gb_stream_dialect);
+
 struct gb_stream_opts {
 	const char	*model;		/* reported model; NULL: modelVersion */
-	int		 native;	/* re-emit Gemini events, no [DONE] */
-	int		 include_usage;	/* OpenAI: usage null + usage chunk */
-	int		 show_thinking;	/* thoughts -> reasoning_content */
+	enum gb_stream_dialect dialect;
+	int		 include_usage;	/* chat: usage null + usage chunk */
+	int		 show_thinking;	/* chat: thoughts -> reasoning_content
+					   (responses: always shown; they
+					   come only when asked for) */
 	int		 search_links;	/* render groundingChunks as links */
 };
 

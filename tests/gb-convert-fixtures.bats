@@ -821,3 +821,119 @@ load lib/convert
 @test "models/upstream-error-body-error" {
 	check_convert_fixture models upstream-error-body-error
 }
+
+@test "responses-request/bad-image-names-input-item" {
+	check_convert_fixture responses-request bad-image-names-input-item
+}
+
+@test "responses-request/call-output-unknown-id-error" {
+	check_convert_fixture responses-request call-output-unknown-id-error
+}
+
+@test "responses-request/call-signature-from-call-id" {
+	check_convert_fixture responses-request call-signature-from-call-id
+}
+
+@test "responses-request/image-and-file-parts" {
+	check_convert_fixture responses-request image-and-file-parts
+}
+
+@test "responses-request/image-file-id-error" {
+	check_convert_fixture responses-request image-file-id-error
+}
+
+@test "responses-request/input-missing-error" {
+	check_convert_fixture responses-request input-missing-error
+}
+
+@test "responses-request/input-string-and-instructions" {
+	check_convert_fixture responses-request input-string-and-instructions
+}
+
+@test "responses-request/item-reference-error" {
+	check_convert_fixture responses-request item-reference-error
+}
+
+@test "responses-request/items-in-order-to-turns" {
+	check_convert_fixture responses-request items-in-order-to-turns
+}
+
+@test "responses-request/max-output-tokens-zero-error" {
+	check_convert_fixture responses-request max-output-tokens-zero-error
+}
+
+@test "responses-request/previous-response-id-error" {
+	check_convert_fixture responses-request previous-response-id-error
+}
+
+@test "responses-request/reasoning-effort-and-summary" {
+	check_convert_fixture responses-request reasoning-effort-and-summary
+}
+
+@test "responses-request/reasoning-gemini-3-level" {
+	check_convert_fixture responses-request reasoning-gemini-3-level
+}
+
+@test "responses-request/stream-path" {
+	check_convert_fixture responses-request stream-path
+}
+
+@test "responses-request/text-format-json-object" {
+	check_convert_fixture responses-request text-format-json-object
+}
+
+@test "responses-request/text-format-json-schema" {
+	check_convert_fixture responses-request text-format-json-schema
+}
+
+@test "responses-request/tool-choice-required" {
+	check_convert_fixture responses-request tool-choice-required
+}
+
+@test "responses-request/tools-function-search-hosted-left-out" {
+	check_convert_fixture responses-request tools-function-search-hosted-left-out
+}
+
+@test "responses-request/unknown-item-type-error" {
+	check_convert_fixture responses-request unknown-item-type-error
+}
+
+@test "responses-request/unknown-role-error" {
+	check_convert_fixture responses-request unknown-role-error
+}
+
+@test "responses-response/blocked-prompt-incomplete" {
+	check_convert_fixture responses-response blocked-prompt-incomplete
+}
+
+@test "responses-response/code-execution-rendered" {
+	check_convert_fixture responses-response code-execution-rendered
+}
+
+@test "responses-response/lowest-index-candidate-is-the-answer" {
+	check_convert_fixture responses-response lowest-index-candidate-is-the-answer
+}
+
+@test "responses-response/max-tokens-incomplete" {
+	check_convert_fixture responses-response max-tokens-incomplete
+}
+
+@test "responses-response/safety-incomplete" {
+	check_convert_fixture responses-response safety-incomplete
+}
+
+@test "responses-response/search-sources-as-annotations" {
+	check_convert_fixture responses-response search-sources-as-annotations
+}
+
+@test "responses-response/text-and-usage" {
+	check_convert_fixture responses-response text-and-usage
+}
+
+@test "responses-response/thoughts-text-and-call-in-order" {
+	check_convert_fixture responses-response thoughts-text-and-call-in-order
+}
+
+@test "responses-response/upstream-error-body-error" {
+	check_convert_fixture responses-response upstream-error-body-error
+}

@@ -189,6 +189,7 @@ argv_of(const struct gb_msg_job *mj, char **av, char *num)
 		av[n++] = (char *)(uintptr_t)"gb-convert";
 		av[n++] = (char *)(uintptr_t)mj->mode;
 		if (strcmp(mj->mode, "chat-request") == 0 ||
+		    strcmp(mj->mode, "responses-request") == 0 ||
 		    strcmp(mj->mode, "embed-request") == 0) {
 			av[n++] = (char *)(uintptr_t)"-I";
 			av[n++] = (char *)(uintptr_t)"3";
@@ -217,8 +218,10 @@ argv_of(const struct gb_msg_job *mj, char **av, char *num)
 		break;
 	case GB_TOOL_SSE:
 		av[n++] = (char *)(uintptr_t)"gb-sse";
-		if ((mj->flags & GB_JOB_NATIVE) != 0)
-			av[n++] = (char *)(uintptr_t)"-g";
+		if (mj->mode[0] != '\0') {
+			av[n++] = (char *)(uintptr_t)"-o";
+			av[n++] = (char *)(uintptr_t)mj->mode;
+		}
 		if ((mj->flags & GB_JOB_USAGE) != 0)
 			av[n++] = (char *)(uintptr_t)"-u";
 		if (mj->num > 0) {

@@ -13,6 +13,8 @@
  *
  *   chat        convert chat-request -> call [-s] -> convert chat-response
  *                                                  | sse -m M [-u]
+ *   responses   the same with responses-request, responses-response and
+ *               sse -o responses
  *   embeddings  convert embed-request -> call per batch
  *               -> convert embed-response
  *   models      call GET models -> convert models [-i ID]
@@ -64,6 +66,8 @@ struct route {
 	enum auth	 auth;
 	enum dialect	 dialect;
 	void		(*run)(struct rq *);
+	const char	*conv;		/* do_chat: the conversions, NAME-request,
+					   NAME-response and gb-sse -o NAME */
 };
 
 static void	do_health(struct rq *);
@@ -73,20 +77,31 @@ static void	do_embed(struct rq *);
 static void	do_keys(struct rq *);
 static void	do_gmodels(struct rq *);
 static void	do_gaction(struct rq *);
+static void	do_stored(struct rq *);
 
 static const struct route routes[] = {
-	{ "GET", P_ROOT, "/", A_NONE, D_OPENAI, do_health },
-	{ "GET", P_ROOT, "/health", A_NONE, D_OPENAI, do_health },
-	{ "GET", P_OPENAI, "/models", A_BEARER, D_OPENAI, do_models },
-	{ "GET", P_OPENAI, "/models/{id}", A_BEARER, D_OPENAI, do_models },
+	{ "GET", P_ROOT, "/", A_NONE, D_OPENAI, do_health, NULL },
+	{ "GET", P_ROOT, "/health", A_NONE, D_OPENAI, do_health, NULL },
+	{ "GET", P_OPENAI, "/models", A_BEARER, D_OPENAI, do_models, NULL },
+	{ "GET", P_OPENAI, "/models/{id}", A_BEARER, D_OPENAI, do_models,
+	    NULL },
 	{ "POST", P_OPENAI, "/chat/completions", A_BEARER, D_OPENAI,
-	    do_chat },
-	{ "POST", P_OPENAI, "/embeddings", A_BEARER, D_OPENAI, do_embed },
-	{ "GET", P_V1 | P_HF, "/keys/list", A_ADMIN, D_OPENAI, do_keys },
-	{ "GET", P_NATIVE, "/models", A_GOOG, D_GEMINI, do_gmodels },
-	{ "GET", P_NATIVE, "/models/{model}", A_GOOG, D_GEMINI, do_gmodels },
+	    do_chat, "chat" },
+	{ "POST", P_OPENAI, "/responses", A_BEARER, D_OPENAI, do_chat,
+	    "responses" },
+	{ "GET", P_OPENAI, "/responses/{id}", A_BEARER, D_OPENAI,
+	    do_stored, NULL },
+	{ "DELETE", P_OPENAI, "/responses/{id}", A_BEARER, D_OPENAI,
+	    do_stored, NULL },
+	{ "POST", P_OPENAI, "/embeddings", A_BEARER, D_OPENAI, do_embed,
+	    NULL },
+	{ "GET", P_V1 | P_HF, "/keys/list", A_ADMIN, D_OPENAI, do_keys,
+	    NULL },
+	{ "GET", P_NATIVE, "/models", A_GOOG, D_GEMINI, do_gmodels, NULL },
+	{ "GET", P_NATIVE, "/models/{model}", A_GOOG, D_GEMINI, do_gmodels,
+	    NULL },
 	{ "POST", P_NATIVE, "/models/{model}:{action}", A_GOOG, D_GEMINI,
-	    do_gaction },
+	    do_gaction, NULL },
 };
 
 static const char *const native_actions[] = {
@@ -655,7 +670,7 @@ relay(struct rq *rq, struct job *j, enum job_event e)
 			 * clean end.
 			 */
 			memset(&o, 0, sizeof(o));
-			o.native = rq->dialect == D_GEMINI;
+			o.dialect = rq->sse;
 			if ((st = gb_stream_new(&o, to_client, rq, &err)) !=
 			    NULL) {
 				gb_stream_fail(st, 502, j->msg, NULL, &err);
@@ -734,7 +749,8 @@ stream_answer(struct rq *rq, struct job *callj, const char *model,
 	struct gb_msg_job mj;
 	struct job *j;
 
-	job_msg(&mj, GB_TOOL_SSE, NULL, model, NULL);
+	job_msg(&mj, GB_TOOL_SSE, gb_stream_dialect_name(rq->sse), model,
+	    NULL);
 	mj.flags = flags;
 	mj.num = rq->srv->sse_k;
 	if ((j = job_start(rq, &mj, NULL, 0, job_take(callj), OUT_RELAY,
@@ -861,6 +877,14 @@ request_converted(struct rq *rq, struct job *j)
 	return -1;
 }
 
+/* The route's conversion for "request" or "response". */
+static const char *
+conv_mode(struct rq *rq, const char *what)
+{
+	snprintf(rq->mode, sizeof(rq->mode), "%s-%s", rq->rt->conv, what);
+	return rq->mode;
+}
+
 /* Chat: job 0 converts the request, 1 calls, 2 converts the answer. */
 static void
 chat_ev(struct job *j, enum job_event e)
@@ -880,8 +904,8 @@ chat_ev(struct job *j, enum job_event e)
 		if (e == JOB_HEAD && call_head(rq, j))
 			rq->job[2] = rq->stream ? stream_answer(rq, j,
 			    rq->model, rq->usage ? GB_JOB_USAGE : 0, chat_ev) :
-			    convert_answer(rq, j, "chat-response", rq->model,
-			    NULL, chat_ev);
+			    convert_answer(rq, j, conv_mode(rq, "response"),
+			    rq->model, NULL, chat_ev);
 		else if (e == JOB_END)
 			call_end(rq, j);
 	} else if (rq->stream)
@@ -890,10 +914,18 @@ chat_ev(struct job *j, enum job_event e)
 		converted(rq, j, 0);
 }
 
+/*
+ * Chat and the routes that work like it (Responses): the route's
+ * conversions, NAME-request and NAME-response, and gb-sse -o NAME.
+ */
 static void
 do_chat(struct rq *rq)
 {
-	rq->job[0] = convert_request(rq, "chat-request", chat_ev);
+	if (gb_stream_dialect_parse(rq->rt->conv, &rq->sse) == -1) {
+		rq_error(rq, 500, "no stream output for this route", NULL);
+		return;
+	}
+	rq->job[0] = convert_request(rq, conv_mode(rq, "request"), chat_ev);
 }
 
 /*
@@ -980,8 +1012,8 @@ gaction_ev(struct job *j, enum job_event e)
 	if (j == rq->job[0]) {
 		if (e == JOB_HEAD && call_head(rq, j)) {
 			if (rq->stream)
-				rq->job[1] = stream_answer(rq, j, rq->id,
-				    GB_JOB_NATIVE, gaction_ev);
+				rq->job[1] = stream_answer(rq, j, rq->id, 0,
+				    gaction_ev);
 			else
 				job_read(j, ANSWER_MAX);
 			return;
@@ -1016,11 +1048,26 @@ do_gaction(struct rq *rq)
 	rq_debug(rq, "request", rq->req->body.data, rq->req->body.len);
 	scopy(rq->model, sizeof(rq->model), rq->id);
 	rq->stream = strcmp(rq->action, "streamGenerateContent") == 0;
+	rq->sse = GB_STREAM_GEMINI;
 	snprintf(path, sizeof(path), "models/%s:%s%s", rq->id, rq->action,
 	    rq->stream ? "?alt=sse" : "");
 	rq->job[0] = call(rq, "POST", path, rq->stream,
 	    rq->req->body.data != NULL ? rq->req->body.data : "",
 	    rq->req->body.len, gaction_ev);
+}
+
+/*
+ * GET and DELETE of a stored response: this server stores none
+ * (gb-serve(8), STATE), so every id is unknown.
+ */
+static void
+do_stored(struct rq *rq)
+{
+	char m[GB_ERR_MSGSIZE];
+
+	snprintf(m, sizeof(m), "No response found with id '%s': this "
+	    "server keeps no responses (it is stateless)", rq->id);
+	rq_error(rq, 404, m, NULL);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "io.h"
 #include "mask.h"
 #include "proto.h"
+#include "stream.h"
 
 struct conn;
 struct job;
@@ -220,6 +221,8 @@ struct rq {
 	char			 upath[GB_PROTO_ARG];	/* upstream path */
 	int			 stream;
 	int			 usage;
+	enum gb_stream_dialect	 sse;		/* a stream's output */
+	char			 mode[24];	/* a conversion */
 	struct gb_buf		 acc;		/* answers gathered */
 	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */

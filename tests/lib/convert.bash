@@ -24,6 +24,17 @@ convert_norm() {
 	jq -c "$CONVERT_NORM"
 }
 
+# The same for responses-response: the response, item and call ids and
+# the creation time.
+RESPONSES_NORM='
+  (if (.id|type) == "string" and (.id|test("^resp_[0-9a-f]{32}$"))
+   then .id = "resp_ID" else . end)
+  | (if (.created_at|type) == "number" and .created_at > 1700000000
+     then .created_at = 0 else . end)
+  | (.output[]?.id |= sub("^(?<p>msg|rs|fc)_[0-9a-f]{32}$"; "\(.p)_ID"))
+  | ((.output[]? | select(.call_id != null) | .call_id) |=
+     sub("^call_[0-9a-f]{16}(?<s>(~.*)?)$"; "call_ID\(.s)"))'
+
 # convert_fixture MODE CASE: run one case into ./out, ./err, ./meta and
 # set CONVERT_RC.
 convert_fixture() {
@@ -43,6 +54,9 @@ convert_fixture() {
 	    4> meta || CONVERT_RC=$?
 	if [ "$mode" = chat-response ] && [ -s out ]; then
 		convert_norm < out > out.norm
+		mv out.norm out
+	elif [ "$mode" = responses-response ] && [ -s out ]; then
+		jq -c "$RESPONSES_NORM" < out > out.norm
 		mv out.norm out
 	fi
 }

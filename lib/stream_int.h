@@ -1,0 +1,54 @@
+/*
+ * stream_int.h - what stream.c shares with the dialect it keeps in a
+ * file of its own (stream_responses.c); not for the stream's users.
+ */
+#ifndef GB_STREAM_INT_H
+#define GB_STREAM_INT_H
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "gb.h"
+#include "stream.h"
+
+struct choice {
+	int		 seen;		/* role chunk sent (chat) */
+	int		 finished;
+	int		 saw_call;
+	json_int_t	 next_tool;
+	json_t		*ground;	/* candidate with groundingChunks */
+};
+
+struct gb_stream_resp;
+
+struct gb_stream {
+	struct gb_stream_opts o;
+	gb_stream_out	 out;
+	void		*arg;
+	char		 id[9 + 24 + 1];
+	json_int_t	 created;
+	char		*model;		/* fixed at the first chunk */
+	json_t		*usage;		/* last usageMetadata */
+	struct choice	 ch[GB_STREAM_MAXCHOICES];
+	int		 blocked;
+	int		 over;		/* last event written */
+	int		 dead;		/* a write failed */
+	struct gb_buf	 ev;		/* the event being written */
+	struct gb_stream_resp *resp;	/* responses mode */
+};
+
+/* Hand the event in st->ev to the output, in one call; 0 or -1. */
+int	gb_stream_flush(struct gb_stream *, struct gb_err *);
+/* errno E2BIG: "converted event too large"; else out of memory. -1. */
+int	gb_stream_oom(struct gb_err *);
+
+/* Responses mode: state, one candidate, the end, a failure. */
+int	gb_stream_resp_new(struct gb_stream *, struct gb_err *);
+void	gb_stream_resp_free(struct gb_stream *);
+int	gb_stream_resp_candidate(struct gb_stream *, json_t *,
+	    struct gb_err *);
+int	gb_stream_resp_end(struct gb_stream *, struct gb_err *);
+int	gb_stream_resp_fail(struct gb_stream *, int, const char *,
+	    struct gb_err *);
+
+#endif
