@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Real clients against gb-serve: the official openai npm package and
 # Google's @google/genai, installed from the npm registry into a cache
-# directory on first use (GB_NPM_CACHE, default
-# ~/.cache/gemini-balance/npm). Skipped only when npm itself is missing.
+# directory on first use (tests/lib/npm.bash). Skipped only when npm or
+# the registry is missing, never under CI.
 
 bats_require_minimum_version 1.5.0
 load test_helper
@@ -13,30 +13,10 @@ setup_file() {
 	load test_helper
 	load lib/upstream
 	load lib/serve
+	load lib/npm
 	# bats 1.8 cannot skip from setup_file: setup() skips each test
-	if ! command -v npm >/dev/null; then
-		export NO_NPM="npm is not installed"
-		return 0
-	fi
-	NPM_PREFIX=${GB_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gemini-balance/npm}
-	if [ ! -f "$NPM_PREFIX/node_modules/openai/package.json" ] ||
-	    [ ! -f "$NPM_PREFIX/node_modules/@google/genai/package.json" ]; then
-		mkdir -p "$NPM_PREFIX"
-		# Without a reachable npm registry the clients cannot be
-		# had: skip then, except in CI, where the registry is part
-		# of the machine and a failure must show.
-		if ! npm install --prefix "$NPM_PREFIX" --no-audit --no-fund \
-		    --loglevel=error openai@6 @google/genai@2 >&2; then
-			[ -z "${CI:-}" ] || return 1
-			export NO_NPM="the npm registry cannot be reached"
-			return 0
-		fi
-	fi
-	# ES modules resolve packages from their own directory
-	CLIENTS=$NPM_PREFIX/gb-clients
-	mkdir -p "$CLIENTS"
-	cp "$BATS_TEST_DIRNAME"/clients/*.mjs "$CLIENTS/"
-	export NPM_PREFIX CLIENTS
+	npm_clients openai@6 @google/genai@2 || return 1
+	[ -z "${NO_NPM:-}" ] || return 0
 	cd "$BATS_FILE_TMPDIR" || return 1
 	upstream_start
 	serve_config
