@@ -19,7 +19,8 @@
  * clients replay are dropped (a function call's thought signature rides
  * in its call_id, as on the chat route); hosted tools Gemini has no
  * equivalent for (local_shell, namespace, custom, file_search, mcp,
- * computer_use_preview, image_generation) are left out of the request.
+ * computer_use_preview, image_generation) are left out of the request,
+ * and so is web search beside function tools, which Gemini refuses.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -351,7 +352,7 @@ tools(struct rreq *r, const json_t *ts)
 	const json_t *t;
 	const char *type, *name;
 	json_t *f, *ct;
-	size_t i;
+	size_t i, nfunc = 0, search = SIZE_MAX;
 
 	if (!given(ts))
 		return 0;
@@ -374,15 +375,29 @@ tools(struct rreq *r, const json_t *ts)
 				    json_object_get(t, "parameters"));
 			ct = json_pack("{s:s,s:o}", "type", "function",
 			    "function", f);
-		} else if (strncmp(type, "web_search", 10) == 0)
+			nfunc++;
+		} else if (strncmp(type, "web_search", 10) == 0) {
+			if (search != SIZE_MAX)
+				continue;
+			search = json_array_size(r->tools);
 			ct = json_pack("{s:s}", "type", "google_search");
-		else if (strcmp(type, "code_interpreter") == 0)
+		} else if (strcmp(type, "code_interpreter") == 0)
 			ct = json_pack("{s:s}", "type", "code_execution");
 		else
 			continue;
 		if (ct == NULL || json_array_append_new(r->tools, ct) == -1 ||
 		    note_from(&r->tfrom, &r->ntfrom, i) == -1)
 			return nomem(r);
+	}
+	/*
+	 * Gemini answers 400 to Google Search beside function declarations
+	 * (agents such as Codex offer both): the functions win.
+	 */
+	if (nfunc > 0 && search != SIZE_MAX) {
+		json_array_remove(r->tools, search);
+		memmove(r->tfrom + search, r->tfrom + search + 1,
+		    (r->ntfrom - search - 1) * sizeof(*r->tfrom));
+		r->ntfrom--;
 	}
 	return 0;
 }

@@ -890,8 +890,8 @@ load lib/convert
 	check_convert_fixture responses-request tool-choice-required
 }
 
-@test "responses-request/tools-function-search-hosted-left-out" {
-	check_convert_fixture responses-request tools-function-search-hosted-left-out
+@test "responses-request/tools-function-hosted-and-search-left-out" {
+	check_convert_fixture responses-request tools-function-hosted-and-search-left-out
 }
 
 @test "responses-request/unknown-item-type-error" {
@@ -900,6 +900,10 @@ load lib/convert
 
 @test "responses-request/unknown-role-error" {
 	check_convert_fixture responses-request unknown-role-error
+}
+
+@test "responses-request/web-search-alone-google-search" {
+	check_convert_fixture responses-request web-search-alone-google-search
 }
 
 @test "responses-response/blocked-prompt-incomplete" {
