@@ -45,6 +45,21 @@ check_serving() {
 	assert_output --partial 'Re-using existing connection'
 }
 
+# check_streams: a native stream and a Responses stream, each through
+# gb-sse in its dialect (as a host, or run with -o by a connection's
+# gb-serve).
+check_streams() {
+	need_tool gb-sse
+	run -0 curl -sSN -H 'x-goog-api-key: tok-user' \
+	    "$(url '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse')" \
+	    -d "$GEN"
+	run -0 grep -c '"finishReason":"STOP"' <<<"$output"
+	run -0 curl -sSN -H 'Authorization: Bearer tok-user' "$(url /v1/responses)" \
+	    -d '{"model":"gemini-2.0-flash","input":"yo","stream":true}'
+	assert_line 'event: response.completed'
+	assert_output --partial '"text":"echo: yo"'
+}
+
 # comms PID: the comm of each descendant of PID, sorted, on one line.
 comms() {
 	local p
@@ -102,6 +117,7 @@ check_processes() {
 @test "systemd Accept=no: the listening socket on fd 3, the tools' hosts behind it" {
 	start_serve activate
 	check_serving
+	check_streams
 	# the activated process is gb-serve itself, serving from fd 3
 	run -0 readlink "/proc/$SERVE_PID/exe"
 	assert_output "$(readlink -f "$GB_BIN/gb-serve")"
@@ -113,12 +129,14 @@ check_processes() {
 @test "systemd Accept=yes: the connection on fd 3, the tools as processes, no host" {
 	start_serve accept
 	check_serving
+	check_streams
 	check_processes
 }
 
 @test "inetd style: the connection on stdin and stdout, the tools as processes, no host" {
 	start_serve inetd
 	check_serving
+	check_streams
 	check_processes
 }
 
