@@ -137,12 +137,9 @@ gb_stream_flush(struct gb_stream *st, struct gb_err *err)
 	return 0;
 }
 
-/*
- * Write "data: <compact json>" plus the mode's blank line as one event.
- * Takes the reference to j.
- */
-static int
-emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
+int
+gb_stream_emit(struct gb_stream *st, const char *name, json_t *j,
+    struct gb_err *err)
 {
 	const char *eol = NATIVE(st) ? "\r\n\r\n" : "\n\n";
 	size_t n;
@@ -151,7 +148,8 @@ emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
 		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 	gb_buf_reset(&st->ev);
 	n = json_dumpb(j, NULL, 0, JSON_COMPACT);
-	if (n == 0 || gb_buf_puts(&st->ev, "data: ") == -1 ||
+	if (n == 0 || (name != NULL && gb_buf_printf(&st->ev, "event: %s\n",
+	    name) == -1) || gb_buf_puts(&st->ev, "data: ") == -1 ||
 	    gb_buf_reserve(&st->ev, n) == -1) {
 		json_decref(j);
 		gb_buf_reset(&st->ev);
@@ -167,6 +165,12 @@ emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
 		    "converted event larger than %lu bytes",
 		    (unsigned long)GB_STREAM_EVENTMAX);
 	return gb_stream_flush(st, err);
+}
+
+static int
+emit_json(struct gb_stream *st, json_t *j, struct gb_err *err)
+{
+	return gb_stream_emit(st, NULL, j, err);
 }
 
 static int

@@ -37,6 +37,12 @@ struct gb_stream {
 	struct gb_stream_resp *resp;	/* responses mode */
 };
 
+/*
+ * Write "event: NAME" (when name is not NULL), "data: <compact json>"
+ * and the dialect's blank line as one event. Takes j; 0 or -1.
+ */
+int	gb_stream_emit(struct gb_stream *, const char *, json_t *,
+	    struct gb_err *);
 /* Hand the event in st->ev to the output, in one call; 0 or -1. */
 int	gb_stream_flush(struct gb_stream *, struct gb_err *);
 /* errno E2BIG: "converted event too large"; else out of memory. -1. */

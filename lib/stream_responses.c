@@ -75,7 +75,6 @@ emit(struct gb_stream *st, const char *type, json_t *fields,
 {
 	struct gb_stream_resp *r = st->resp;
 	json_t *ev;
-	size_t n;
 
 	ev = json_pack("{s:s,s:I}", "type", type, "sequence_number", r->seq);
 	if (ev == NULL || fields == NULL || json_object_update(ev, fields) ==
@@ -86,21 +85,7 @@ emit(struct gb_stream *st, const char *type, json_t *fields,
 	}
 	json_decref(fields);
 	r->seq++;
-	gb_buf_reset(&st->ev);
-	n = json_dumpb(ev, NULL, 0, JSON_COMPACT);
-	if (n == 0 || gb_buf_printf(&st->ev, "event: %s\ndata: ", type) ==
-	    -1 || gb_buf_reserve(&st->ev, n + 2) == -1) {
-		json_decref(ev);
-		gb_buf_reset(&st->ev);
-		return gb_err_set(err, GB_EXIT_TEMP, 502,
-		    "converted event larger than %lu bytes",
-		    (unsigned long)GB_STREAM_EVENTMAX);
-	}
-	json_dumpb(ev, st->ev.data + st->ev.len, n, JSON_COMPACT);
-	st->ev.len += n;
-	json_decref(ev);
-	gb_buf_append(&st->ev, "\n\n", 2);
-	return gb_stream_flush(st, err);
+	return gb_stream_emit(st, type, ev, err);
 }
 
 /* The response as it stands (output: a copy of the items so far). */

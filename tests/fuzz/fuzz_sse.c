@@ -25,8 +25,37 @@ struct run {
 	struct gb_buf	 events;	/* the parser's events, serialised */
 	struct gb_stream *st;		/* or NULL: parse only */
 	int		 native;
+	int		 responses;
+	json_int_t	 seq;		/* the next sequence_number */
 	int		 last_error;	/* the last output was an error */
 };
+
+/*
+ * A Responses event: "event: TYPE\ndata: JSON\n\n", the JSON's type
+ * the same, its sequence_number the next one.
+ */
+static int
+check_named(struct run *r, const char *p, size_t n)
+{
+	const char *nl, *type;
+	json_t *j;
+
+	if (memcmp(p, "event: ", 7) != 0 ||
+	    (nl = memchr(p, '\n', n)) == NULL ||
+	    (size_t)(nl - p) + 7 > n || memcmp(nl + 1, "data: ", 6) != 0)
+		abort();
+	j = json_loadb(nl + 7, n - (size_t)(nl + 7 - p) - 2, JSON_ALLOW_NUL,
+	    NULL);
+	type = json_string_value(json_object_get(j, "type"));
+	if (type == NULL || strlen(type) != (size_t)(nl - p) - 7 ||
+	    memcmp(type, p + 7, strlen(type)) != 0 ||
+	    json_integer_value(json_object_get(j, "sequence_number")) !=
+	    r->seq++)
+		abort();
+	r->last_error = strcmp(type, "response.failed") == 0;
+	json_decref(j);
+	return 0;
+}
 
 static int
 check_out(void *arg, const char *p, size_t n)
@@ -40,6 +69,8 @@ check_out(void *arg, const char *p, size_t n)
 		abort();
 	if (memcmp(p, ": keep-alive", 12) == 0)
 		return 0;
+	if (r->responses)
+		return check_named(r, p, n);
 	if (memcmp(p, "data: ", 6) != 0)
 		abort();
 	if (n == 6 + 6 + el && memcmp(p + 6, "[DONE]", 6) == 0)
@@ -103,7 +134,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (len < 2)
 		return 0;
 	memset(&o, 0, sizeof(o));
-	o.native = data[0] & 1;
+	o.dialect = data[0] & 1 ? GB_STREAM_GEMINI : data[0] & 32 ?
+	    GB_STREAM_RESPONSES : GB_STREAM_CHAT;
 	o.include_usage = data[0] & 2;
 	o.show_thinking = data[0] & 4;
 	o.search_links = data[0] & 8;
@@ -117,7 +149,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* in pieces, parsed and converted */
 	memset(&cut, 0, sizeof(cut));
 	gb_buf_init(&cut.events, (size_t)-1 / 2);
-	cut.native = o.native;
+	cut.native = o.dialect == GB_STREAM_GEMINI;
+	cut.responses = o.dialect == GB_STREAM_RESPONSES;
 	if ((cut.st = gb_stream_new(&o, check_out, &cut, &err)) == NULL)
 		abort();
 	pc = feed(&cut, data + 2, len - 2, data[1], 1);

@@ -10,9 +10,10 @@
  * Reads all of stdin and the configuration (./.env), then each of the
  * threads makes the given number of runs of the one job on those bytes.
  * Every run must give the same exit status, message, -I line and
- * output length (chat-response ids and times are random, but of fixed
- * length) and, for the other modes, the same output bytes. Then prints
- * the first run as gb-convert would: the output on stdout, the -I line
+ * output length (the ids and times of chat-response and
+ * responses-response are random, but of fixed length) and, for the
+ * other modes, the same output bytes. Then prints the first run as
+ * gb-convert would: the output on stdout, the -I line
  * on fd, "gb-convert: message" on stderr, its exit status. Exit 2 when
  * the runs disagree or on misuse.
  */
@@ -72,7 +73,8 @@ same(const struct result *a, const struct result *b)
 	    (a->meta.len == 0 || memcmp(a->meta.data, b->meta.data,
 	    a->meta.len) == 0) &&
 	    a->out.len == b->out.len &&
-	    (job.mode == GB_CONVERT_CHAT_RESPONSE || a->out.len == 0 ||
+	    (job.mode == GB_CONVERT_CHAT_RESPONSE ||
+	    job.mode == GB_CONVERT_RESPONSES_RESPONSE || a->out.len == 0 ||
 	    memcmp(a->out.data, b->out.data, a->out.len) == 0);
 }
 
