@@ -41,6 +41,10 @@ static const char usage_text[] =
     "       gb-convert chat-response -m model\n"
     "       gb-convert responses-request [-I fd]\n"
     "       gb-convert responses-response -m model\n"
+    "       gb-convert anthropic-request [-I fd]\n"
+    "       gb-convert anthropic-response -m model\n"
+    "       gb-convert anthropic-count-request [-I fd]\n"
+    "       gb-convert anthropic-count-response\n"
     "       gb-convert embed-request [-I fd] [-m model]\n"
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
@@ -60,6 +64,10 @@ static const struct mode {
 	[GB_CONVERT_ERROR] = { "Is", "s" },
 	[GB_CONVERT_RESPONSES_REQUEST] = { "I", "" },
 	[GB_CONVERT_RESPONSES_RESPONSE] = { "m", "m" },
+	[GB_CONVERT_ANTHROPIC_REQUEST] = { "I", "" },
+	[GB_CONVERT_ANTHROPIC_RESPONSE] = { "m", "m" },
+	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = { "I", "" },
+	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = { "", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

@@ -29,7 +29,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: gb-sse [-gu] [-k seconds] [-m model] "
-	    "[-o chat | gemini | responses]\n");
+	    "[-o chat | gemini | responses | anthropic]\n");
 	return GB_EXIT_USAGE;
 }
 
@@ -119,7 +119,7 @@ sse_main(int argc, char *argv[])
 		case 'o':
 			if (gb_stream_dialect_parse(optarg, &o.dialect) == -1) {
 				fprintf(stderr, "gb-sse: -o %s: unknown output "
-				    "(chat, gemini or responses)\n", optarg);
+				    "(chat, gemini, responses or anthropic)\n", optarg);
 				return GB_EXIT_USAGE;
 			}
 			break;

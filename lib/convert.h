@@ -58,6 +58,24 @@ json_t	*gb_convert_responses_response(const json_t *, const char *,
 	    const struct gb_config *, struct gb_err *);
 
 /*
+ * Anthropic Messages request -> Gemini GenerateContentRequest, through
+ * the chat request it means (convert_anthropic.c); *meta as for chat.
+ * The count variant wraps it for countTokens
+ * ({"generateContentRequest": ...}, meta path models/M:countTokens);
+ * its answer {"totalTokens": N} becomes {"input_tokens": N}.
+ * Gemini GenerateContentResponse -> a Messages "message" for the model
+ * name the client asked for.
+ */
+json_t	*gb_convert_anthropic_request(const json_t *,
+	    const struct gb_config *, json_t **, struct gb_err *);
+json_t	*gb_convert_anthropic_count_request(const json_t *,
+	    const struct gb_config *, json_t **, struct gb_err *);
+json_t	*gb_convert_anthropic_count_response(const json_t *,
+	    struct gb_err *);
+json_t	*gb_convert_anthropic_response(const json_t *, const char *,
+	    const struct gb_config *, struct gb_err *);
+
+/*
  * OpenAI embeddings request -> an array of batchEmbedContents bodies, one
  * per GB_EMBED_BATCH inputs. model may be NULL (then the request's).
  * *meta: {"model","upstream_model","path","encoding_format","batches"}.
@@ -95,7 +113,11 @@ enum gb_convert_mode {
 	GB_CONVERT_MODELS,		/* models */
 	GB_CONVERT_ERROR,		/* error */
 	GB_CONVERT_RESPONSES_REQUEST,	/* responses-request */
-	GB_CONVERT_RESPONSES_RESPONSE	/* responses-response */
+	GB_CONVERT_RESPONSES_RESPONSE,	/* responses-response */
+	GB_CONVERT_ANTHROPIC_REQUEST,	/* anthropic-request */
+	GB_CONVERT_ANTHROPIC_RESPONSE,	/* anthropic-response */
+	GB_CONVERT_ANTHROPIC_COUNT_REQUEST,	/* anthropic-count-request */
+	GB_CONVERT_ANTHROPIC_COUNT_RESPONSE	/* anthropic-count-response */
 };
 
 struct gb_convert_job {

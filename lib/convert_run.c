@@ -33,6 +33,10 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_ERROR] = "error",
 	[GB_CONVERT_RESPONSES_REQUEST] = "responses-request",
 	[GB_CONVERT_RESPONSES_RESPONSE] = "responses-response",
+	[GB_CONVERT_ANTHROPIC_REQUEST] = "anthropic-request",
+	[GB_CONVERT_ANTHROPIC_RESPONSE] = "anthropic-response",
+	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = "anthropic-count-request",
+	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = "anthropic-count-response",
 };
 
 int
@@ -293,6 +297,7 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 	/* what the command line's options make sure of */
 	if ((job->mode == GB_CONVERT_CHAT_RESPONSE ||
 	    job->mode == GB_CONVERT_RESPONSES_RESPONSE ||
+	    job->mode == GB_CONVERT_ANTHROPIC_RESPONSE ||
 	    job->mode == GB_CONVERT_EMBED_RESPONSE) && job->model == NULL) {
 		gb_err_set(err, GB_EXIT_USAGE, 500, "%s: no model",
 		    gb_convert_mode_name(job->mode));
@@ -323,6 +328,25 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 		if ((doc = load_json(in, err)) != NULL)
 			res = gb_convert_responses_response(doc, job->model,
 			    cfg, err);
+		break;
+	case GB_CONVERT_ANTHROPIC_REQUEST:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_anthropic_request(doc, cfg, meta,
+			    err);
+		break;
+	case GB_CONVERT_ANTHROPIC_COUNT_REQUEST:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_anthropic_count_request(doc, cfg,
+			    meta, err);
+		break;
+	case GB_CONVERT_ANTHROPIC_RESPONSE:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_anthropic_response(doc, job->model,
+			    cfg, err);
+		break;
+	case GB_CONVERT_ANTHROPIC_COUNT_RESPONSE:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_anthropic_count_response(doc, err);
 		break;
 	case GB_CONVERT_EMBED_REQUEST:
 		if ((doc = load_json(in, err)) != NULL)

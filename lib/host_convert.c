@@ -232,7 +232,10 @@ quick(const struct cjob *c)
 	if (c->in.len > QUICK_MAX)
 		return 0;
 	return (c->cj.mode != GB_CONVERT_CHAT_REQUEST &&
-	    c->cj.mode != GB_CONVERT_RESPONSES_REQUEST) || c->in.data == NULL ||
+	    c->cj.mode != GB_CONVERT_RESPONSES_REQUEST &&
+	    c->cj.mode != GB_CONVERT_ANTHROPIC_REQUEST &&
+	    c->cj.mode != GB_CONVERT_ANTHROPIC_COUNT_REQUEST) ||
+	    c->in.data == NULL ||
 	    memmem(c->in.data, c->in.len, "http", 4) == NULL;
 }
 

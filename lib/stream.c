@@ -30,6 +30,7 @@ static const char *const dialect_names[] = {
 	[GB_STREAM_CHAT] = "chat",
 	[GB_STREAM_GEMINI] = "gemini",
 	[GB_STREAM_RESPONSES] = "responses",
+	[GB_STREAM_ANTHROPIC] = "anthropic",
 };
 
 int
@@ -53,6 +54,9 @@ gb_stream_dialect_name(enum gb_stream_dialect d)
 
 #define NATIVE(st)	((st)->o.dialect == GB_STREAM_GEMINI)
 #define RESPONSES(st)	((st)->o.dialect == GB_STREAM_RESPONSES)
+#define ANTH(st)	((st)->o.dialect == GB_STREAM_ANTHROPIC)
+/* one answer of candidate 0, in named events */
+#define ONE(st)		(RESPONSES(st) || ANTH(st))
 
 static const char *
 jstr(const json_t *o, const char *k)
@@ -93,7 +97,8 @@ gb_stream_new(const struct gb_stream_opts *o, gb_stream_out out, void *arg,
 	for (i = 0; i < sizeof(r); i++)
 		snprintf(st->id + 9 + 2 * i, 3, "%02x", r[i]);
 	st->created = (json_int_t)time(NULL);
-	if (RESPONSES(st) && gb_stream_resp_new(st, err) == -1) {
+	if ((RESPONSES(st) && gb_stream_resp_new(st, err) == -1) ||
+	    (ANTH(st) && gb_stream_anth_new(st, err) == -1)) {
 		gb_stream_free(st);
 		return NULL;
 	}
@@ -111,6 +116,7 @@ gb_stream_free(struct gb_stream *st)
 		json_decref(st->ch[i].ground);
 	json_decref(st->usage);
 	gb_stream_resp_free(st);
+	gb_stream_anth_free(st);
 	free(st->model);
 	gb_buf_free(&st->ev);
 	free(st);
@@ -253,6 +259,8 @@ gb_stream_fail(struct gb_stream *st, int status, const char *msg,
 
 	if (RESPONSES(st))
 		return gb_stream_resp_fail(st, status, msg, err);
+	if (ANTH(st))
+		return gb_stream_anth_fail(st, status, msg, err);
 	if (NATIVE(st))
 		j = gb_gemini_error(status, msg);
 	else
@@ -276,6 +284,8 @@ upstream_error(struct gb_stream *st, json_t *root, const json_t *gerr,
 	    m != NULL ? m : "(no message)");
 	if (RESPONSES(st))
 		return gb_stream_resp_fail(st, status, msg, err);
+	if (ANTH(st))
+		return gb_stream_anth_fail(st, status, msg, err);
 	if (NATIVE(st)) {
 		/* Gemini's own error object, as it came */
 		j = json_pack("{s:O}", "error", gerr);
@@ -484,10 +494,11 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 			    "out of range", (long long)idx);
 			return gb_stream_fail(st, 502, m, NULL, err);
 		}
-		if (RESPONSES(st)) {
-			/* a response is one candidate's answer */
-			if (idx == 0 && gb_stream_resp_candidate(st, cand,
-			    err) == -1)
+		if (ONE(st)) {
+			/* the answer is one candidate's */
+			if (idx == 0 && (RESPONSES(st) ?
+			    gb_stream_resp_candidate : gb_stream_anth_candidate)(
+			    st, cand, err) == -1)
 				return -1;
 		} else if ((NATIVE(st) ? native_candidate :
 		    openai_candidate)(st, (int)idx, cand, err) == -1)
@@ -497,7 +508,7 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 	if (json_array_size(cands) == 0 && block != NULL && !st->blocked) {
 		/* the prompt itself was refused: one choice, content_filter */
 		st->blocked = 1;
-		if (!NATIVE(st) && !RESPONSES(st) && !st->ch[0].finished) {
+		if (!NATIVE(st) && !ONE(st) && !st->ch[0].finished) {
 			if (send_role(st, 0, err) == -1)
 				return -1;
 			st->ch[0].finished = 1;
@@ -557,6 +568,8 @@ gb_stream_end(struct gb_stream *st, struct gb_err *err)
 		    "upstream stream ended before a finish reason", NULL, err);
 	if (RESPONSES(st))
 		return gb_stream_resp_end(st, err);
+	if (ANTH(st))
+		return gb_stream_anth_end(st, err);
 	st->over = 1;
 	if (NATIVE(st))
 		return 0;
@@ -584,6 +597,8 @@ gb_stream_keepalive(struct gb_stream *st, struct gb_err *err)
 {
 	if (st->over || st->dead)
 		return 0;
+	if (ANTH(st))
+		return gb_stream_anth_ping(st, err);
 	return emit_raw(st, NATIVE(st) ? ": keep-alive\r\n\r\n" :
 	    ": keep-alive\n\n", err);
 }

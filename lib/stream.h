@@ -38,6 +38,17 @@
  * function call -> a function_call item (added, arguments delta and
  * done, done); last response.completed, or response.incomplete, with
  * the whole response and its usage, or response.failed with the error.
+ *
+ * Anthropic mode (stream_anthropic.c): named events, message_start
+ * (with the usage so far) first; then content blocks of candidate 0 by
+ * the same walk, each content_block_start, deltas, content_block_stop
+ * with an index counting from 0: thoughts -> a thinking block
+ * (thinking_delta, and signature_delta with a call's signature), text
+ * -> a text block (text_delta), each function call -> a tool_use block
+ * (one input_json_delta), after a redacted_thinking block with its
+ * signature when no thinking block carried it; last message_delta
+ * (stop_reason, usage) and message_stop, or an error event. Keep-alives
+ * are ping events.
  */
 #ifndef GB_STREAM_H
 #define GB_STREAM_H
@@ -55,7 +66,8 @@
 enum gb_stream_dialect {
 	GB_STREAM_CHAT,		/* "chat": chat.completion.chunk, [DONE] */
 	GB_STREAM_GEMINI,	/* "gemini": Gemini events re-framed */
-	GB_STREAM_RESPONSES	/* "responses": Responses API events */
+	GB_STREAM_RESPONSES,	/* "responses": Responses API events */
+	GB_STREAM_ANTHROPIC	/* "anthropic": Messages API events */
 };
 
 /* Name <-> dialect; parse returns 0 or -1. */

@@ -1,6 +1,7 @@
 /*
- * stream_int.h - what stream.c shares with the dialect it keeps in a
- * file of its own (stream_responses.c); not for the stream's users.
+ * stream_int.h - what stream.c shares with the dialects it keeps in
+ * files of their own (stream_responses.c, stream_anthropic.c); not for
+ * the stream's users.
  */
 #ifndef GB_STREAM_INT_H
 #define GB_STREAM_INT_H
@@ -20,6 +21,7 @@ struct choice {
 };
 
 struct gb_stream_resp;
+struct gb_stream_anth;
 
 struct gb_stream {
 	struct gb_stream_opts o;
@@ -35,6 +37,7 @@ struct gb_stream {
 	int		 dead;		/* a write failed */
 	struct gb_buf	 ev;		/* the event being written */
 	struct gb_stream_resp *resp;	/* responses mode */
+	struct gb_stream_anth *anth;	/* anthropic mode */
 };
 
 /*
@@ -56,5 +59,15 @@ int	gb_stream_resp_candidate(struct gb_stream *, json_t *,
 int	gb_stream_resp_end(struct gb_stream *, struct gb_err *);
 int	gb_stream_resp_fail(struct gb_stream *, int, const char *,
 	    struct gb_err *);
+
+/* Anthropic mode: the same, and its keep-alive (a ping event). */
+int	gb_stream_anth_new(struct gb_stream *, struct gb_err *);
+void	gb_stream_anth_free(struct gb_stream *);
+int	gb_stream_anth_candidate(struct gb_stream *, json_t *,
+	    struct gb_err *);
+int	gb_stream_anth_end(struct gb_stream *, struct gb_err *);
+int	gb_stream_anth_fail(struct gb_stream *, int, const char *,
+	    struct gb_err *);
+int	gb_stream_anth_ping(struct gb_stream *, struct gb_err *);
 
 #endif

@@ -188,9 +188,8 @@ argv_of(const struct gb_msg_job *mj, char **av, char *num)
 	case GB_TOOL_CONVERT:
 		av[n++] = (char *)(uintptr_t)"gb-convert";
 		av[n++] = (char *)(uintptr_t)mj->mode;
-		if (strcmp(mj->mode, "chat-request") == 0 ||
-		    strcmp(mj->mode, "responses-request") == 0 ||
-		    strcmp(mj->mode, "embed-request") == 0) {
+		if (strlen(mj->mode) > 8 && strcmp(mj->mode +
+		    strlen(mj->mode) - 8, "-request") == 0) {
 			av[n++] = (char *)(uintptr_t)"-I";
 			av[n++] = (char *)(uintptr_t)"3";
 		}
