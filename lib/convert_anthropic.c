@@ -587,8 +587,16 @@ rename_fields(struct areq *r)
 				return;
 			}
 		}
-		if (strncmp(rest, ".tool_call_id", 13) == 0)
-			rest += 13;
+		if (strncmp(rest, ".tool_call_id", 13) == 0 &&
+		    json_array_size(blocks) == 1) {
+			/* a tool message is one tool_result block */
+			snprintf(m, sizeof(m), "messages[%lld].content[%lld]."
+			    "tool_use_id%s", json_integer_value(json_array_get(
+			    f, 0)), json_integer_value(json_array_get(blocks,
+			    0)), rest + 13);
+			snprintf(r->err->msg, sizeof(r->err->msg), "%s", m);
+			return;
+		}
 		snprintf(m, sizeof(m), "messages[%lld]%s", json_integer_value(
 		    json_array_get(f, 0)), rest);
 		snprintf(r->err->msg, sizeof(r->err->msg), "%s", m);

@@ -47,7 +47,7 @@ struct cjob {
 	int			 code;
 	int			 werr;
 	char			 msg[GB_ERR_MSGSIZE];
-	char			 method[24];
+	char			 method[GB_PROTO_MODE];
 	char			 path[GB_PROTO_ARG];
 	int			 stream;
 };

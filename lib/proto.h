@@ -28,6 +28,7 @@
 #include "gb.h"
 #include "mask.h"
 
+#define GB_PROTO_MODE	32	/* a mode, NUL included */
 #define GB_PROTO_MODEL	256	/* a model name, NUL included */
 #define GB_PROTO_ARG	2048	/* a path or id, NUL included */
 #define GB_PROTO_META	3072	/* a meta object, NUL included */
@@ -62,8 +63,8 @@ struct gb_msg_job {
 	uint32_t	fds;			/* GB_JOB_IN | GB_JOB_OUT */
 	int32_t		num;			/* gb-sse -k; gb-convert
 						   error -s */
-	char		mode[24];		/* gb-convert MODE; gb-call
-						   METHOD */
+	char		mode[GB_PROTO_MODE];	/* gb-convert MODE; gb-call
+						   METHOD; gb-sse -o */
 	char		model[GB_PROTO_MODEL];	/* -m, or "" */
 	char		arg[GB_PROTO_ARG];	/* gb-call PATH; gb-convert
 						   models -i ID, or "" */

@@ -10,6 +10,7 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/npm
 
 CODEX_VERSION=0.171.0
 
@@ -18,27 +19,16 @@ setup_file() {
 	load lib/upstream
 	load lib/serve
 	load lib/npm
-	npm_clients "@openai/codex@$CODEX_VERSION" || return 1
-	cd "$BATS_FILE_TMPDIR" || return 1
-	upstream_start
-	serve_config
-	start_serve activate
-	export SERVE_PORT SERVE_PID SERVE_LOG GB_URL=http://127.0.0.1:$SERVE_PORT
+	clients_setup_file "@openai/codex@$CODEX_VERSION"
 }
 
 teardown_file() {
-	stop_serve
-	upstream_stop
+	clients_teardown_file
 }
 
 setup() {
 	[ -z "${NO_NPM:-}" ] || skip "$NO_NPM"
-	need_tool gb-convert
-	need_tool gb-sse
-	upstream_reset
-	upstream_env
-	serve_config
-	gb-keys reset >/dev/null
+	clients_setup
 	CX=$BATS_TEST_TMPDIR/codex
 	mkdir -p "$CX/home" "$CX/codex_home" "$CX/work"
 	cat > "$CX/codex_home/config.toml" <<EOF

@@ -7,34 +7,23 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/npm
 
 setup_file() {
 	load test_helper
 	load lib/upstream
 	load lib/serve
 	load lib/npm
-	# bats 1.8 cannot skip from setup_file: setup() skips the client tests
-	npm_clients openai@6 @google/genai@2 || return 1
-	cd "$BATS_FILE_TMPDIR" || return 1
-	upstream_start
-	serve_config
-	start_serve activate
-	export SERVE_PORT SERVE_PID SERVE_LOG GB_URL=http://127.0.0.1:$SERVE_PORT
+	# bats 1.8 cannot skip from setup_file: sdk() skips the client tests
+	clients_setup_file openai@6 @google/genai@2
 }
 
 teardown_file() {
-	stop_serve
-	upstream_stop
+	clients_teardown_file
 }
 
 setup() {
-	need_tool gb-convert
-	need_tool gb-sse
-	upstream_reset
-	upstream_env
-	serve_config
-	gb-keys reset >/dev/null
-	export GB_TOKEN=tok-user
+	clients_setup
 }
 
 sdk() {

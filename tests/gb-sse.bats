@@ -239,9 +239,9 @@ data: [DONE]" ]
 
 @test "usage errors are exit 100" {
 	run -100 --separate-stderr gb-sse -x
-	[ "${stderr##*$'\n'}" = "usage: gb-sse [-gu] [-k seconds] [-m model] [-o chat | gemini | responses]" ]
+	[ "${stderr##*$'\n'}" = "usage: gb-sse [-gu] [-k seconds] [-m model] [-o chat | gemini | responses | anthropic]" ]
 	run -100 --separate-stderr gb-sse extra
-	[ "$stderr" = "usage: gb-sse [-gu] [-k seconds] [-m model] [-o chat | gemini | responses]" ]
+	[ "$stderr" = "usage: gb-sse [-gu] [-k seconds] [-m model] [-o chat | gemini | responses | anthropic]" ]
 	run -100 --separate-stderr gb-sse -k 0
 	[ "$stderr" = "gb-sse: keep-alive interval too small: 0" ]
 	run -100 --separate-stderr gb-sse -k soon

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "gemini.h"
 #include "serve.h"
 
@@ -310,14 +311,24 @@ rq_reply_json(struct rq *rq, int status, const char *extra, json_t *j)
 	free(txt);
 }
 
+json_t *
+rq_error_json(const struct rq *rq, int status, const char *msg,
+    const char *code)
+{
+	switch (rq->dialect) {
+	case D_GEMINI:
+		return gb_gemini_error(status, msg);
+	case D_ANTHROPIC:
+		return gb_anthropic_error(status, msg);
+	default:
+		return gb_openai_error(status, msg, code);
+	}
+}
+
 void
 rq_error(struct rq *rq, int status, const char *msg, const char *code)
 {
-	if (rq->dialect == D_GEMINI)
-		rq_reply_json(rq, status, NULL, gb_gemini_error(status, msg));
-	else
-		rq_reply_json(rq, status, NULL, gb_openai_error(status, msg,
-		    code));
+	rq_reply_json(rq, status, NULL, rq_error_json(rq, status, msg, code));
 }
 
 void

@@ -15,6 +15,9 @@
  *                                                  | sse -m M [-u]
  *   responses   the same with responses-request, responses-response and
  *               sse -o responses
+ *   messages    the same with anthropic-request, anthropic-response and
+ *               sse -o anthropic; count_tokens with anthropic-count-request
+ *               and anthropic-count-response
  *   embeddings  convert embed-request -> call per batch
  *               -> convert embed-response
  *   models      call GET models -> convert models [-i ID]
@@ -32,6 +35,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "gemini.h"
 #include "serve.h"
 #include "stream.h"
@@ -56,7 +60,8 @@ enum auth {
 	A_NONE,		/* anyone */
 	A_BEARER,	/* Authorization: Bearer, a client token */
 	A_ADMIN,	/* Authorization (Bearer or bare), AUTH_TOKEN only */
-	A_GOOG		/* x-goog-api-key, ?key= or Bearer, a client token */
+	A_GOOG,		/* x-goog-api-key, ?key= or Bearer, a client token */
+	A_ANTHROPIC	/* x-api-key or Bearer, a client token */
 };
 
 struct route {
@@ -91,6 +96,10 @@ static const struct route routes[] = {
 	    "responses" },
 	{ "GET", P_OPENAI, "/responses/{id}", A_BEARER, D_OPENAI,
 	    do_stored, NULL },
+	{ "POST", P_V1 | P_BARE, "/messages", A_ANTHROPIC, D_ANTHROPIC,
+	    do_chat, "anthropic" },
+	{ "POST", P_V1 | P_BARE, "/messages/count_tokens", A_ANTHROPIC,
+	    D_ANTHROPIC, do_chat, "anthropic-count" },
 	{ "DELETE", P_OPENAI, "/responses/{id}", A_BEARER, D_OPENAI,
 	    do_stored, NULL },
 	{ "POST", P_OPENAI, "/embeddings", A_BEARER, D_OPENAI, do_embed,
@@ -391,7 +400,8 @@ authorize(struct rq *rq)
 	if (rq->rt->auth == A_NONE)
 		return 0;
 	if (header_count(req, "Authorization") > 1 ||
-	    header_count(req, "x-goog-api-key") > 1) {
+	    header_count(req, "x-goog-api-key") > 1 ||
+	    header_count(req, "x-api-key") > 1) {
 		rq_error(rq, 401, "Multiple credential headers",
 		    "invalid_api_key");
 		return -1;
@@ -416,6 +426,16 @@ authorize(struct rq *rq)
 			    "format", "invalid_api_key");
 		else if (!token_ok(rq->cfg, tok, 0))
 			rq_error(rq, 401, "Invalid token", "invalid_api_key");
+		else
+			return 0;
+		return -1;
+	case A_ANTHROPIC:
+		if ((tok = gb_http_header(req, "x-api-key")) == NULL)
+			tok = bearer(h);
+		if (tok == NULL || *tok == '\0')
+			rq_error(rq, 401, "Missing x-api-key header", NULL);
+		else if (!token_ok(rq->cfg, tok, 0))
+			rq_error(rq, 401, "Invalid x-api-key", NULL);
 		else
 			return 0;
 		return -1;
@@ -530,9 +550,7 @@ start_failed(struct rq *rq, const char *what)
 		srv_shortage(rq->srv, what, e);
 		scopy(rq->fail, sizeof(rq->fail), "out of descriptors");
 		rq_reply_json(rq, 503, "Retry-After: 1\r\n",
-		    rq->dialect == D_GEMINI ? gb_gemini_error(503,
-		    "server busy, try again") : gb_openai_error(503,
-		    "server busy, try again", NULL));
+		    rq_error_json(rq, 503, "server busy, try again", NULL));
 		return;
 	}
 	snprintf(m, sizeof(m), "cannot start %s: %s", what, strerror(e));
@@ -621,7 +639,10 @@ call_error(struct rq *rq, struct job *j)
 		    NULL) : NULL;
 		if (e == NULL)
 			e = gb_gemini_error(st, "upstream request failed");
-	} else
+	} else if (rq->dialect == D_ANTHROPIC)
+		e = gb_gemini_error_to_anthropic(st, j->out.data != NULL ?
+		    j->out.data : "", j->out.len, &st);
+	else
 		e = gb_gemini_error_to_openai(st, j->out.data != NULL ?
 		    j->out.data : "", j->out.len, &st);
 	rq_reply_json(rq, st, extra, e);
@@ -921,10 +942,9 @@ chat_ev(struct job *j, enum job_event e)
 static void
 do_chat(struct rq *rq)
 {
-	if (gb_stream_dialect_parse(rq->rt->conv, &rq->sse) == -1) {
-		rq_error(rq, 500, "no stream output for this route", NULL);
-		return;
-	}
+	/* a route without a stream output (count) never asks for one */
+	if (gb_stream_dialect_parse(rq->rt->conv, &rq->sse) == -1)
+		rq->sse = GB_STREAM_CHAT;
 	rq->job[0] = convert_request(rq, conv_mode(rq, "request"), chat_ev);
 }
 

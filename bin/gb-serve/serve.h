@@ -197,7 +197,7 @@ void		 srv_shortage(struct srv *, const char *, int);
 
 /* ---- the request, as conn.c hands it to routes.c ---- */
 
-enum dialect { D_OPENAI, D_GEMINI };
+enum dialect { D_OPENAI, D_GEMINI, D_ANTHROPIC };
 
 struct route;
 
@@ -222,7 +222,7 @@ struct rq {
 	int			 stream;
 	int			 usage;
 	enum gb_stream_dialect	 sse;		/* a stream's output */
-	char			 mode[24];	/* a conversion */
+	char			 mode[GB_PROTO_MODE];	/* a conversion */
 	struct gb_buf		 acc;		/* answers gathered */
 	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */
@@ -239,6 +239,8 @@ void	rq_reply(struct rq *, int, const char *, const char *, const void *,
 	    size_t);
 void	rq_reply_json(struct rq *, int, const char *, json_t *);
 void	rq_error(struct rq *, int, const char *, const char *);
+/* The error object of the request's dialect (new reference). */
+json_t	*rq_error_json(const struct rq *, int, const char *, const char *);
 void	rq_stream_begin(struct rq *);
 void	rq_stream_data(struct rq *, const void *, size_t);
 void	rq_stream_end(struct rq *);

@@ -34,7 +34,7 @@ import threading
 MSG_JOB, MSG_HEAD, MSG_META, MSG_DONE = 1, 2, 3, 4
 TOOLS = {"convert": 1, "call": 2, "sse": 3, "keys": 4}
 FLAGS = {"stream": 1, "native": 2, "usage": 4, "base64": 8}
-JOB = struct.Struct("=IIIIIi24s256s2048s")  # type id | tool flags fds num ...
+JOB = struct.Struct("=IIIIIi32s256s2048s")  # type id | tool flags fds num ...
 HEAD = struct.Struct("=IIiiq32s")  # the union starts at offset 8
 DONE = struct.Struct("=IIi512s")
 HDR = struct.Struct("=II")
@@ -171,7 +171,7 @@ def main():
                 socket.send_fds(ours, [HDR.pack(99, 1) + b"x" * 40], [r])
             elif kind == "unterminated":
                 m = bytearray(job_msg(999, ["convert", "mode=models"]))
-                m[24:24 + 24] = b"m" * 24        # mode without its NUL
+                m[24:24 + 32] = b"m" * 32        # mode without its NUL
                 socket.send_fds(ours, [bytes(m)], [r])
             elif kind == "manyfds":
                 socket.send_fds(ours, [job_msg(999, ["convert",

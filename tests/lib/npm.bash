@@ -36,3 +36,32 @@ npm_clients() {
 	cp "$BATS_TEST_DIRNAME"/clients/*.mjs "$CLIENTS/"
 	export NPM_PREFIX CLIENTS
 }
+
+# The setup of a file of client tests against one gb-serve (Accept=no)
+# and the fake upstream: clients_setup_file PACKAGE... from setup_file,
+# clients_teardown_file from teardown_file, clients_setup from setup.
+# Without the packages (NO_NPM) the server still runs, for the tests
+# that use raw HTTP.
+clients_setup_file() {
+	npm_clients "$@" || return 1
+	cd "$BATS_FILE_TMPDIR" || return 1
+	upstream_start
+	serve_config
+	start_serve activate
+	export SERVE_PORT SERVE_PID SERVE_LOG GB_URL=http://127.0.0.1:$SERVE_PORT
+}
+
+clients_teardown_file() {
+	stop_serve
+	upstream_stop
+}
+
+clients_setup() {
+	need_tool gb-convert
+	need_tool gb-sse
+	upstream_reset
+	upstream_env
+	serve_config
+	gb-keys reset >/dev/null
+	export GB_TOKEN=tok-user
+}
