@@ -377,8 +377,8 @@ message_assistant(struct areq *r, size_t i, const json_t *c)
 				    "needs an id and a name", i, j);
 				goto fail;
 			}
-			args = json_dumps(given(in) ? in : json_object(),
-			    JSON_COMPACT | JSON_ENCODE_ANY);
+			args = given(in) ? json_dumps(in, JSON_COMPACT |
+			    JSON_ENCODE_ANY) : NULL;
 			tc = json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
 			    "function", "function", "name", name, "arguments",
 			    args != NULL ? args : "{}");
@@ -438,6 +438,15 @@ messages(struct areq *r, const json_t *ms)
 	return 0;
 }
 
+/*
+ * Keywords Claude Code's schemas carry that Gemini's function schemas
+ * do not take (the chat conversion drops $schema, additionalProperties
+ * and the like after these).
+ */
+static const char *const schema_drop[] = {
+	"propertyNames", "exclusiveMinimum", "exclusiveMaximum", NULL
+};
+
 /* Messages tools -> chat tools; web search unless functions come too. */
 static int
 tools(struct areq *r, const json_t *ts)
@@ -468,8 +477,8 @@ tools(struct areq *r, const json_t *ts)
 			json_object_set(f, "description",
 			    json_object_get(t, "description"));
 		if (json_is_object(json_object_get(t, "input_schema")))
-			json_object_set(f, "parameters",
-			    json_object_get(t, "input_schema"));
+			json_object_set_new(f, "parameters", gb_schema_clean(
+			    json_object_get(t, "input_schema"), schema_drop));
 		if (json_array_append_new(r->tools, json_pack("{s:s,s:o}",
 		    "type", "function", "function", f)) == -1)
 			return nomem(r);

@@ -6,6 +6,102 @@
 load test_helper
 load lib/convert
 
+@test "anthropic-count-request/claude-code-count" {
+	check_convert_fixture anthropic-count-request claude-code-count
+}
+
+@test "anthropic-count-response/total-tokens" {
+	check_convert_fixture anthropic-count-response total-tokens
+}
+
+@test "anthropic-request/bad-image-names-block" {
+	check_convert_fixture anthropic-request bad-image-names-block
+}
+
+@test "anthropic-request/blocks-text-image-document" {
+	check_convert_fixture anthropic-request blocks-text-image-document
+}
+
+@test "anthropic-request/claude-code-bare-tool-result-turn" {
+	check_convert_fixture anthropic-request claude-code-bare-tool-result-turn
+}
+
+@test "anthropic-request/claude-code-thinking-replay-system-message" {
+	check_convert_fixture anthropic-request claude-code-thinking-replay-system-message
+}
+
+@test "anthropic-request/image-file-source-error" {
+	check_convert_fixture anthropic-request image-file-source-error
+}
+
+@test "anthropic-request/messages-missing-error" {
+	check_convert_fixture anthropic-request messages-missing-error
+}
+
+@test "anthropic-request/redacted-thinking-signature-to-call" {
+	check_convert_fixture anthropic-request redacted-thinking-signature-to-call
+}
+
+@test "anthropic-request/stream-path" {
+	check_convert_fixture anthropic-request stream-path
+}
+
+@test "anthropic-request/thinking-adaptive-effort" {
+	check_convert_fixture anthropic-request thinking-adaptive-effort
+}
+
+@test "anthropic-request/thinking-disabled" {
+	check_convert_fixture anthropic-request thinking-disabled
+}
+
+@test "anthropic-request/tool-choice-tool-and-stop-sequences" {
+	check_convert_fixture anthropic-request tool-choice-tool-and-stop-sequences
+}
+
+@test "anthropic-request/tool-result-error-and-image-after" {
+	check_convert_fixture anthropic-request tool-result-error-and-image-after
+}
+
+@test "anthropic-request/tool-result-unknown-id-error" {
+	check_convert_fixture anthropic-request tool-result-unknown-id-error
+}
+
+@test "anthropic-request/tools-choice-search-client-tools" {
+	check_convert_fixture anthropic-request tools-choice-search-client-tools
+}
+
+@test "anthropic-request/unknown-role-error" {
+	check_convert_fixture anthropic-request unknown-role-error
+}
+
+@test "anthropic-response/blocked-prompt-refusal" {
+	check_convert_fixture anthropic-response blocked-prompt-refusal
+}
+
+@test "anthropic-response/call-signature-without-thoughts-redacted" {
+	check_convert_fixture anthropic-response call-signature-without-thoughts-redacted
+}
+
+@test "anthropic-response/max-tokens" {
+	check_convert_fixture anthropic-response max-tokens
+}
+
+@test "anthropic-response/safety-refusal" {
+	check_convert_fixture anthropic-response safety-refusal
+}
+
+@test "anthropic-response/text-and-usage" {
+	check_convert_fixture anthropic-response text-and-usage
+}
+
+@test "anthropic-response/thoughts-text-and-calls-signature" {
+	check_convert_fixture anthropic-response thoughts-text-and-calls-signature
+}
+
+@test "anthropic-response/upstream-error-body-error" {
+	check_convert_fixture anthropic-response upstream-error-body-error
+}
+
 @test "chat-request/absent-params-not-invented" {
 	check_convert_fixture chat-request absent-params-not-invented
 }

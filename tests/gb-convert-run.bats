@@ -50,6 +50,9 @@ setup_file() {
 		elif [ "$mode" = responses-response ] && [ -s out2 ]; then
 			jq -c "$RESPONSES_NORM" < out2 > out2.norm
 			mv out2.norm out2
+		elif [ "$mode" = anthropic-response ] && [ -s out2 ]; then
+			jq -c "$ANTHROPIC_NORM" < out2 > out2.norm
+			mv out2.norm out2
 		fi
 		n=$((n + 1))
 		if [ "$st" != "$CONVERT_RC" ] || ! cmp -s out out2 ||

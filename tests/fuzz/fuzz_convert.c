@@ -2,7 +2,8 @@
  * fuzz_convert.c - every gb-convert mode on arbitrary JSON. The first
  * byte picks the mode, the rest is the document; modes 5 to 7 run
  * gb_convert_run() on the bytes as they are, JSON or not (its mode from
- * bits 3-5: every mode, the Responses ones included), as a host does. Inputs that mention "http" are skipped:
+ * bits 3-7: every mode, the Responses and Anthropic ones included), as a
+ * host does. Inputs that mention "http" are skipped:
  * chat-request would try to download them.
  */
 #include <stddef.h>
@@ -27,8 +28,8 @@ run_core(const uint8_t *data, size_t len, const struct gb_config *cfg)
 	json_t *meta = NULL;
 
 	memset(&job, 0, sizeof(job));
-	job.mode = (enum gb_convert_mode)(((data[0] >> 3) & 7) %
-	    (GB_CONVERT_RESPONSES_RESPONSE + 1));
+	job.mode = (enum gb_convert_mode)((data[0] >> 3) %
+	    (GB_CONVERT_ANTHROPIC_COUNT_RESPONSE + 1));
 	job.model = "gemini-2.0-flash-exp-search";
 	job.id = data[0] & 0x40 ? "gemini-2.0-flash-exp" : NULL;
 	job.base64 = data[0] & 0x80;

@@ -26,13 +26,15 @@ struct run {
 	struct gb_stream *st;		/* or NULL: parse only */
 	int		 native;
 	int		 responses;
+	int		 anthropic;
 	json_int_t	 seq;		/* the next sequence_number */
 	int		 last_error;	/* the last output was an error */
 };
 
 /*
- * A Responses event: "event: TYPE\ndata: JSON\n\n", the JSON's type
- * the same, its sequence_number the next one.
+ * A named event (Responses, Anthropic): "event: TYPE\ndata: JSON\n\n",
+ * the JSON's type the same; a Responses event's sequence_number the next
+ * one.
  */
 static int
 check_named(struct run *r, const char *p, size_t n)
@@ -48,11 +50,12 @@ check_named(struct run *r, const char *p, size_t n)
 	    NULL);
 	type = json_string_value(json_object_get(j, "type"));
 	if (type == NULL || strlen(type) != (size_t)(nl - p) - 7 ||
-	    memcmp(type, p + 7, strlen(type)) != 0 ||
+	    memcmp(type, p + 7, strlen(type)) != 0 || (r->responses &&
 	    json_integer_value(json_object_get(j, "sequence_number")) !=
-	    r->seq++)
+	    r->seq++))
 		abort();
-	r->last_error = strcmp(type, "response.failed") == 0;
+	r->last_error = strcmp(type, "response.failed") == 0 ||
+	    strcmp(type, "error") == 0;
 	json_decref(j);
 	return 0;
 }
@@ -69,7 +72,7 @@ check_out(void *arg, const char *p, size_t n)
 		abort();
 	if (memcmp(p, ": keep-alive", 12) == 0)
 		return 0;
-	if (r->responses)
+	if (r->responses || r->anthropic)
 		return check_named(r, p, n);
 	if (memcmp(p, "data: ", 6) != 0)
 		abort();
@@ -135,7 +138,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	memset(&o, 0, sizeof(o));
 	o.dialect = data[0] & 1 ? GB_STREAM_GEMINI : data[0] & 32 ?
-	    GB_STREAM_RESPONSES : GB_STREAM_CHAT;
+	    GB_STREAM_RESPONSES : data[0] & 64 ? GB_STREAM_ANTHROPIC :
+	    GB_STREAM_CHAT;
 	o.include_usage = data[0] & 2;
 	o.show_thinking = data[0] & 4;
 	o.search_links = data[0] & 8;
@@ -151,6 +155,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	gb_buf_init(&cut.events, (size_t)-1 / 2);
 	cut.native = o.dialect == GB_STREAM_GEMINI;
 	cut.responses = o.dialect == GB_STREAM_RESPONSES;
+	cut.anthropic = o.dialect == GB_STREAM_ANTHROPIC;
 	if ((cut.st = gb_stream_new(&o, check_out, &cut, &err)) == NULL)
 		abort();
 	pc = feed(&cut, data + 2, len - 2, data[1], 1);

@@ -10,8 +10,8 @@
  * Reads all of stdin and the configuration (./.env), then each of the
  * threads makes the given number of runs of the one job on those bytes.
  * Every run must give the same exit status, message, -I line and
- * output length (the ids and times of chat-response and
- * responses-response are random, but of fixed length) and, for the
+ * output length (the ids and times of chat-response,
+ * responses-response and anthropic-response are random, but of fixed length) and, for the
  * other modes, the same output bytes. Then prints the first run as
  * gb-convert would: the output on stdout, the -I line
  * on fd, "gb-convert: message" on stderr, its exit status. Exit 2 when
@@ -74,7 +74,8 @@ same(const struct result *a, const struct result *b)
 	    a->meta.len) == 0) &&
 	    a->out.len == b->out.len &&
 	    (job.mode == GB_CONVERT_CHAT_RESPONSE ||
-	    job.mode == GB_CONVERT_RESPONSES_RESPONSE || a->out.len == 0 ||
+	    job.mode == GB_CONVERT_RESPONSES_RESPONSE ||
+	    job.mode == GB_CONVERT_ANTHROPIC_RESPONSE || a->out.len == 0 ||
 	    memcmp(a->out.data, b->out.data, a->out.len) == 0);
 }
 

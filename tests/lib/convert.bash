@@ -24,6 +24,12 @@ convert_norm() {
 	jq -c "$CONVERT_NORM"
 }
 
+# The same for anthropic-response: the message and tool_use ids.
+ANTHROPIC_NORM='
+  (.id |= sub("^msg_[0-9a-f]{24}$"; "msg_ID"))
+  | ((.content[]? | select(.type == "tool_use") | .id) |=
+     sub("^toolu_[0-9a-f]{24}$"; "toolu_ID"))'
+
 # The same for responses-response: the response, item and call ids and
 # the creation time.
 RESPONSES_NORM='
@@ -57,6 +63,9 @@ convert_fixture() {
 		mv out.norm out
 	elif [ "$mode" = responses-response ] && [ -s out ]; then
 		jq -c "$RESPONSES_NORM" < out > out.norm
+		mv out.norm out
+	elif [ "$mode" = anthropic-response ] && [ -s out ]; then
+		jq -c "$ANTHROPIC_NORM" < out > out.norm
 		mv out.norm out
 	fi
 }

@@ -4,12 +4,14 @@ SSE_FIXTURES=$FIXTURES/sse
 
 # The random parts of gb-sse output, made comparable: the completion id,
 # the created time and the random half of tool-call ids; in Responses
-# events the response and item ids and created_at.
+# events the response and item ids and created_at; in Anthropic events
+# the message and tool_use ids.
 sse_normalise() {
 	sed -E -e 's/"id":"chatcmpl-[0-9a-f]{24}"/"id":"chatcmpl-ID"/g' \
 	    -e 's/"created":[0-9]+,/"created":0,/g' \
 	    -e 's/"created_at":[0-9]+,/"created_at":0,/g' \
 	    -e 's/"(resp|msg|rs|fc)_[0-9a-f]{32}"/"\1_ID"/g' \
+	    -e 's/"(msg|toolu)_[0-9a-f]{24}"/"\1_ID"/g' \
 	    -e 's/"call_[0-9a-f]{16}/"call_ID/g'
 }
 
