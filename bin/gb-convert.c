@@ -45,6 +45,7 @@ static const char usage_text[] =
     "       gb-convert anthropic-response -m model\n"
     "       gb-convert anthropic-count-request [-I fd]\n"
     "       gb-convert anthropic-count-response\n"
+    "       gb-convert anthropic-models [-i id]\n"
     "       gb-convert embed-request [-I fd] [-m model]\n"
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
@@ -68,6 +69,7 @@ static const struct mode {
 	[GB_CONVERT_ANTHROPIC_RESPONSE] = { "m", "m" },
 	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = { "I", "" },
 	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = { "", "" },
+	[GB_CONVERT_ANTHROPIC_MODELS] = { "i", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

@@ -76,6 +76,14 @@ json_t	*gb_convert_anthropic_response(const json_t *, const char *,
 	    const struct gb_config *, struct gb_err *);
 
 /*
+ * The models list, or one model (id not NULL), in Anthropic's shape:
+ * {"data": [{type "model", id, display_name, created_at}], has_more,
+ * first_id, last_id}; ids as gb_convert_models() gives them.
+ */
+json_t	*gb_convert_anthropic_models(const json_t *,
+	    const struct gb_config *, const char *, struct gb_err *);
+
+/*
  * OpenAI embeddings request -> an array of batchEmbedContents bodies, one
  * per GB_EMBED_BATCH inputs. model may be NULL (then the request's).
  * *meta: {"model","upstream_model","path","encoding_format","batches"}.
@@ -117,7 +125,8 @@ enum gb_convert_mode {
 	GB_CONVERT_ANTHROPIC_REQUEST,	/* anthropic-request */
 	GB_CONVERT_ANTHROPIC_RESPONSE,	/* anthropic-response */
 	GB_CONVERT_ANTHROPIC_COUNT_REQUEST,	/* anthropic-count-request */
-	GB_CONVERT_ANTHROPIC_COUNT_RESPONSE	/* anthropic-count-response */
+	GB_CONVERT_ANTHROPIC_COUNT_RESPONSE,	/* anthropic-count-response */
+	GB_CONVERT_ANTHROPIC_MODELS	/* anthropic-models */
 };
 
 struct gb_convert_job {

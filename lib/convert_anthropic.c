@@ -755,6 +755,46 @@ gb_convert_anthropic_count_response(const json_t *resp, struct gb_err *err)
 	    json_integer_value(t) : 0);
 }
 
+/* One model of the OpenAI list -> Anthropic's model object. */
+static json_t *
+model_object(const json_t *m)
+{
+	const char *id = jstr(m, "id");
+
+	return json_pack("{s:s,s:s,s:s,s:s}", "type", "model", "id",
+	    id != NULL ? id : "", "display_name", id != NULL ? id : "",
+	    "created_at", "1970-01-01T00:00:00Z");
+}
+
+json_t *
+gb_convert_anthropic_models(const json_t *pages, const struct gb_config *cfg,
+    const char *id, struct gb_err *err)
+{
+	json_t *o, *data, *out;
+	const json_t *m;
+	size_t i, n;
+
+	if ((o = gb_convert_models(pages, cfg, id, err)) == NULL)
+		return NULL;
+	if (id != NULL) {
+		out = model_object(o);
+		json_decref(o);
+		return out;
+	}
+	data = json_array();
+	json_array_foreach(json_object_get(o, "data"), i, m)
+		json_array_append_new(data, model_object(m));
+	json_decref(o);
+	n = json_array_size(data);
+	out = json_pack("{s:o,s:b,s:O?,s:O?}", "data", data, "has_more", 0,
+	    "first_id", n > 0 ? json_object_get(json_array_get(data, 0),
+	    "id") : NULL, "last_id", n > 0 ? json_object_get(json_array_get(
+	    data, n - 1), "id") : NULL);
+	if (out == NULL)
+		gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+	return out;
+}
+
 /* ---- the answer ---- */
 
 int

@@ -37,6 +37,7 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_ANTHROPIC_RESPONSE] = "anthropic-response",
 	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = "anthropic-count-request",
 	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = "anthropic-count-response",
+	[GB_CONVERT_ANTHROPIC_MODELS] = "anthropic-models",
 };
 
 int
@@ -361,6 +362,11 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 	case GB_CONVERT_MODELS:
 		if ((doc = load_json_seq(in, err)) != NULL)
 			res = gb_convert_models(doc, cfg, job->id, err);
+		break;
+	case GB_CONVERT_ANTHROPIC_MODELS:
+		if ((doc = load_json_seq(in, err)) != NULL)
+			res = gb_convert_anthropic_models(doc, cfg, job->id,
+			    err);
 		break;
 	case GB_CONVERT_ERROR:
 		gb_buf_init(&raw, 0);

@@ -14,6 +14,22 @@ load lib/convert
 	check_convert_fixture anthropic-count-response total-tokens
 }
 
+@test "anthropic-models/empty-list" {
+	check_convert_fixture anthropic-models empty-list
+}
+
+@test "anthropic-models/list" {
+	check_convert_fixture anthropic-models list
+}
+
+@test "anthropic-models/one-model-by-id" {
+	check_convert_fixture anthropic-models one-model-by-id
+}
+
+@test "anthropic-models/unknown-id-exit-1" {
+	check_convert_fixture anthropic-models unknown-id-exit-1
+}
+
 @test "anthropic-request/bad-image-names-block" {
 	check_convert_fixture anthropic-request bad-image-names-block
 }

@@ -150,3 +150,13 @@ answer() {
 	run -0 upstream_request 2 '.body | fromjson | .systemInstruction.parts[0].text'
 	assert_output sys
 }
+
+@test "messages: the models list in Anthropic's shape for Anthropic's clients" {
+	run -0 sdk models
+	assert_line --index 0 '[true,"model","gemini-2.0-flash"]'
+	assert_line --index 1 '[404,"not_found_error"]'
+	# without anthropic-version: OpenAI's list
+	run -0 curl -sS -m 10 -H 'Authorization: Bearer tok-user' "$GB_URL/v1/models"
+	run -0 jq -r '.object' <<<"$output"
+	assert_output list
+}

@@ -396,6 +396,7 @@ authorize(struct rq *rq)
 	const struct gb_http_req *req = rq->req;
 	const char *h = gb_http_header(req, "Authorization"), *tok;
 	char qkey[512];
+	enum auth auth;
 
 	if (rq->rt->auth == A_NONE)
 		return 0;
@@ -406,7 +407,12 @@ authorize(struct rq *rq)
 		    "invalid_api_key");
 		return -1;
 	}
-	switch (rq->rt->auth) {
+	auth = rq->rt->auth;
+	/* Anthropic's clients (listing models) send their key their way */
+	if (auth == A_BEARER && gb_http_header(req, "anthropic-version") !=
+	    NULL && (h == NULL || *h == '\0'))
+		auth = A_ANTHROPIC;
+	switch (auth) {
 	case A_ADMIN:
 		if (h == NULL || *h == '\0')
 			rq_error(rq, 401, "Missing auth_token header", NULL);
@@ -805,7 +811,8 @@ models_ev(struct job *j, enum job_event e)
 
 	if (j == rq->job[0]) {
 		if (e == JOB_HEAD && call_head(rq, j))
-			rq->job[1] = convert_answer(rq, j, "models", NULL,
+			rq->job[1] = convert_answer(rq, j, rq->dialect ==
+			    D_ANTHROPIC ? "anthropic-models" : "models", NULL,
 			    rq->id[0] != '\0' ? rq->id : NULL, models_ev);
 		else if (e == JOB_END)
 			call_end(rq, j);
@@ -816,6 +823,9 @@ models_ev(struct job *j, enum job_event e)
 static void
 do_models(struct rq *rq)
 {
+	/* Anthropic's clients list models with their version header */
+	if (gb_http_header(rq->req, "anthropic-version") != NULL)
+		rq->dialect = D_ANTHROPIC;
 	if (rq->id[0] != '\0')
 		scopy(rq->model, sizeof(rq->model), rq->id);
 	rq->job[0] = call(rq, "GET", "models?pageSize=1000", 0, NULL, 0,

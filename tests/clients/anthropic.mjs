@@ -107,6 +107,19 @@ const cases = {
     }
     out([types.includes("content_block_delta"), types[types.length - 1]]);
   },
+  async models() {
+    const ids = [];
+    for await (const m of client.models.list()) ids.push([m.type, m.id]);
+    const one = await client.models.retrieve("gemini-2.0-flash");
+    out([ids.some(([t, id]) => t === "model" && id === "gemini-2.5-flash"),
+      one.type, one.id]);
+    try {
+      await client.models.retrieve("no-such-model");
+      out(["no error"]);
+    } catch (e) {
+      out([e.status, e.error?.error?.type ?? null]);
+    }
+  },
   async bearer() {
     const b = new Anthropic({ authToken: process.env.GB_TOKEN, apiKey: null,
       baseURL: process.env.GB_URL, maxRetries: 0 });

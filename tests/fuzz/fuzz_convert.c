@@ -29,7 +29,7 @@ run_core(const uint8_t *data, size_t len, const struct gb_config *cfg)
 
 	memset(&job, 0, sizeof(job));
 	job.mode = (enum gb_convert_mode)((data[0] >> 3) %
-	    (GB_CONVERT_ANTHROPIC_COUNT_RESPONSE + 1));
+	    (GB_CONVERT_ANTHROPIC_MODELS + 1));
 	job.model = "gemini-2.0-flash-exp-search";
 	job.id = data[0] & 0x40 ? "gemini-2.0-flash-exp" : NULL;
 	job.base64 = data[0] & 0x80;
