@@ -926,62 +926,21 @@ gb_anthropic_call_sig(const json_t *call)
 	    "google"), "thought_signature");
 }
 
-/* The candidate with the lowest index. */
-static const json_t *
-first_candidate(const json_t *cands)
-{
-	const json_t *c, *best = NULL;
-	json_int_t bi = 0, ci;
-	size_t i;
-
-	json_array_foreach(cands, i, c) {
-		ci = json_is_integer(json_object_get(c, "index")) ?
-		    json_integer_value(json_object_get(c, "index")) :
-		    (json_int_t)i;
-		if (best == NULL || ci < bi) {
-			best = c;
-			bi = ci;
-		}
-	}
-	return best;
-}
-
 json_t *
 gb_convert_anthropic_response(const json_t *resp, const char *model,
     const struct gb_config *cfg, struct gb_err *err)
 {
 	struct gb_parts p;
 	struct gb_parts_opts po;
-	const json_t *cands, *cand, *e, *call;
+	const json_t *cand, *call;
 	json_t *content = NULL, *out = NULL, *b;
 	const char *sig = NULL, *block;
 	char id[GB_ANTHROPIC_IDSIZE];
 	size_t i, ml = strlen(model);
 
 	gb_parts_init(&p, TEXT_MAX);
-	if (!json_is_object(resp)) {
-		gb_err_set(err, GB_EXIT_USAGE, 400,
-		    "response: expected a JSON object");
+	if (gb_gemini_answer(resp, &cand, err) == -1)
 		goto done;
-	}
-	if (json_is_object(e = json_object_get(resp, "error"))) {
-		gb_err_set(err, GB_EXIT_USAGE, 400, "response is an upstream "
-		    "error: %s", jstr(e, "message") != NULL ?
-		    jstr(e, "message") : "(no message)");
-		goto done;
-	}
-	cands = json_object_get(resp, "candidates");
-	if (cands != NULL && !json_is_array(cands)) {
-		gb_err_set(err, GB_EXIT_USAGE, 400,
-		    "candidates: expected an array");
-		goto done;
-	}
-	cand = first_candidate(cands);
-	if (cand != NULL && !json_is_object(cand)) {
-		gb_err_set(err, GB_EXIT_USAGE, 400,
-		    "candidates: expected objects");
-		goto done;
-	}
 	po.show_thinking = 1;	/* thoughts come only when asked for */
 	po.next_index = NULL;
 	po.links = cfg->show_search_link && ml >= 7 &&

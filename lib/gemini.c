@@ -326,3 +326,39 @@ gb_gemini_error_to_openai(int status, const char *body, size_t len,
 	json_decref(root);
 	return res;
 }
+
+int
+gb_gemini_answer(const json_t *resp, const json_t **cand, struct gb_err *err)
+{
+	const json_t *cands, *c, *e;
+	const char *m;
+	json_int_t bi = 0, ci;
+	size_t i;
+
+	*cand = NULL;
+	if (!json_is_object(resp))
+		return gb_err_set(err, GB_EXIT_USAGE, 400,
+		    "response: expected a JSON object");
+	if (json_is_object(e = json_object_get(resp, "error"))) {
+		m = json_string_value(json_object_get(e, "message"));
+		return gb_err_set(err, GB_EXIT_USAGE, 400, "response is an "
+		    "upstream error: %s", m != NULL ? m : "(no message)");
+	}
+	cands = json_object_get(resp, "candidates");
+	if (cands != NULL && !json_is_array(cands))
+		return gb_err_set(err, GB_EXIT_USAGE, 400,
+		    "candidates: expected an array");
+	json_array_foreach(cands, i, c) {
+		if (!json_is_object(c))
+			return gb_err_set(err, GB_EXIT_USAGE, 400,
+			    "candidates[%zu]: expected an object", i);
+		ci = json_is_integer(json_object_get(c, "index")) ?
+		    json_integer_value(json_object_get(c, "index")) :
+		    (json_int_t)i;
+		if (*cand == NULL || ci < bi) {
+			*cand = c;
+			bi = ci;
+		}
+	}
+	return 0;
+}

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "gb.h"
 
 /*
  * Gemini finishReason -> OpenAI finish_reason ("stop", "length",
@@ -51,6 +52,16 @@ int	gb_gemini_render_search(const json_t *, struct gb_buf *);
 #define GB_CALL_ID_SIGSEP	'~'
 char		*gb_gemini_call_id(const char *);
 const char	*gb_gemini_call_sig(const char *);
+
+/*
+ * A whole GenerateContentResponse that answers with one candidate (the
+ * Responses and Messages APIs): checks its shape and sets *cand to the
+ * candidate with the lowest index (its position when it has none), or
+ * NULL when none came. Returns 0, or -1 with err set (GB_EXIT_USAGE,
+ * 400): not an object, an upstream error object, candidates that are
+ * not an array of objects.
+ */
+int	gb_gemini_answer(const json_t *, const json_t **, struct gb_err *);
 
 /* Fill n bytes with random data (getrandom). Returns 0 or -1. */
 int	gb_random(void *, size_t);

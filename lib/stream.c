@@ -455,6 +455,45 @@ out:
 	return rc;
 }
 
+/*
+ * Candidate 0 in a dialect whose answer is one candidate's (Responses,
+ * Anthropic): its parts by the walk, thoughts always (they come only
+ * when asked for), handed to the dialect with the finish reason when
+ * it finishes. Search links are rendered into Anthropic's text at the
+ * finish; the Responses dialect makes annotations of them instead.
+ */
+static int
+one_candidate(struct gb_stream *st, json_t *cand, struct gb_err *err)
+{
+	struct choice *c = &st->ch[0];
+	struct gb_parts p;
+	struct gb_parts_opts po;
+	const char *fr = jstr(cand, "finishReason");
+	int finishing, rc;
+
+	c->seen = 1;
+	if (has_grounding(cand)) {
+		json_decref(c->ground);
+		c->ground = json_incref(cand);
+	}
+	finishing = fr != NULL && *fr != '\0' && !c->finished;
+	po.show_thinking = 1;
+	po.next_index = NULL;
+	po.links = ANTH(st) && finishing && st->o.search_links ? c->ground :
+	    NULL;
+	gb_parts_init(&p, GB_STREAM_EVENTMAX);
+	if (gb_parts_walk(&p, cand, &po) == -1)
+		rc = gb_stream_oom(err);
+	else {
+		if (finishing)
+			c->finished = 1;
+		rc = (RESPONSES(st) ? gb_stream_resp_parts :
+		    gb_stream_anth_parts)(st, &p, finishing ? fr : NULL, err);
+	}
+	gb_parts_free(&p);
+	return rc;
+}
+
 int
 gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 {
@@ -496,9 +535,7 @@ gb_stream_chunk(struct gb_stream *st, json_t *chunk, struct gb_err *err)
 		}
 		if (ONE(st)) {
 			/* the answer is one candidate's */
-			if (idx == 0 && (RESPONSES(st) ?
-			    gb_stream_resp_candidate : gb_stream_anth_candidate)(
-			    st, cand, err) == -1)
+			if (idx == 0 && one_candidate(st, cand, err) == -1)
 				return -1;
 		} else if ((NATIVE(st) ? native_candidate :
 		    openai_candidate)(st, (int)idx, cand, err) == -1)

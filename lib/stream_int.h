@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "gb.h"
+#include "parts.h"
 #include "stream.h"
 
 struct choice {
@@ -51,11 +52,15 @@ int	gb_stream_flush(struct gb_stream *, struct gb_err *);
 /* errno E2BIG: "converted event too large"; else out of memory. -1. */
 int	gb_stream_oom(struct gb_err *);
 
-/* Responses mode: state, one candidate, the end, a failure. */
+/*
+ * Responses mode: state; the parts of one event of candidate 0 (walked
+ * by stream.c) with its finishReason when it finishes (else NULL); the
+ * end; a failure.
+ */
 int	gb_stream_resp_new(struct gb_stream *, struct gb_err *);
 void	gb_stream_resp_free(struct gb_stream *);
-int	gb_stream_resp_candidate(struct gb_stream *, json_t *,
-	    struct gb_err *);
+int	gb_stream_resp_parts(struct gb_stream *, const struct gb_parts *,
+	    const char *, struct gb_err *);
 int	gb_stream_resp_end(struct gb_stream *, struct gb_err *);
 int	gb_stream_resp_fail(struct gb_stream *, int, const char *,
 	    struct gb_err *);
@@ -63,8 +68,8 @@ int	gb_stream_resp_fail(struct gb_stream *, int, const char *,
 /* Anthropic mode: the same, and its keep-alive (a ping event). */
 int	gb_stream_anth_new(struct gb_stream *, struct gb_err *);
 void	gb_stream_anth_free(struct gb_stream *);
-int	gb_stream_anth_candidate(struct gb_stream *, json_t *,
-	    struct gb_err *);
+int	gb_stream_anth_parts(struct gb_stream *, const struct gb_parts *,
+	    const char *, struct gb_err *);
 int	gb_stream_anth_end(struct gb_stream *, struct gb_err *);
 int	gb_stream_anth_fail(struct gb_stream *, int, const char *,
 	    struct gb_err *);

@@ -273,52 +273,23 @@ call_item(struct gb_stream *st, const json_t *call, struct gb_err *err)
 }
 
 int
-gb_stream_resp_candidate(struct gb_stream *st, json_t *cand,
-    struct gb_err *err)
+gb_stream_resp_parts(struct gb_stream *st, const struct gb_parts *p,
+    const char *finish, struct gb_err *err)
 {
-	struct choice *c = &st->ch[0];
-	struct gb_parts p;
-	struct gb_parts_opts po;
 	const json_t *call;
-	const char *fr;
 	size_t i;
-	int rc = -1;
 
-	gb_parts_init(&p, GB_STREAM_EVENTMAX);
-	if (begin(st, err) == -1)
-		goto out;
-	c->seen = 1;
-	if (json_is_array(json_object_get(json_object_get(cand,
-	    "groundingMetadata"), "groundingChunks"))) {
-		json_decref(c->ground);
-		c->ground = json_incref(cand);
-	}
-	po.show_thinking = 1;
-	po.next_index = NULL;
-	po.links = NULL;
-	if (gb_parts_walk(&p, cand, &po) == -1) {
-		gb_stream_oom(err);
-		goto out;
-	}
-	if (delta(st, REASONING, &p.reasoning, err) == -1 ||
-	    delta(st, MESSAGE, &p.content, err) == -1)
-		goto out;
-	json_array_foreach(p.calls, i, call)
+	if (begin(st, err) == -1 || delta(st, REASONING, &p->reasoning,
+	    err) == -1 || delta(st, MESSAGE, &p->content, err) == -1)
+		return -1;
+	json_array_foreach(p->calls, i, call)
 		if (call_item(st, call, err) == -1)
-			goto out;
-	fr = json_string_value(json_object_get(cand, "finishReason"));
-	if (fr != NULL && *fr != '\0' && !c->finished) {
-		c->finished = 1;
-		/* the status is the finish's; its event waits for the end */
-		snprintf(st->resp->finish, sizeof(st->resp->finish), "%s",
-		    fr);
-		if (close_item(st, err) == -1)
-			goto out;
-	}
-	rc = 0;
-out:
-	gb_parts_free(&p);
-	return rc;
+			return -1;
+	if (finish == NULL)
+		return 0;
+	/* the status is the finish's; its event waits for the end */
+	snprintf(st->resp->finish, sizeof(st->resp->finish), "%s", finish);
+	return close_item(st, err);
 }
 
 int
