@@ -160,3 +160,13 @@ answer() {
 	run -0 jq -r '.object' <<<"$output"
 	assert_output list
 }
+
+@test "messages: a body over MAX_BODY is a 413 in Anthropic's shape" {
+	# MAX_BODY is 32 MiB by default; the head alone tells
+	run -0 curl -sS -m 20 -w '\n%{http_code}' -H 'x-api-key: tok-user' \
+	    -H 'Content-Type: application/json' -H 'Content-Length: 999999999' \
+	    --data-binary '{}' "$GB_URL/v1/messages"
+	assert_line --index 1 413
+	assert_line --index 0 '{"type":"error","error":{"type":"request_too_large","message":"request body too large"}}'
+	[ "$(upstream_count)" = 0 ]
+}

@@ -513,6 +513,7 @@ void
 route_refuse(struct rq *rq, int status)
 {
 	const char *msg;
+	int st;
 
 	switch (status) {
 	case 408: msg = "request timeout"; break;
@@ -524,7 +525,16 @@ route_refuse(struct rq *rq, int status)
 	case 505: msg = "HTTP version not supported"; break;
 	default: msg = "malformed request"; break;
 	}
-	rq->dialect = D_OPENAI;
+	/*
+	 * Anthropic's clients read only their own shape (its 413 too): a
+	 * body refused before its route was matched asks the table which
+	 * dialect it speaks.
+	 */
+	if (rq->rt == NULL && status == 413 && rq->req->method != NULL &&
+	    rq->path[0] == '/')
+		rq->rt = match(rq, rq->req->method, &st);
+	if (rq->rt == NULL || rq->dialect != D_ANTHROPIC)
+		rq->dialect = D_OPENAI;
 	rq_error(rq, status, msg, NULL);
 }
 
