@@ -27,7 +27,6 @@ setup() {
 }
 
 sdk() {
-	[ -z "${NO_NPM:-}" ] || skip "$NO_NPM"
 	node "$CLIENTS/anthropic.mjs" "$@"
 }
 
@@ -52,6 +51,7 @@ answer() {
 }
 
 @test "messages: create, with the system prompt sent upstream" {
+	need_npm
 	run -0 sdk create
 	assert_output '["message","assistant","gemini-2.5-flash","text","echo: hi","end_turn",true,1,2]'
 	run -0 upstream_request 1 '.path'
@@ -62,6 +62,7 @@ answer() {
 }
 
 @test "messages: a stream's events, each delta when the upstream sends it; the SDK's helper" {
+	need_npm
 	upstream_defaults '{"pieces":3,"event_delay":0.4}'
 	run -0 sdk stream
 	assert_line --index 0 '["echo: hi","message_start","message_stop"]'
@@ -71,6 +72,7 @@ answer() {
 }
 
 @test "messages: a tool_use, whole and streamed, and its tool_result sent back" {
+	need_npm
 	call='[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}]'
 	upstream_script "[$(answer whole "$call"), $(answer stream "$call")]"
 	run -0 sdk tools
@@ -84,6 +86,7 @@ answer() {
 }
 
 @test "messages: thinking blocks, whole and streamed, asked for with a budget" {
+	need_npm
 	parts='[{"text":"pondering","thought":true},{"text":"answer"}]'
 	upstream_script "[$(answer whole "$parts"),
 	    {\"path\":\"streamGenerateContent\",\"events\":[{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"ponder\",\"thought\":true}]},\"index\":0}]},
@@ -98,6 +101,7 @@ answer() {
 }
 
 @test "messages: count_tokens through the upstream's countTokens" {
+	need_npm
 	run -0 sdk count
 	assert_output '[3]'
 	run -0 upstream_request 1 '.path'
@@ -107,6 +111,7 @@ answer() {
 }
 
 @test "messages: errors in Anthropic's shape: 429 with retry-after, 5xx, 400, 401" {
+	need_npm
 	upstream_script '{"status":429,"repeat":true,"retry_delay":"7s"}'
 	run -0 sdk error
 	assert_output --regexp '^\[429,"RateLimitError","rate_limit_error","[0-9]+"\]$'
@@ -129,6 +134,7 @@ answer() {
 }
 
 @test "messages: a stream that fails after its first event ends with an error event" {
+	need_npm
 	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"partial"}]},"index":0}]},{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}]}'
 	run -0 sdk cut
 	assert_output '[true,"threw APIError"]'
@@ -141,6 +147,7 @@ answer() {
 }
 
 @test "messages: a bearer token (ANTHROPIC_AUTH_TOKEN), and without /v1" {
+	need_npm
 	run -0 sdk bearer
 	assert_output '["echo: hi"]'
 	run -0 post /messages '{"model":"gemini-2.5-flash","max_tokens":10,"messages":[{"role":"system","content":"sys"},{"role":"user","content":"b"}]}'
@@ -152,6 +159,7 @@ answer() {
 }
 
 @test "messages: the models list in Anthropic's shape for Anthropic's clients" {
+	need_npm
 	run -0 sdk models
 	assert_line --index 0 '[true,"model","gemini-2.0-flash"]'
 	assert_line --index 1 '[404,"not_found_error"]'

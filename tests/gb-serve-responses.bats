@@ -27,7 +27,6 @@ setup() {
 }
 
 sdk() {
-	[ -z "${NO_NPM:-}" ] || skip "$NO_NPM"
 	node "$CLIENTS/responses.mjs" "$@"
 }
 
@@ -41,6 +40,7 @@ post() {
 CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 
 @test "responses: create, the upstream asked with the instructions" {
+	need_npm
 	run -0 sdk create
 	assert_output '["response","completed","gemini-2.5-flash","echo: hi",true,3]'
 	run -0 upstream_request 1 '.path'
@@ -52,6 +52,7 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 }
 
 @test "responses: a stream's events in order, each delta when the upstream sends it" {
+	need_npm
 	upstream_defaults '{"pieces":3,"event_delay":0.4}'
 	run -0 sdk stream
 	assert_line --index 0 '["echo: hi","response.created","response.completed",true,"completed",3]'
@@ -62,11 +63,13 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 }
 
 @test "responses: the SDK's stream helper builds the final response" {
+	need_npm
 	run -0 sdk helper
 	assert_output '["echo: hi","completed",true]'
 }
 
 @test "responses: a function call, whole and streamed, and its output sent back" {
+	need_npm
 	upstream_script "[{\"path\":\":generateContent\",\"body\":{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[$CALL]},\"finishReason\":\"STOP\",\"index\":0}]}},
 	    {\"path\":\"streamGenerateContent\",\"events\":[{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[$CALL]},\"finishReason\":\"STOP\",\"index\":0}]}]}]"
 	run -0 sdk tools
@@ -83,6 +86,7 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 }
 
 @test "responses: thoughts come back as a reasoning item, whole and streamed" {
+	need_npm
 	parts='[{"text":"pondering","thought":true},{"text":"answer"}]'
 	usage='{"promptTokenCount":2,"candidatesTokenCount":1,"thoughtsTokenCount":4,"totalTokenCount":7}'
 	upstream_script "[{\"path\":\":generateContent\",\"body\":{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":$parts},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":$usage}},
@@ -99,6 +103,7 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 }
 
 @test "responses: 429 on every key is a 429 with Retry-After" {
+	need_npm
 	upstream_script '{"status":429,"repeat":true,"retry_delay":"7s","reason":"RATE_LIMIT_EXCEEDED"}'
 	run -0 sdk error
 	assert_output --regexp '^\[429,"RateLimitError","[0-9]+"\]$'
@@ -109,12 +114,14 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 }
 
 @test "responses: an upstream 500 is a 5xx, in OpenAI's shape" {
+	need_npm
 	upstream_script '{"status":500,"repeat":true}'
 	run -0 sdk error
 	assert_output --regexp '^\[50[0-9],"InternalServerError",null\]$'
 }
 
 @test "responses: a stream that fails after its first event ends in response.failed" {
+	need_npm
 	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"partial"}]},"index":0}]},{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}]}'
 	run -0 sdk cut
 	assert_output '[true,"response.failed",false]'

@@ -65,3 +65,9 @@ clients_setup() {
 	gb-keys reset >/dev/null
 	export GB_TOKEN=tok-user
 }
+
+# need_npm: skip a test that needs the client packages when they could
+# not be had (a skip inside `run` would not reach the test).
+need_npm() {
+	[ -z "${NO_NPM:-}" ] || skip "$NO_NPM"
+}
