@@ -800,16 +800,7 @@ gb_convert_anthropic_models(const json_t *pages, const struct gb_config *cfg,
 int
 gb_anthropic_id(char *buf, const char *prefix)
 {
-	unsigned char rnd[12];
-	size_t i, n;
-
-	if (gb_random(rnd, sizeof(rnd)) == -1)
-		return -1;
-	n = (size_t)snprintf(buf, GB_ANTHROPIC_IDSIZE, "%s", prefix);
-	for (i = 0; i < sizeof(rnd) && n + 2 < GB_ANTHROPIC_IDSIZE;
-	    i++, n += 2)
-		snprintf(buf + n, 3, "%02x", rnd[i]);
-	return 0;
+	return gb_random_id(buf, GB_ANTHROPIC_IDSIZE, prefix, 24);
 }
 
 const char *

@@ -143,15 +143,10 @@ cmp_index(const void *a, const void *b)
 static json_t *
 completion_id(void)
 {
-	unsigned char r[12];
 	char id[9 + 24 + 1];
-	size_t i;
 
-	if (gb_random(r, sizeof(r)) == -1)
+	if (gb_random_id(id, sizeof(id), "chatcmpl-", 24) == -1)
 		return NULL;
-	memcpy(id, "chatcmpl-", 9);
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(id + 9 + 2 * i, 3, "%02x", r[i]);
 	return json_string(id);
 }
 

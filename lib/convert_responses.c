@@ -647,15 +647,10 @@ done:
 int
 gb_responses_id(char *buf, const char *prefix)
 {
-	unsigned char rnd[16];
-	size_t i, n;
+	char p[16];
 
-	if (gb_random(rnd, sizeof(rnd)) == -1)
-		return -1;
-	n = (size_t)snprintf(buf, GB_RESP_IDSIZE, "%s_", prefix);
-	for (i = 0; i < sizeof(rnd) && n + 2 < GB_RESP_IDSIZE; i++, n += 2)
-		snprintf(buf + n, 3, "%02x", rnd[i]);
-	return 0;
+	snprintf(p, sizeof(p), "%s_", prefix);
+	return gb_random_id(buf, GB_RESP_IDSIZE, p, 32);
 }
 
 json_t *

@@ -180,23 +180,35 @@ gb_random(void *p, size_t n)
 	return 0;
 }
 
+int
+gb_random_id(char *buf, size_t size, const char *prefix, size_t ndigits)
+{
+	unsigned char r[32];
+	size_t i, n;
+
+	if (ndigits / 2 > sizeof(r))
+		ndigits = 2 * sizeof(r);
+	if (gb_random(r, ndigits / 2) == -1)
+		return -1;
+	n = (size_t)snprintf(buf, size, "%s", prefix);
+	for (i = 0; i < ndigits / 2 && n + 2 < size; i++, n += 2)
+		snprintf(buf + n, 3, "%02x", r[i]);
+	return 0;
+}
+
 char *
 gb_gemini_call_id(const char *sig)
 {
-	unsigned char r[8];
 	char *id;
-	size_t i, n;
+	size_t n;
 
 	n = 5 + 16 + 1 + (sig != NULL ? 1 + strlen(sig) : 0);
 	if ((id = malloc(n)) == NULL)
 		return NULL;
-	if (gb_random(r, sizeof(r)) == -1) {
+	if (gb_random_id(id, n, "call_", 16) == -1) {
 		free(id);
 		return NULL;
 	}
-	memcpy(id, "call_", 5);
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(id + 5 + 2 * i, 3, "%02x", r[i]);
 	if (sig != NULL)
 		snprintf(id + 21, n - 21, "%c%s", GB_CALL_ID_SIGSEP, sig);
 	return id;

@@ -67,6 +67,13 @@ int	gb_gemini_answer(const json_t *, const json_t **, struct gb_err *);
 int	gb_random(void *, size_t);
 
 /*
+ * An id: prefix and ndigits random lower-case hex digits (ndigits even,
+ * at most 64) into buf of size bytes, NUL-terminated (cut to fit).
+ * Returns 0, or -1 (getrandom failed; errno set).
+ */
+int	gb_random_id(char *, size_t, const char *, size_t);
+
+/*
  * OpenAI error object (new reference):
  * {"error":{"message":m,"type":t,"param":null,"code":c}} with the type
  * derived from the HTTP status (invalid_request_error,

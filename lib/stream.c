@@ -69,8 +69,6 @@ gb_stream_new(const struct gb_stream_opts *o, gb_stream_out out, void *arg,
     struct gb_err *err)
 {
 	struct gb_stream *st;
-	unsigned char r[12];
-	size_t i;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
@@ -86,16 +84,13 @@ gb_stream_new(const struct gb_stream_opts *o, gb_stream_out out, void *arg,
 		gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 		return NULL;
 	}
-	if (gb_random(r, sizeof(r)) == -1) {
+	if (gb_random_id(st->id, sizeof(st->id), "chatcmpl-", 24) == -1) {
 		free(st->model);
 		free(st);
 		gb_err_set(err, GB_EXIT_TEMP, 500, "getrandom: %s",
 		    strerror(errno));
 		return NULL;
 	}
-	memcpy(st->id, "chatcmpl-", 9);
-	for (i = 0; i < sizeof(r); i++)
-		snprintf(st->id + 9 + 2 * i, 3, "%02x", r[i]);
 	st->created = (json_int_t)time(NULL);
 	if ((RESPONSES(st) && gb_stream_resp_new(st, err) == -1) ||
 	    (ANTH(st) && gb_stream_anth_new(st, err) == -1)) {

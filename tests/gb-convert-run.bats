@@ -44,16 +44,7 @@ setup_file() {
 		st=0
 		"$RUNNER" -t 3 -n 4 "$mode" "${args[@]}" < "$f" > out2 \
 		    2> err2 4> meta2 || st=$?
-		if [ "$mode" = chat-response ] && [ -s out2 ]; then
-			convert_norm < out2 > out2.norm
-			mv out2.norm out2
-		elif [ "$mode" = responses-response ] && [ -s out2 ]; then
-			jq -c "$RESPONSES_NORM" < out2 > out2.norm
-			mv out2.norm out2
-		elif [ "$mode" = anthropic-response ] && [ -s out2 ]; then
-			jq -c "$ANTHROPIC_NORM" < out2 > out2.norm
-			mv out2.norm out2
-		fi
+		convert_norm_file "$mode" out2
 		n=$((n + 1))
 		if [ "$st" != "$CONVERT_RC" ] || ! cmp -s out out2 ||
 		    ! cmp -s err err2 || ! cmp -s meta meta2; then

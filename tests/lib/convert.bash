@@ -20,10 +20,6 @@ CONVERT_NORM='
   | (.choices[]?.message.tool_calls[]?.id |=
      sub("^call_[0-9a-f]{16}(?<s>(~.*)?)$"; "call_ID\(.s)"))'
 
-convert_norm() {
-	jq -c "$CONVERT_NORM"
-}
-
 # The same for anthropic-response: the message and tool_use ids.
 ANTHROPIC_NORM='
   (.id |= sub("^msg_[0-9a-f]{24}$"; "msg_ID"))
@@ -40,6 +36,20 @@ RESPONSES_NORM='
   | (.output[]?.id |= sub("^(?<p>msg|rs|fc)_[0-9a-f]{32}$"; "\(.p)_ID"))
   | ((.output[]? | select(.call_id != null) | .call_id) |=
      sub("^call_[0-9a-f]{16}(?<s>(~.*)?)$"; "call_ID\(.s)"))'
+
+# convert_norm_file MODE FILE: a whole answer's random parts made
+# comparable, in place (the modes whose answers have ids and times).
+convert_norm_file() {
+	local f
+	case $1 in
+	chat-response)		f=$CONVERT_NORM ;;
+	responses-response)	f=$RESPONSES_NORM ;;
+	anthropic-response)	f=$ANTHROPIC_NORM ;;
+	*)			return 0 ;;
+	esac
+	[ -s "$2" ] || return 0
+	jq -c "$f" < "$2" > "$2.norm" && mv "$2.norm" "$2"
+}
 
 # convert_fixture MODE CASE: run one case into ./out, ./err, ./meta and
 # set CONVERT_RC.
@@ -58,16 +68,7 @@ convert_fixture() {
 	CONVERT_RC=0
 	gb-convert "$mode" "${args[@]}" < "$dir/$name.in" > out 2> err \
 	    4> meta || CONVERT_RC=$?
-	if [ "$mode" = chat-response ] && [ -s out ]; then
-		convert_norm < out > out.norm
-		mv out.norm out
-	elif [ "$mode" = responses-response ] && [ -s out ]; then
-		jq -c "$RESPONSES_NORM" < out > out.norm
-		mv out.norm out
-	elif [ "$mode" = anthropic-response ] && [ -s out ]; then
-		jq -c "$ANTHROPIC_NORM" < out > out.norm
-		mv out.norm out
-	fi
+	convert_norm_file "$mode" out
 }
 
 # check_convert_fixture MODE CASE: the assertions for one case.
