@@ -298,6 +298,27 @@ gb_keys_id(const struct gb_keys *k, size_t idx)
 	return idx < k->n ? k->hex[idx] : NULL;
 }
 
+int
+gb_keys_by_id(const struct gb_keys *k, const char *hex, size_t *idx)
+{
+	uint64_t id = 0;
+	ssize_t i;
+	int n;
+
+	for (n = 0; n < 16; n++) {
+		if (hex[n] >= '0' && hex[n] <= '9')
+			id = id << 4 | (uint64_t)(hex[n] - '0');
+		else if (hex[n] >= 'a' && hex[n] <= 'f')
+			id = id << 4 | (uint64_t)(hex[n] - 'a' + 10);
+		else
+			return -1;
+	}
+	if (hex[16] != '\0' || (i = tab_find(k, id)) == -1)
+		return -1;
+	*idx = (size_t)i;
+	return 0;
+}
+
 const struct gb_key_info *
 gb_keys_info(const struct gb_keys *k, size_t idx)
 {

@@ -115,6 +115,13 @@ const char *gb_keys_notice(const struct gb_keys *);
 /* The 16 hex digits that stand for key idx in the state file. */
 const char *gb_keys_id(const struct gb_keys *, size_t);
 
+/*
+ * The index of the configured key whose id (gb_keys_id) is hex, in
+ * constant time: 0, or -1 when hex is malformed or names no configured
+ * key.
+ */
+int	gb_keys_by_id(const struct gb_keys *, const char *, size_t *);
+
 /* "active", "cooling" or "invalid". */
 const char *gb_keys_state_name(enum gb_key_state);
 
