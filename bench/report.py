@@ -221,6 +221,46 @@ def streams_section(path, w):
         w("")
 
 
+def keys_section(data, rounds, secs, w):
+    """Chat req/s at c=32 by key pool size (bench/run.sh keys_section)."""
+    sizes = sorted({int(t[4:]) for (_, t, _) in data if t.startswith("keys")
+                    and t[4:].isdigit()})
+    if not sizes:
+        return
+    base = sizes[0]
+    w("### Key pool size: chat req/s at c=32 (`wrk -t2 -c32 -d%ss`), "
+      "gb-serve Accept=no, N keys" % secs)
+    w("")
+    w("Each pool its own gb-serve and state directory, rounds "
+      "interleaved; ratio to %d keys in the same round." % base)
+    w("")
+    w("| round | " + " | ".join("%d keys" % n for n in sizes) + " |")
+    w("|---|" + "---|" * len(sizes))
+    meds = {}
+    for n in sizes:
+        vals = [num(data.get((str(r), "keys%d" % n, "rps")))
+                for r in range(1, rounds + 1)]
+        vals = [v for v in vals if v is not None]
+        meds[n] = sorted(vals)[len(vals) // 2] if vals else None
+    for r in range(1, rounds + 1):
+        b = data.get((str(r), "keys%d" % base, "rps"))
+        cells = []
+        for n in sizes:
+            v = data.get((str(r), "keys%d" % n, "rps"))
+            e = data.get((str(r), "keys%d" % n, "err32"))
+            c = rps(v)
+            if n != base:
+                c += " (%s)" % rfmt(ratio(v, b))
+            if e not in (None, "", "0"):
+                c += ", %s errors" % e
+            cells.append(c)
+        w("| %d | %s |" % (r, " | ".join(cells)))
+    w("| median | %s |" % " | ".join(
+        rps(meds[n]) + ("" if n == base else " (%s)" %
+                        rfmt(ratio(meds[n], meds[base]))) for n in sizes))
+    w("")
+
+
 def main():
     (res, micro, start, have_gb, tls_ok, rounds, secs,
      elapsed) = sys.argv[1:9]
@@ -446,6 +486,7 @@ def main():
         for label, wall, c in rows:
             w("| %s | %s | %s |" % (label, us(wall), us(c)))
         w("")
+    keys_section(data, rounds, secs, w)
     if streams_tsv:
         streams_section(streams_tsv, w)
     print("\n".join(out))

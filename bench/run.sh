@@ -15,6 +15,8 @@
 # BENCH_MICRO (1; 0 skips the per-tool and process-start reports),
 # MICRO_N (60) and START_N (100) iterations per micro round, BENCH_KEEP
 # (set: keep the work directory with logs and configurations).
+# Key pool sizes: BENCH_KEYS ("3 10000"; empty skips the section): chat
+# req/s at c=32 with that many keys, ratios to the first size.
 # Concurrent streams (bench/streams.sh): BENCH_STREAMS ("2000 5000";
 # empty skips the section), BENCH_STREAM_EVENTS (10), BENCH_STREAM_GAP_MS
 # (500), BENCH_STREAM_OPEN_MS (1000: every connection opened within it),
@@ -222,9 +224,9 @@ gbserve_start() {	# NAME PORT BASE_URL [--accept]
 	mkdir -p "$work/state/$name"
 	systemd-socket-activate -l "127.0.0.1:$port" "$@" \
 	    -E PATH="$bin:/usr/local/bin:/usr/bin:/bin" \
-	    -E API_KEYS="$keys" -E ALLOWED_TOKENS="$token" \
+	    ${keys:+-E API_KEYS="$keys"} -E ALLOWED_TOKENS="$token" \
 	    -E BASE_URL="$base" -E STATE_DIRECTORY="$work/state/$name" \
-	    -E ENV_FILE="$work/empty.env" -E LOG_LEVEL=error \
+	    -E ENV_FILE="${envfile:-$work/empty.env}" -E LOG_LEVEL=error \
 	    -E CURL_CA_BUNDLE="$work/cert.pem" \
 	    -E SSL_CERT_FILE="$work/cert.pem" \
 	    "$bin/gb-serve" 2>>"$work/$name.err" &
@@ -353,6 +355,43 @@ for r in $(seq "$rounds"); do
 		measure "$r" "$t"
 	done
 done
+
+# --- the size of the key pool: chat at c=32 with N keys ----------------------
+# One gb-serve (Accept=no) per N of BENCH_KEYS, each with its own state and
+# N generated keys in a .env file (a 10,000-key API_KEYS does not fit in
+# one environment string); rounds interleave the pool sizes.
+keys_section() {
+	local n r port line
+	for n in $BENCH_KEYS_LIST; do
+		port=$(python3 -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		awk -v n="$n" 'BEGIN { printf "API_KEYS="
+		    for (i = 1; i <= n; i++)
+			printf "%sAIzaSyPOOL%029d", (i > 1 ? "," : ""), i
+		    print "" }' > "$work/keys$n.env"
+		keys= envfile=$work/keys$n.env gbserve_start "k$n" "$port" \
+		    "http://127.0.0.1:$P_UP/v1beta"
+		eval "P_K$n=$port"
+		gb_check "k$n" "$port" || die "gb-serve with $n keys failed"
+		T_PORT=$port T_CPATH=/v1/chat/completions T_TOKEN=$token
+		T_CBODY=$here/bodies/chat.json
+		wrk_run 8 1 1 >/dev/null
+	done
+	for r in $(seq "$rounds"); do
+		for n in $BENCH_KEYS_LIST; do
+			say "keys round $r/$rounds: $n keys"
+			eval "T_PORT=\$P_K$n"
+			line=$(wrk_run 32 2 "$secs")
+			record "$r" "keys$n" rps "$(awk \
+			    -v n="$(echo "$line" | field requests)" \
+			    -v d="$(echo "$line" | field duration_us)" \
+			    'BEGIN { if (d > 0) printf "%.0f", n / (d / 1e6) }')"
+			record "$r" "keys$n" err32 "$(echo "$line" | field errors)"
+		done
+	done
+}
+BENCH_KEYS_LIST=${BENCH_KEYS-3 10000}
+[ "$have_gb" = 1 ] && [ -n "$BENCH_KEYS_LIST" ] && keys_section
 
 # --- TLS to the upstream: new connections and handshakes per request --------
 tls_run() {	# NAME: 3 s at c=32 against a target whose upstream is TLS

@@ -1,26 +1,29 @@
 /*
  * keys.c - the key rotation state on disk (see gb-keys(5)).
  *
- * The state of every key lives in one small text file,
- * $STATE_DIRECTORY/keys.state, one line per key. A key is named in the
- * file by a 64-bit SipHash-2-4 digest of the key (16 hex digits), never
- * by the key itself. Every change is a read-modify-write under an
- * exclusive flock(2) on a separate lock file, keys.lock; the new version
- * is written to keys.state.tmp, fsync'd, renamed over keys.state, and
- * the directory is fsync'd (writes that only move counters go into a
- * spare copy instead and exchange names, see write_spare). A process
- * killed at any instant therefore leaves either the old or the new
- * file, never a mix; readers take the lock shared.
+ * The state lives in $STATE_DIRECTORY/keys.state: a text file of
+ * fixed-size records, a header, one record per key in API_KEYS order,
+ * then one record per (key, model) cooldown. A key is named in the file
+ * by a 64-bit SipHash-2-4 digest of the key (16 hex digits), never by
+ * the key itself.
+ *
+ * Every operation holds an flock(2) on a separate lock file, keys.lock,
+ * and touches only the records it needs: next reads the header and the
+ * records from the round-robin position to the first usable key
+ * (skipping keys that cool for the model by a table of the cooldown
+ * records, read again only when the header's generation moves), then
+ * writes back that key's record and the header. Each write is one
+ * pwrite(2) of one record, and no record crosses a page, so a process
+ * killed at any instant leaves every record whole, old or new. A file
+ * of another shape (version 1, keys added, removed or reordered) is
+ * read whole once and replaced by one in the canonical order: temp,
+ * fsync, rename.
  *
  * The lock is taken by polling with LOCK_NB and short sleeps, so a
  * process stuck while holding it (stopped, hung on a dead disk) makes
  * the others fail with GB_EXIT_TEMP after a bounded wait instead of
  * hanging the service; the lock goes away by itself when that process
  * dies.
- *
- * Everything on the hot path (gb_keys_next) is linear in the number of
- * keys with small constants: one read(2), a hand-rolled parser, one
- * hash table lookup per line, and a hand-rolled formatter.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -47,14 +50,30 @@
 #define STATE_BAD	"keys.state.bad"
 #define LOCK_FILE	"keys.lock"
 #define READ_WAIT_MS	100	/* a reader waits this long for the lock */
-#define MAGIC		"gbkeys 1 "
-#define STATE_MAX	(64 * 1024 * 1024)	/* largest state file read */
-#define LINE_MAX_LEN	(17 + 8 * 21 + GB_KEYS_REASON_MAX + 2)
+#define MAGIC1		"gbkeys 1 "
+#define MAGIC2		"gbkeys 2 "
+#define REC		256	/* bytes of every version 2 record */
+#define CHUNK		16	/* records next reads at once (a page) */
+#define STATE_MAX	(256 * 1024 * 1024)	/* largest state file read */
+#define COOL_MAX(n)	(16 * (n) + 1024)	/* cooldown records kept */
+
+/* Largest values written, so that a record always fits in REC. */
+#define TIME_MAX	99999999999ULL		/* 11 digits: year 5138 */
+#define COUNT_MAX	999999999999999ULL	/* 15 digits */
+#define CONSEC_MAX	999999999ULL
 
 /* The SipHash key that turns API keys into state file ids (public). */
 static const uint8_t idkey[16] = {
 	'g', 'e', 'm', 'i', 'n', 'i', '-', 'b',
 	'a', 'l', 'a', 'n', 'c', 'e', '.', 'k'
+};
+
+/* A (key, model) cooldown record as last read; until <= now: free. */
+struct cool {
+	size_t		 idx;
+	uint64_t	 mh;		/* SipHash of the model */
+	time_t		 until;
+	char		 model[GB_KEYS_MODEL_MAX + 1];
 };
 
 struct gb_keys {
@@ -65,9 +84,8 @@ struct gb_keys {
 	char		(*hex)[17];	/* id as hex */
 	size_t		*tab;		/* open addressing: index+1, 0 empty */
 	size_t		 tabmask;
+	char		 digest[17];	/* of every id in order */
 	struct gb_key_info *st;		/* state as last read */
-	unsigned	*seen;		/* == gen: line found in this read */
-	unsigned	 gen;
 	size_t		 pos;		/* round-robin position */
 	long		 max_failures;
 	long		 cooldown;
@@ -75,12 +93,27 @@ struct gb_keys {
 	char		*dir;
 	int		 dirfd;
 	int		 lockfd;
-	char		*rbuf;		/* file contents */
-	size_t		 rsize;		/* allocated */
-	size_t		 flen;		/* bytes of file in rbuf */
-	int		 fast;		/* rbuf indexed, lines parsed on demand */
-	size_t		*off;		/* fast path: where line i starts */
-	struct gb_buf	 wbuf;		/* next version of the file */
+	int		 fd;		/* keys.state as last opened, or -1 */
+	dev_t		 fdev;
+	ino_t		 fino;
+	/* the header as last read */
+	unsigned long long gen;		/* moves with every cooldown change */
+	size_t		 ncool;		/* cooldown records in the file */
+	/* the cooldown records (slot order) and a table (idx, mh) -> slot */
+	struct cool	*cool;
+	size_t		 coolcap;
+	size_t		*ctab;		/* slot+1, 0 empty */
+	size_t		 ctabmask;
+	int		 cvalid;	/* cool matches gen of this file */
+	unsigned long long cgen;
+	/* after gb_keys_load: the live cooldowns of each key */
+	struct gb_key_cool *lc;
+	size_t		*lcoff;		/* n + 1 offsets into lc */
+	/* records read ahead by next within one locked operation */
+	char		 chunk[CHUNK * REC];
+	size_t		 cfirst, ccount;
+	struct gb_buf	 rbuf;		/* a whole file */
+	struct gb_buf	 wbuf;		/* a whole new file */
 	char		 notice[GB_ERR_MSGSIZE];
 };
 
@@ -184,7 +217,7 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 {
 	struct gb_keys *k;
 	size_t i, total = 0, len, h, tabsize;
-	uint64_t id;
+	uint64_t id, *le;
 	char *p;
 
 	if (cfg->api_keys.n == 0) {
@@ -193,10 +226,11 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		goto nomem;
-	k->dirfd = k->lockfd = -1;
+	k->dirfd = k->lockfd = k->fd = -1;
 	k->max_failures = cfg->max_failures > 0 ? cfg->max_failures : 3;
 	k->cooldown = cfg->key_cooldown;
 	k->wait_ms = GB_KEYS_WAIT_MS;
+	gb_buf_init(&k->rbuf, STATE_MAX);
 	gb_buf_init(&k->wbuf, STATE_MAX);
 	for (i = 0; i < cfg->api_keys.n; i++)
 		total += strlen(cfg->api_keys.v[i]) + 1;
@@ -208,8 +242,6 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	    (k->id = calloc(cfg->api_keys.n, sizeof(*k->id))) == NULL ||
 	    (k->hex = calloc(cfg->api_keys.n, sizeof(*k->hex))) == NULL ||
 	    (k->st = calloc(cfg->api_keys.n, sizeof(*k->st))) == NULL ||
-	    (k->seen = calloc(cfg->api_keys.n, sizeof(*k->seen))) == NULL ||
-	    (k->off = calloc(cfg->api_keys.n + 1, sizeof(*k->off))) == NULL ||
 	    (k->tab = calloc(tabsize, sizeof(*k->tab))) == NULL ||
 	    (k->dir = strdup(cfg->state_dir ? cfg->state_dir :
 	    "./state")) == NULL)
@@ -236,6 +268,13 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 		k->tab[h] = ++k->n;
 		p += len + 1;
 	}
+	/* the digest of the id list tells a file in our order at a glance */
+	if ((le = calloc(k->n, sizeof(*le))) == NULL)
+		goto nomem;
+	for (i = 0; i < k->n; i++)
+		le[i] = htole64(k->id[i]);
+	tohex(siphash(idkey, le, k->n * sizeof(*le)), k->digest);
+	free(le);
 
 	if (mkdir(k->dir, 0700) == -1 && errno != EEXIST) {
 		gb_err_set(err, GB_EXIT_TEMP, 0,
@@ -264,6 +303,8 @@ gb_keys_close(struct gb_keys *k)
 		return;
 	if (k->lockfd != -1)
 		close(k->lockfd);
+	if (k->fd != -1)
+		close(k->fd);
 	if (k->dirfd != -1)
 		close(k->dirfd);
 	free(k->keymem);
@@ -271,11 +312,13 @@ gb_keys_close(struct gb_keys *k)
 	free(k->id);
 	free(k->hex);
 	free(k->st);
-	free(k->seen);
-	free(k->off);
 	free(k->tab);
 	free(k->dir);
-	free(k->rbuf);
+	free(k->cool);
+	free(k->ctab);
+	free(k->lc);
+	free(k->lcoff);
+	gb_buf_free(&k->rbuf);
 	gb_buf_free(&k->wbuf);
 	free(k);
 }
@@ -352,7 +395,6 @@ gb_keys_state(const struct gb_key_info *st, time_t now)
 		return GB_KEY_COOLING;
 	return GB_KEY_ACTIVE;
 }
-
 /*
  * Take the lock (LOCK_EX to change the state, LOCK_SH to read it),
  * polling so that a stuck holder costs at most wait_ms. The sleeps start
@@ -407,7 +449,6 @@ unlock_state(struct gb_keys *k)
 {
 	flock(k->lockfd, LOCK_UN);
 }
-
 /* Parse a decimal number ending at sep; advances *pp past sep. */
 static int
 num(const char **pp, const char *end, int sep, unsigned long long max,
@@ -454,24 +495,33 @@ hexid(const char **pp, const char *end, uint64_t *out)
 	return 0;
 }
 
-/* The header line; returns where the first entry starts, or NULL. */
-static const char *
-parse_header(const char *p, const char *end, unsigned long long *pos,
-    unsigned long long *count)
+/* A model name a cooldown record can hold: printable, no space. */
+static int
+model_ok(const char *m)
 {
-	if ((size_t)(end - p) < sizeof(MAGIC) - 1 ||
-	    memcmp(p, MAGIC, sizeof(MAGIC) - 1) != 0)
-		return NULL;
-	p += sizeof(MAGIC) - 1;
-	if (num(&p, end, ' ', (size_t)-1, pos) == -1 ||
-	    num(&p, end, '\n', (size_t)-1, count) == -1)
-		return NULL;
-	return p;
+	size_t i;
+
+	if (m == NULL || *m == '\0')
+		return 0;
+	for (i = 0; m[i] != '\0'; i++)
+		if (i == GB_KEYS_MODEL_MAX || (unsigned char)m[i] <= 0x20 ||
+		    (unsigned char)m[i] > 0x7e)
+			return 0;
+	return 1;
 }
 
-/* One entry line, p up to its newline at nl. Returns 0 or -1. */
+static uint64_t
+model_hash(const char *m)
+{
+	return siphash(idkey, m, strlen(m));
+}
+
+/*
+ * A key record or a version 1 line, p up to its newline nl: the reason
+ * is the rest of the line less the padding. Returns 0 or -1.
+ */
 static int
-parse_line(const char *p, const char *nl, uint64_t *id,
+parse_rec(const char *p, const char *nl, uint64_t *id,
     struct gb_key_info *out)
 {
 	unsigned long long v[8];
@@ -483,6 +533,8 @@ parse_line(const char *p, const char *nl, uint64_t *id,
 		if (num(&p, nl + 1, ' ', i == 7 ? 999 : (1ULL << 62),
 		    &v[i]) == -1)
 			return -1;
+	while (nl > p && nl[-1] == ' ')
+		nl--;
 	len = (size_t)(nl - p);
 	if (len > GB_KEYS_REASON_MAX || v[0] > 1)
 		return -1;
@@ -502,235 +554,73 @@ parse_line(const char *p, const char *nl, uint64_t *id,
 	return 0;
 }
 
-/*
- * Parse the whole file (flen bytes in rbuf) into k->st and k->pos. Lines
- * for keys no longer configured are skipped; configured keys without a
- * line start fresh. Returns 0, or -1 with the first problem in why.
- */
+/* A cooldown record: "cool ID UNTIL MODEL", padded. 0 or -1. */
 static int
-parse_state(struct gb_keys *k, char *why, size_t whysz)
+parse_cool(const char *p, uint64_t *id, struct cool *c)
 {
-	const char *p, *end = k->rbuf + k->flen, *nl;
-	unsigned long long pos, count, lines = 0;
-	struct gb_key_info tmp;
-	uint64_t id;
-	ssize_t idx;
-	size_t i;
+	const char *nl = p + REC - 1;
+	unsigned long long until;
+	size_t len;
 
-	if (++k->gen == 0) {
-		memset(k->seen, 0, k->n * sizeof(*k->seen));
-		k->gen = 1;
-	}
-	if ((p = parse_header(k->rbuf, end, &pos, &count)) == NULL) {
-		if (k->flen < sizeof(MAGIC) - 1 ||
-		    memcmp(k->rbuf, MAGIC, sizeof(MAGIC) - 1) != 0)
-			snprintf(why, whysz,
-			    "not a gb-keys version 1 state file");
-		else
-			snprintf(why, whysz, "line 1: malformed header");
+	if (*nl != '\n' || memcmp(p, "cool ", 5) != 0)
 		return -1;
-	}
-	while (p < end) {
-		lines++;
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
-			snprintf(why, whysz, "line %llu: incomplete",
-			    lines + 1);
+	p += 5;
+	if (hexid(&p, nl + 1, id) == -1 ||
+	    num(&p, nl + 1, ' ', TIME_MAX, &until) == -1)
+		return -1;
+	while (nl > p && nl[-1] == ' ')
+		nl--;
+	len = (size_t)(nl - p);
+	if (len == 0 || len > GB_KEYS_MODEL_MAX)
+		return -1;
+	memcpy(c->model, p, len);
+	c->model[len] = '\0';
+	if (!model_ok(c->model))
+		return -1;
+	c->mh = model_hash(c->model);
+	c->until = (time_t)until;
+	return 0;
+}
+
+/* The version 2 header record. 0 or -1. */
+static int
+parse_hdr(const char *p, size_t len, unsigned long long *pos,
+    unsigned long long *count, unsigned long long *ncool,
+    unsigned long long *gen, char digest[17])
+{
+	const char *end = p + REC;
+	int i;
+
+	if (len < REC || p[REC - 1] != '\n' ||
+	    memcmp(p, MAGIC2, sizeof(MAGIC2) - 1) != 0)
+		return -1;
+	p += sizeof(MAGIC2) - 1;
+	if (num(&p, end, ' ', (size_t)-1, pos) == -1 ||
+	    num(&p, end, ' ', (size_t)-1, count) == -1 ||
+	    num(&p, end, ' ', (size_t)-1, ncool) == -1 ||
+	    num(&p, end, ' ', 1ULL << 62, gen) == -1)
+		return -1;
+	for (i = 0; i < 16; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f')))
 			return -1;
-		}
-		if (parse_line(p, nl, &id, &tmp) == -1) {
-			snprintf(why, whysz, "line %llu: malformed entry",
-			    lines + 1);
+	memcpy(digest, p, 16);
+	digest[16] = '\0';
+	for (p += 16; p < end - 1; p++)
+		if (*p != ' ')
 			return -1;
-		}
-		if ((idx = tab_find(k, id)) != -1) {
-			if (k->seen[idx] == k->gen) {
-				snprintf(why, whysz, "line %llu: repeated id",
-				    lines + 1);
-				return -1;
-			}
-			k->seen[idx] = k->gen;
-			k->st[idx] = tmp;
-		}
-		p = nl + 1;
-	}
-	if (lines != count) {
-		snprintf(why, whysz, "%llu entries, header says %llu", lines,
-		    count);
-		return -1;
-	}
-	for (i = 0; i < k->n; i++)
-		if (k->seen[i] != k->gen)
-			memset(&k->st[i], 0, sizeof(k->st[i]));
-	k->pos = (size_t)(pos % k->n);
 	return 0;
 }
 
-/*
- * The fast path. In the steady state the file has one line per
- * configured key, in API_KEYS order; then an update needs to parse and
- * rewrite only the lines it touches and copies the others as they are.
- * Finds where each line starts (k->off[i], k->off[n] the end) and
- * returns 0 when the file has that shape; the lines themselves are
- * parsed on demand by entry().
- */
-static int
-index_lines(struct gb_keys *k)
-{
-	const char *base = k->rbuf, *end = base + k->flen, *p, *nl;
-	unsigned long long pos, count;
-	size_t i;
-
-	if ((p = parse_header(base, end, &pos, &count)) == NULL ||
-	    count != k->n)
-		return -1;
-	for (i = 0; i < k->n; i++) {
-		if (end - p < 18 || memcmp(p, k->hex[i], 16) != 0 ||
-		    p[16] != ' ' ||
-		    (nl = memchr(p + 17, '\n', (size_t)(end - p) - 17)) == NULL)
-			return -1;
-		k->off[i] = (size_t)(p - base);
-		p = nl + 1;
-	}
-	if (p != end)
-		return -1;
-	k->off[k->n] = (size_t)(p - base);
-	k->pos = (size_t)(pos % k->n);
-	if (++k->gen == 0) {
-		memset(k->seen, 0, k->n * sizeof(*k->seen));
-		k->gen = 1;
-	}
-	return 0;
-}
-
-/*
- * Read the file into rbuf (flen bytes). Returns 0 (*exists tells whether
- * there was a file), 1 when it is too large to be ours (why says so), or
- * -1 on an I/O error.
- */
-static int
-read_raw(struct gb_keys *k, int *exists, char *why, size_t whysz,
-    struct gb_err *err)
-{
-	struct stat sb;
-	size_t got;
-	ssize_t r;
-	int fd;
-
-	k->flen = 0;
-	*exists = 0;
-	if ((fd = openat(k->dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
-		    STATE_FILE, strerror(errno));
-	}
-	*exists = 1;
-	if (fstat(fd, &sb) == -1)
-		goto ioerr;
-	if (sb.st_size > STATE_MAX) {
-		close(fd);
-		snprintf(why, whysz, "larger than %d bytes", STATE_MAX);
-		return 1;
-	}
-	if ((size_t)sb.st_size + 1 > k->rsize) {
-		free(k->rbuf);
-		k->rsize = 0;
-		if ((k->rbuf = malloc((size_t)sb.st_size + 1)) == NULL) {
-			close(fd);
-			return gb_err_set(err, GB_EXIT_TEMP, 0,
-			    "out of memory");
-		}
-		k->rsize = (size_t)sb.st_size + 1;
-	}
-	/* the file never changes in place: read exactly its size */
-	for (got = 0; got < (size_t)sb.st_size; got += (size_t)r) {
-		r = gb_io_read(fd, k->rbuf + got, (size_t)sb.st_size - got);
-		if (r == -1)
-			goto ioerr;
-		if (r == 0)
-			break;
-	}
-	close(fd);
-	k->flen = got;
-	return 0;
-ioerr:
-	gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir, STATE_FILE,
-	    strerror(errno));
-	close(fd);
-	return -1;
-}
-
-/*
- * Parse what read_raw() read (rc its result) in full. A missing file is
- * a fresh state. With recover, a corrupt file is moved aside to
- * keys.state.bad and a fresh state starts (the caller holds the lock);
- * without, it is an error.
- */
-static int
-load_full(struct gb_keys *k, int rc, int exists, char *why, size_t whysz,
-    int recover, struct gb_err *err)
-{
-	k->fast = 0;
-	k->pos = 0;
-	if (rc == -1)
-		return -1;
-	if (rc == 0 && !exists) {
-		memset(k->st, 0, k->n * sizeof(*k->st));
-		return 0;
-	}
-	if (rc == 0 && parse_state(k, why, whysz) == 0)
-		return 0;
-	memset(k->st, 0, k->n * sizeof(*k->st));
-	k->pos = 0;
-	if (!recover)
-		return gb_err_set(err, GB_EXIT_TEMP, 0,
-		    "%s/%s: corrupt state (%s); the next update moves it to %s",
-		    k->dir, STATE_FILE, why, STATE_BAD);
-	if (renameat(k->dirfd, STATE_FILE, k->dirfd, STATE_BAD) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
-		    STATE_BAD, strerror(errno));
-	snprintf(k->notice, sizeof(k->notice),
-	    "%s/%s: corrupt state (%s); moved to %s, starting afresh",
-	    k->dir, STATE_FILE, why, STATE_BAD);
-	return 0;
-}
-
-/* Leave the fast path: parse everything that was read. */
-static int
-go_slow(struct gb_keys *k, struct gb_err *err)
-{
-	char why[128];
-
-	if (!k->fast)
-		return 0;
-	return load_full(k, 0, 1, why, sizeof(why), 1, err);
-}
-
-/* Make k->st[i] current; on the fast path its line is parsed now. */
-static int
-entry(struct gb_keys *k, size_t i, struct gb_err *err)
-{
-	const char *p;
-	uint64_t id;
-
-	if (!k->fast || k->seen[i] == k->gen)
-		return 0;
-	p = k->rbuf + k->off[i];
-	if (parse_line(p, k->rbuf + k->off[i + 1] - 1, &id, &k->st[i]) == 0) {
-		k->seen[i] = k->gen;
-		return 0;
-	}
-	/* a bad line: the full parse finds it and recovers */
-	return go_slow(k, err) == -1 ? -1 : 1;
-}
-
-/* Append v in decimal followed by sep; p has room for 21 bytes. */
+/* Append v in decimal, at most max, followed by sep. */
 static char *
-putnum(char *p, unsigned long long v, char sep)
+putnum(char *p, unsigned long long v, unsigned long long max, char sep)
 {
 	char tmp[20];
 	int n = 0;
 
+	if (v > max)
+		v = max;
 	do {
 		tmp[n++] = (char)('0' + v % 10);
 		v /= 10;
@@ -747,29 +637,103 @@ unum(long long v)
 	return v < 0 ? 0 : (unsigned long long)v;
 }
 
-static char *
-put_line(const struct gb_keys *k, size_t i, time_t now, char *p)
+/* Spaces from p to the end of the record, then its newline. */
+static void
+pad(char *rec, char *p)
+{
+	memset(p, ' ', (size_t)(rec + REC - 1 - p));
+	rec[REC - 1] = '\n';
+}
+
+static void
+put_hdr(const struct gb_keys *k, char *rec)
+{
+	char *p = rec;
+
+	memcpy(p, MAGIC2, sizeof(MAGIC2) - 1);
+	p += sizeof(MAGIC2) - 1;
+	p = putnum(p, k->pos, (size_t)-1, ' ');
+	p = putnum(p, k->n, (size_t)-1, ' ');
+	p = putnum(p, k->ncool, (size_t)-1, ' ');
+	p = putnum(p, k->gen, 1ULL << 62, ' ');
+	memcpy(p, k->digest, 16);
+	pad(rec, p + 16);
+}
+
+/* Key i's record (at most 17 + 88 + 80 + 1 bytes before the padding). */
+static void
+put_rec(const struct gb_keys *k, size_t i, time_t now, char *rec)
 {
 	const struct gb_key_info *st = &k->st[i];
+	char *p = rec;
 	size_t len;
 
 	memcpy(p, k->hex[i], 16);
 	p[16] = ' ';
 	p += 17;
-	p = putnum(p, st->invalid ? 1 : 0, ' ');
-	p = putnum(p, st->until > now ? unum(st->until) : 0, ' ');
-	p = putnum(p, unum(st->consec), ' ');
-	p = putnum(p, st->uses, ' ');
-	p = putnum(p, st->fails, ' ');
-	p = putnum(p, unum(st->last_used), ' ');
-	p = putnum(p, unum(st->last_error), ' ');
+	p = putnum(p, st->invalid ? 1 : 0, 1, ' ');
+	p = putnum(p, st->until > now ? unum(st->until) : 0, TIME_MAX, ' ');
+	p = putnum(p, unum(st->consec), CONSEC_MAX, ' ');
+	p = putnum(p, st->uses, COUNT_MAX, ' ');
+	p = putnum(p, st->fails, COUNT_MAX, ' ');
+	p = putnum(p, unum(st->last_used), TIME_MAX, ' ');
+	p = putnum(p, unum(st->last_error), TIME_MAX, ' ');
 	p = putnum(p, st->status > 0 && st->status < 1000 ?
-	    (unsigned)st->status : 0, ' ');
+	    (unsigned)st->status : 0, 999, ' ');
 	len = strlen(st->reason);
 	memcpy(p, st->reason, len);
-	p += len;
-	*p++ = '\n';
-	return p;
+	pad(rec, p + len);
+}
+
+static void
+put_cool(const struct gb_keys *k, const struct cool *c, char *rec)
+{
+	char *p = rec;
+	size_t len = strlen(c->model);
+
+	memcpy(p, "cool ", 5);
+	memcpy(p + 5, k->hex[c->idx], 16);
+	p[21] = ' ';
+	p = putnum(p + 22, unum(c->until), TIME_MAX, ' ');
+	memcpy(p, c->model, len);
+	pad(rec, p + len);
+}
+
+static ssize_t
+readat(int fd, void *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < len) {
+		r = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int
+writeat(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t put = 0;
+	ssize_t r;
+
+	while (put < len) {
+		r = pwrite(fd, (const char *)buf + put, len - put,
+		    off + (off_t)put);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		put += (size_t)r;
+	}
+	return 0;
 }
 
 /* Close fd after a failure, keeping the failure's errno. */
@@ -782,180 +746,518 @@ close_keep_errno(int fd)
 	errno = saved;
 }
 
+static int
+ioerr(struct gb_keys *k, struct gb_err *err)
+{
+	return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
+	    STATE_FILE, strerror(errno));
+}
+
 /*
- * A write without sync (counters, the position): the new version goes
- * into the spare copy, keys.state.tmp, which holds the version before
- * last, overwritten in place, and the two names are exchanged. Measured
- * on ext4 under the lock: 7.5 us, against 35 to 185 us for a new file
- * each time (inode allocation, then the unlink of the old one) and 0.1 to
- * 1.5 ms for a rename over keys.state (ext4 writes the new data out at
- * once on such a rename, auto_da_alloc). keys.state itself is never
- * written in place, so a kill -9 at any instant leaves it old or new;
- * the spare may be torn, and is only ever read as keys.state after a
- * complete write. Readers take the lock shared (gb_keys_load), since a
- * reader could hold the spare open from when it was keys.state. With no
- * keys.state yet, or where exchange is not supported: rename.
+ * Make k->fd the current keys.state (opened again after a replacement),
+ * or -1 when there is none. 0 or -1.
  */
 static int
-write_spare(struct gb_keys *k, struct gb_err *err)
+state_fd(struct gb_keys *k, struct gb_err *err)
 {
 	struct stat sb;
 	int fd;
 
-	if ((fd = openat(k->dirfd, STATE_TMP, O_WRONLY | O_CLOEXEC |
-	    O_NOFOLLOW)) == -1 && errno == ENOENT)
-		fd = openat(k->dirfd, STATE_TMP, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
-	if (fd == -1)
-		goto fail;
-	if (fstat(fd, &sb) == -1)
-		goto fail_close;
-	if (!S_ISREG(sb.st_mode)) {
-		errno = EINVAL;
-		goto fail_close;
+	if (fstatat(k->dirfd, STATE_FILE, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno != ENOENT)
+			return ioerr(k, err);
+		if (k->fd != -1)
+			close(k->fd);
+		k->fd = -1;
+		k->cvalid = 0;
+		return 0;
 	}
-	if (gb_io_pwriteall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
-	    (sb.st_size > (off_t)k->wbuf.len &&
-	    ftruncate(fd, (off_t)k->wbuf.len) == -1))
-		goto fail_close;
-	if (close(fd) == -1)
-		goto fail;
-	if (renameat2(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE,
-	    RENAME_EXCHANGE) == 0)
+	if (k->fd != -1 && sb.st_dev == k->fdev && sb.st_ino == k->fino)
 		return 0;
-	if (renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == 0)
+	if (k->fd != -1)
+		close(k->fd);
+	k->fd = -1;
+	k->cvalid = 0;
+	if ((fd = openat(k->dirfd, STATE_FILE, O_RDWR | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1 && errno == EACCES)
+		fd = openat(k->dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW);
+	if (fd == -1)
+		return ioerr(k, err);
+	if (fstat(fd, &sb) == -1) {
+		close_keep_errno(fd);
+		return ioerr(k, err);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return ioerr(k, err);
+	}
+	k->fd = fd;
+	k->fdev = sb.st_dev;
+	k->fino = sb.st_ino;
+	return 0;
+}
+
+/* The cooldown table: slot of (idx, mh, model), or where it would go. */
+static size_t
+ctab_slot(const struct gb_keys *k, size_t idx, uint64_t mh,
+    const char *model)
+{
+	size_t h = (size_t)((mh ^ (idx * 0x9e3779b97f4a7c15ULL)) >> 7) &
+	    k->ctabmask;
+	const struct cool *c;
+
+	while (k->ctab[h] != 0) {
+		c = &k->cool[k->ctab[h] - 1];
+		if (c->idx == idx && c->mh == mh &&
+		    strcmp(c->model, model) == 0)
+			break;
+		h = (h + 1) & k->ctabmask;
+	}
+	return h;
+}
+
+/* Index the first ncool records of k->cool. 0 or -1 (out of memory). */
+static int
+ctab_build(struct gb_keys *k)
+{
+	size_t size, j, h;
+
+	for (size = 16; size < 2 * (k->ncool + 1); size *= 2)
+		;
+	if (size != k->ctabmask + 1 || k->ctab == NULL) {
+		free(k->ctab);
+		if ((k->ctab = calloc(size, sizeof(*k->ctab))) == NULL) {
+			k->ctabmask = 0;
+			return -1;
+		}
+		k->ctabmask = size - 1;
+	} else
+		memset(k->ctab, 0, size * sizeof(*k->ctab));
+	for (j = 0; j < k->ncool; j++) {
+		if (k->cool[j].until == 0)
+			continue;
+		h = ctab_slot(k, k->cool[j].idx, k->cool[j].mh,
+		    k->cool[j].model);
+		if (k->ctab[h] == 0)
+			k->ctab[h] = j + 1;
+	}
+	return 0;
+}
+
+static ssize_t
+cool_find(const struct gb_keys *k, size_t idx, uint64_t mh,
+    const char *model)
+{
+	size_t h;
+
+	if (k->ctab == NULL)
+		return -1;
+	h = ctab_slot(k, idx, mh, model);
+	return k->ctab[h] == 0 ? -1 : (ssize_t)k->ctab[h] - 1;
+}
+
+static int
+cool_room(struct gb_keys *k, size_t n)
+{
+	struct cool *c;
+	size_t cap;
+
+	if (n <= k->coolcap)
 		return 0;
-	goto fail;
-fail_close:
-	close_keep_errno(fd);
-fail:
-	return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
-	    STATE_FILE, strerror(errno));
+	for (cap = k->coolcap ? k->coolcap : 16; cap < n; cap *= 2)
+		;
+	if ((c = reallocarray(k->cool, cap, sizeof(*c))) == NULL)
+		return -1;
+	k->cool = c;
+	k->coolcap = cap;
+	return 0;
+}
+
+static void
+fresh(struct gb_keys *k)
+{
+	memset(k->st, 0, k->n * sizeof(*k->st));
+	k->pos = 0;
+	k->ncool = 0;
 }
 
 /*
- * Replace the file with a new version in which key changed (or no key,
- * (size_t)-1) differs: temp, fsync, rename, fsync the directory. On the
- * fast path the other lines are copied from the old version. Without
- * sync, write_spare: atomic for every process on the machine (a kill -9
- * still leaves old or new), only a power cut may lose the write (see
- * gb-keys(5), "Durability").
+ * Parse a whole file (len bytes at p) into k->st, k->pos and the live
+ * cooldowns (k->cool, k->ncool). Records of keys no longer configured
+ * are skipped; configured keys without one start fresh. Returns 0, -1
+ * with the first problem in why, or -2 when memory ran out.
  */
 static int
-write_state(struct gb_keys *k, size_t changed, time_t now, int sync,
-    struct gb_err *err)
+parse_file(struct gb_keys *k, const char *p, size_t len, time_t now,
+    char *why, size_t whysz)
 {
-	size_t i, need;
-	char *p;
-	int fd;
+	const char *end = p + len, *nl;
+	unsigned long long pos, count, ncool, gen, i, lines = 0;
+	unsigned char *seen;
+	struct gb_key_info tmp;
+	char digest[17];
+	struct cool c;
+	uint64_t id;
+	ssize_t idx;
+	int v2, rc = -1;
 
-	need = 64 + (k->fast ? k->flen + LINE_MAX_LEN : k->n * LINE_MAX_LEN);
-	k->wbuf.len = 0;
-	if (gb_buf_reserve(&k->wbuf, need) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	p = k->wbuf.data;
-	memcpy(p, MAGIC, sizeof(MAGIC) - 1);
-	p += sizeof(MAGIC) - 1;
-	p = putnum(p, k->pos, ' ');
-	p = putnum(p, k->n, '\n');
-	if (k->fast && changed == (size_t)-1) {
-		memcpy(p, k->rbuf + k->off[0], k->off[k->n] - k->off[0]);
-		p += k->off[k->n] - k->off[0];
-	} else if (k->fast) {
-		memcpy(p, k->rbuf + k->off[0], k->off[changed] - k->off[0]);
-		p += k->off[changed] - k->off[0];
-		p = put_line(k, changed, now, p);
-		memcpy(p, k->rbuf + k->off[changed + 1],
-		    k->off[k->n] - k->off[changed + 1]);
-		p += k->off[k->n] - k->off[changed + 1];
-	} else
-		for (i = 0; i < k->n; i++)
-			p = put_line(k, i, now, p);
-	k->wbuf.len = (size_t)(p - k->wbuf.data);
-
-	if (!sync)
-		return write_spare(k, err);
-	if ((unlinkat(k->dirfd, STATE_TMP, 0) == -1 && errno != ENOENT) ||
-	    (fd = openat(k->dirfd, STATE_TMP,
-	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
-		goto fail;
-	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
-	    (sync && fsync(fd) == -1)) {
-		close_keep_errno(fd);
-		goto fail;
+	fresh(k);
+	if ((seen = calloc(k->n, 1)) == NULL)
+		return -2;
+	v2 = len >= sizeof(MAGIC2) - 1 &&
+	    memcmp(p, MAGIC2, sizeof(MAGIC2) - 1) == 0;
+	if (v2) {
+		if (parse_hdr(p, len, &pos, &count, &ncool, &gen, digest) ==
+		    -1) {
+			snprintf(why, whysz, "record 0: malformed header");
+			goto out;
+		}
+		if (count > (len / REC) || ncool > len / REC ||
+		    len / REC < 1 + count + ncool || len % REC != 0) {
+			snprintf(why, whysz, "%zu bytes for %llu keys and "
+			    "%llu cooldowns", len, count, ncool);
+			goto out;
+		}
+		k->gen = gen;
+		p += REC;
+	} else {
+		if (len < sizeof(MAGIC1) - 1 ||
+		    memcmp(p, MAGIC1, sizeof(MAGIC1) - 1) != 0) {
+			snprintf(why, whysz, "not a gb-keys state file");
+			goto out;
+		}
+		p += sizeof(MAGIC1) - 1;
+		if (num(&p, end, ' ', (size_t)-1, &pos) == -1 ||
+		    num(&p, end, '\n', (size_t)-1, &count) == -1) {
+			snprintf(why, whysz, "line 1: malformed header");
+			goto out;
+		}
+		ncool = 0;
 	}
-	if (close(fd) == -1)
-		goto fail;
-	if (renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
-	    (sync && fsync(k->dirfd) == -1))
-		goto fail;
-	return 0;
-fail:
-	return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
-	    STATE_FILE, strerror(errno));
-}
-
-int
-gb_keys_load(struct gb_keys *k, struct gb_err *err)
-{
-	char why[128];
-	long wait;
-	int rc, exists, locked;
-
-	k->notice[0] = '\0';
-	/*
-	 * A reader shares the lock: a writer may be overwriting the spare
-	 * copy, which is a version a reader without the lock could still
-	 * hold open (see write_spare). Not for long: when the lock stays
-	 * taken (a writer stuck holding it, writing nothing), read without
-	 * it, as a stuck writer must not stop "gb-keys list".
-	 */
-	wait = k->wait_ms;
-	if (k->wait_ms > READ_WAIT_MS)
-		k->wait_ms = READ_WAIT_MS;
-	locked = lock_mode(k, LOCK_SH, err) == 0;
-	k->wait_ms = wait;
-	gb_err_clear(err);
-	rc = read_raw(k, &exists, why, sizeof(why), err);
-	rc = load_full(k, rc, exists, why, sizeof(why), 0, err);
-	if (locked)
-		unlock_state(k);
+	for (i = 0; i < count; i++) {
+		lines++;
+		if (v2) {
+			nl = p + REC - 1;
+			if (*nl != '\n')
+				nl = NULL;
+		} else if (p >= end) {
+			snprintf(why, whysz, "%llu entries, header says %llu",
+			    lines - 1, count);
+			goto out;
+		} else
+			nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			snprintf(why, whysz, "%s %llu: incomplete",
+			    v2 ? "record" : "line", lines + !v2);
+			goto out;
+		}
+		if (parse_rec(p, nl, &id, &tmp) == -1) {
+			snprintf(why, whysz, "%s %llu: malformed entry",
+			    v2 ? "record" : "line", lines + !v2);
+			goto out;
+		}
+		if ((idx = tab_find(k, id)) != -1) {
+			if (seen[idx]) {
+				snprintf(why, whysz, "%s %llu: repeated id",
+				    v2 ? "record" : "line", lines + !v2);
+				goto out;
+			}
+			seen[idx] = 1;
+			k->st[idx] = tmp;
+		}
+		p = nl + 1;
+	}
+	if (!v2 && p != end) {
+		snprintf(why, whysz, "more entries than the header's %llu",
+		    count);
+		goto out;
+	}
+	for (i = 0; i < ncool; i++, p += REC) {
+		/* a bad cooldown record is dropped, not fatal */
+		if (parse_cool(p, &id, &c) == -1 || c.until <= now ||
+		    (idx = tab_find(k, id)) == -1)
+			continue;
+		if (k->ncool >= COOL_MAX(k->n))
+			break;
+		if (cool_room(k, k->ncool + 1) == -1) {
+			rc = -2;
+			goto out;
+		}
+		c.idx = (size_t)idx;
+		k->cool[k->ncool++] = c;
+	}
+	k->pos = (size_t)(pos % k->n);
+	rc = 0;
+out:
+	free(seen);
+	if (rc != 0) {
+		fresh(k);
+		k->cvalid = 0;
+	}
 	return rc;
 }
 
 /*
- * Lock and read, on the fast path when the file allows it; on failure
- * nothing is held.
+ * Read the whole file and parse it. A missing file is a fresh state.
+ * With recover, a corrupt file is moved aside to keys.state.bad and a
+ * fresh state starts (the caller holds the lock); without, it is an
+ * error. Afterwards k->cool holds the live cooldowns, not the file's
+ * slots (k->cvalid is 0).
+ */
+static int
+load_whole(struct gb_keys *k, int recover, struct gb_err *err)
+{
+	char why[128];
+	struct stat sb;
+	ssize_t r;
+	int rc;
+
+	k->cvalid = 0;
+	if (state_fd(k, err) == -1)
+		return -1;
+	if (k->fd == -1) {
+		fresh(k);
+		return 0;
+	}
+	if (fstat(k->fd, &sb) == -1)
+		return ioerr(k, err);
+	if (sb.st_size > STATE_MAX) {
+		snprintf(why, sizeof(why), "larger than %d bytes", STATE_MAX);
+		rc = -1;
+	} else {
+		k->rbuf.len = 0;
+		if (gb_buf_reserve(&k->rbuf, (size_t)sb.st_size + 1) == -1)
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory");
+		if ((r = readat(k->fd, k->rbuf.data, (size_t)sb.st_size, 0))
+		    == -1)
+			return ioerr(k, err);
+		rc = parse_file(k, k->rbuf.data, (size_t)r, time(NULL), why,
+		    sizeof(why));
+		if (rc == -2)
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory");
+	}
+	if (rc == 0)
+		return 0;
+	if (!recover)
+		return gb_err_set(err, GB_EXIT_TEMP, 0,
+		    "%s/%s: corrupt state (%s); the next update moves it to %s",
+		    k->dir, STATE_FILE, why, STATE_BAD);
+	if (renameat(k->dirfd, STATE_FILE, k->dirfd, STATE_BAD) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "%s/%s: %s", k->dir,
+		    STATE_BAD, strerror(errno));
+	snprintf(k->notice, sizeof(k->notice),
+	    "%s/%s: corrupt state (%s); moved to %s, starting afresh",
+	    k->dir, STATE_FILE, why, STATE_BAD);
+	return 0;
+}
+
+/*
+ * Replace the file with the whole state in memory, in the canonical
+ * order, live cooldowns only: temp, fsync, rename, fsync the
+ * directory. Afterwards the cooldown table matches the file.
+ */
+static int
+write_full(struct gb_keys *k, time_t now, struct gb_err *err)
+{
+	size_t i, j;
+	char *p;
+	int fd;
+
+	for (i = j = 0; i < k->ncool; i++)
+		if (k->cool[i].until > now)
+			k->cool[j++] = k->cool[i];
+	k->ncool = j;
+	k->gen++;
+	k->wbuf.len = 0;
+	if (gb_buf_reserve(&k->wbuf, (1 + k->n + k->ncool) * REC) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	p = k->wbuf.data;
+	put_hdr(k, p);
+	for (i = 0, p += REC; i < k->n; i++, p += REC)
+		put_rec(k, i, now, p);
+	for (i = 0; i < k->ncool; i++, p += REC)
+		put_cool(k, &k->cool[i], p);
+	k->wbuf.len = (size_t)(p - k->wbuf.data);
+	if ((unlinkat(k->dirfd, STATE_TMP, 0) == -1 && errno != ENOENT) ||
+	    (fd = openat(k->dirfd, STATE_TMP,
+	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
+		return ioerr(k, err);
+	if (gb_io_writeall(fd, k->wbuf.data, k->wbuf.len) == -1 ||
+	    fsync(fd) == -1) {
+		close_keep_errno(fd);
+		return ioerr(k, err);
+	}
+	if (close(fd) == -1 ||
+	    renameat(k->dirfd, STATE_TMP, k->dirfd, STATE_FILE) == -1 ||
+	    fsync(k->dirfd) == -1)
+		return ioerr(k, err);
+	if (state_fd(k, err) == -1)
+		return -1;
+	if (ctab_build(k) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	k->cvalid = 1;
+	k->cgen = k->gen;
+	return 0;
+}
+
+/* The file is not what the fast path expects: read it all, rewrite it. */
+static int
+go_slow(struct gb_keys *k, struct gb_err *err)
+{
+	k->ccount = 0;
+	if (load_whole(k, 1, err) == -1)
+		return -1;
+	return write_full(k, time(NULL), err);
+}
+
+/*
+ * Lock, and read the header. A file in the canonical shape (version 2,
+ * our keys in our order) is used in place; any other is read whole and
+ * rewritten first. On failure nothing is held.
  */
 static int
 begin(struct gb_keys *k, struct gb_err *err)
 {
-	char why[128];
-	int rc, exists;
+	unsigned long long pos, count, ncool, gen;
+	char hdr[REC], digest[17];
 
 	k->notice[0] = '\0';
+	k->ccount = 0;
 	if (lock_state(k, err) == -1)
 		return -1;
-	rc = read_raw(k, &exists, why, sizeof(why), err);
-	if (rc == 0 && exists && index_lines(k) == 0) {
-		k->fast = 1;
+	if (state_fd(k, err) == -1)
+		goto fail;
+	if (k->fd != -1 && readat(k->fd, hdr, REC, 0) == REC &&
+	    parse_hdr(hdr, REC, &pos, &count, &ncool, &gen, digest) == 0 &&
+	    count == k->n && strcmp(digest, k->digest) == 0 &&
+	    ncool <= COOL_MAX(k->n)) {
+		k->pos = (size_t)(pos % k->n);
+		k->ncool = (size_t)ncool;
+		k->gen = gen;
 		return 0;
 	}
-	if (load_full(k, rc, exists, why, sizeof(why), 1, err) == -1) {
-		unlock_state(k);
-		return -1;
+	if (go_slow(k, err) == 0)
+		return 0;
+fail:
+	unlock_state(k);
+	return -1;
+}
+
+/*
+ * Bring the cooldown table up to date with the file: read again only
+ * when the generation moved (or the file was replaced). 0, 1 when the
+ * file had to be rewritten (start over), -1.
+ */
+static int
+cool_sync(struct gb_keys *k, struct gb_err *err)
+{
+	size_t j, len = k->ncool * REC;
+	ssize_t r, idx;
+	uint64_t id;
+	char *p;
+
+	if (k->cvalid && k->cgen == k->gen)
+		return 0;
+	k->rbuf.len = 0;
+	if (cool_room(k, k->ncool) == -1 ||
+	    gb_buf_reserve(&k->rbuf, len + 1) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	if ((r = readat(k->fd, k->rbuf.data, len,
+	    (off_t)((1 + k->n) * REC))) == -1)
+		return ioerr(k, err);
+	if ((size_t)r < len)
+		return go_slow(k, err) == -1 ? -1 : 1;
+	for (j = 0, p = k->rbuf.data; j < k->ncool; j++, p += REC) {
+		if (parse_cool(p, &id, &k->cool[j]) == -1 ||
+		    (idx = tab_find(k, id)) == -1) {
+			memset(&k->cool[j], 0, sizeof(k->cool[j]));
+			continue;	/* a free slot */
+		}
+		k->cool[j].idx = (size_t)idx;
 	}
+	if (ctab_build(k) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	k->cvalid = 1;
+	k->cgen = k->gen;
 	return 0;
 }
 
-/* Write and unlock. */
+/*
+ * Make k->st[i] current from its record, reading up to a page of
+ * records ahead. 0, 1 when the file had to be rewritten (start over),
+ * -1.
+ */
 static int
-commit(struct gb_keys *k, size_t changed, time_t now, int sync,
-    struct gb_err *err)
+rec_get(struct gb_keys *k, size_t i, struct gb_err *err)
 {
-	int rc;
+	size_t cnt;
+	ssize_t r;
+	uint64_t id;
+	const char *p;
 
-	rc = write_state(k, changed, now, sync, err);
+	if (i < k->cfirst || i >= k->cfirst + k->ccount) {
+		cnt = k->n - i < CHUNK ? k->n - i : CHUNK;
+		if ((r = readat(k->fd, k->chunk, cnt * REC,
+		    (off_t)((1 + i) * REC))) == -1)
+			return ioerr(k, err);
+		if ((size_t)r < cnt * REC)
+			goto bad;
+		k->cfirst = i;
+		k->ccount = cnt;
+	}
+	p = k->chunk + (i - k->cfirst) * REC;
+	if (p[REC - 1] == '\n' && memcmp(p, k->hex[i], 16) == 0 &&
+	    parse_rec(p, p + REC - 1, &id, &k->st[i]) == 0)
+		return 0;
+bad:
+	/* the full parse finds what is wrong, and recovers */
+	return go_slow(k, err) == -1 ? -1 : 1;
+}
+
+static int
+rec_put(struct gb_keys *k, size_t i, time_t now, struct gb_err *err)
+{
+	char rec[REC];
+
+	put_rec(k, i, now, rec);
+	k->ccount = 0;
+	if (writeat(k->fd, rec, REC, (off_t)((1 + i) * REC)) == -1)
+		return ioerr(k, err);
+	return 0;
+}
+
+static int
+hdr_put(struct gb_keys *k, struct gb_err *err)
+{
+	char rec[REC];
+
+	put_hdr(k, rec);
+	if (writeat(k->fd, rec, REC, 0) == -1)
+		return ioerr(k, err);
+	return 0;
+}
+
+static int
+cool_put(struct gb_keys *k, size_t j, struct gb_err *err)
+{
+	char rec[REC];
+
+	put_cool(k, &k->cool[j], rec);
+	if (writeat(k->fd, rec, REC, (off_t)((1 + k->n + j) * REC)) == -1)
+		return ioerr(k, err);
+	return 0;
+}
+
+/* Make what was written durable (when sync), then unlock. */
+static int
+finish(struct gb_keys *k, int rc, int sync, struct gb_err *err)
+{
+	if (rc == 0 && sync && fdatasync(k->fd) == -1)
+		rc = ioerr(k, err);
 	unlock_state(k);
 	return rc;
 }
@@ -964,23 +1266,48 @@ int
 gb_keys_next(struct gb_keys *k, const size_t *skip, size_t nskip,
     time_t *retry_at, struct gb_err *err)
 {
+	return gb_keys_next_for(k, NULL, skip, nskip, retry_at, err);
+}
+
+int
+gb_keys_next_for(struct gb_keys *k, const char *model, const size_t *skip,
+    size_t nskip, time_t *retry_at, struct gb_err *err)
+{
 	struct gb_key_info *st;
-	time_t now, soonest;
+	time_t now, soonest, t;
+	uint64_t mh = 0;
 	size_t i, j, s;
-	int rc;
+	ssize_t c;
+	int rc, bymodel;
 
 	if (retry_at != NULL)
 		*retry_at = 0;
+	if ((bymodel = model_ok(model)))
+		mh = model_hash(model);
 	if (begin(k, err) == -1)
 		return -1;
 	now = time(NULL);
 again:
 	soonest = 0;
+	if (bymodel && (rc = cool_sync(k, err)) != 0) {
+		if (rc == -1)
+			return finish(k, -1, 0, err);
+		goto again;
+	}
 	for (j = 0, i = k->pos; j < k->n; j++, i = i + 1 == k->n ? 0 : i + 1) {
-		if ((rc = entry(k, i, err)) == -1) {
-			unlock_state(k);
-			return -1;
+		for (s = 0; s < nskip; s++)
+			if (skip[s] == i)
+				break;
+		if (s < nskip)
+			continue;
+		if (bymodel && (c = cool_find(k, i, mh, model)) != -1 &&
+		    (t = k->cool[c].until) > now) {
+			if (soonest == 0 || t < soonest)
+				soonest = t;
+			continue;
 		}
+		if ((rc = rec_get(k, i, err)) == -1)
+			return finish(k, -1, 0, err);
 		if (rc == 1)
 			goto again;
 		st = &k->st[i];
@@ -991,17 +1318,13 @@ again:
 				soonest = st->until;
 			continue;
 		}
-		for (s = 0; s < nskip; s++)
-			if (skip[s] == i)
-				break;
-		if (s < nskip)
-			continue;
 		st->uses++;
 		st->last_used = now;
 		k->pos = i + 1 == k->n ? 0 : i + 1;
-		/* only counters moved: no fsync on the hot path */
-		if (commit(k, i, now, 0, err) == -1)
-			return -1;
+		/* only counters moved: no sync on the hot path */
+		if (rec_put(k, i, now, err) == -1 || hdr_put(k, err) == -1)
+			return finish(k, -1, 0, err);
+		finish(k, 0, 0, err);
 		return (int)i;
 	}
 	unlock_state(k);
@@ -1009,9 +1332,11 @@ again:
 		*retry_at = soonest;
 	if (soonest != 0)
 		return gb_err_set(err, GB_EXIT_NO, 429,
-		    "no usable key; retry after %lld s (at %lld)",
+		    "no usable key%s%s; retry after %lld s (at %lld)",
+		    bymodel ? " for " : "", bymodel ? model : "",
 		    (long long)(soonest - now), (long long)soonest);
-	return gb_err_set(err, GB_EXIT_NO, 429, "no usable key");
+	return gb_err_set(err, GB_EXIT_NO, 429, "no usable key%s%s",
+	    bymodel ? " for " : "", bymodel ? model : "");
 }
 
 /*
@@ -1063,24 +1388,74 @@ set_reason(struct gb_keys *k, struct gb_key_info *st, const char *reason)
 		o--;
 	st->reason[o] = '\0';
 }
+/*
+ * Key idx cools for model until then: its record is reused, else a
+ * free one (expired), else one is added. 0, 1 when the file had to be
+ * rewritten (start over), 2 when no record is left (COOL_MAX: the key
+ * cools for every model instead), -1.
+ */
+static int
+cool_set(struct gb_keys *k, size_t idx, const char *model, time_t until,
+    time_t now, struct gb_err *err)
+{
+	uint64_t mh = model_hash(model);
+	ssize_t c;
+	size_t j;
+	int rc;
 
-int
-gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
-    long seconds, int status, const char *reason, struct gb_err *err)
+	if ((rc = cool_sync(k, err)) != 0)
+		return rc;
+	if ((c = cool_find(k, idx, mh, model)) == -1)
+		for (j = 0; j < k->ncool; j++)
+			if (k->cool[j].until <= now) {
+				c = (ssize_t)j;
+				break;
+			}
+	if (c == -1) {
+		if (k->ncool >= COOL_MAX(k->n))
+			return 2;
+		if (cool_room(k, k->ncool + 1) == -1)
+			return gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory");
+		c = (ssize_t)k->ncool;
+	}
+	k->cool[c].idx = idx;
+	k->cool[c].mh = mh;
+	k->cool[c].until = until;
+	snprintf(k->cool[c].model, sizeof(k->cool[c].model), "%s", model);
+	/* the record first: a header that counts it comes after */
+	if (cool_put(k, (size_t)c, err) == -1)
+		return -1;
+	if ((size_t)c == k->ncool)
+		k->ncool++;
+	k->gen++;
+	if (hdr_put(k, err) == -1)
+		return -1;
+	if (ctab_build(k) == -1)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	k->cgen = k->gen;
+	return 0;
+}
+
+static int
+update(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
+    const char *model, time_t until, int status, const char *reason,
+    struct gb_err *err)
 {
 	struct gb_key_info *st;
 	time_t now;
-	int sync = 1;
+	int rc, sync = 1;
 
 	if (idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
 	if (begin(k, err) == -1)
 		return -1;
-	if (entry(k, idx, err) == -1) {
-		unlock_state(k);
-		return -1;
-	}
+again:
+	if ((rc = rec_get(k, idx, err)) == -1)
+		return finish(k, -1, 0, err);
+	if (rc == 1)
+		goto again;
 	now = time(NULL);
 	st = &k->st[idx];
 	switch (what) {
@@ -1089,12 +1464,10 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 		 * The common case, a success of a key in good standing,
 		 * changes nothing in the file: no write at all. A success
 		 * that ends a failure streak moves a counter only (no
-		 * fsync); one that revives an invalid key is synced.
+		 * sync); one that revives an invalid key is synced.
 		 */
-		if (st->consec == 0 && !st->invalid) {
-			unlock_state(k);
-			return 0;
-		}
+		if (st->consec == 0 && !st->invalid)
+			return finish(k, 0, 0, err);
 		sync = st->invalid;
 		st->consec = 0;
 		st->invalid = 0;
@@ -1109,9 +1482,14 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 		set_reason(k, st, reason);
 		break;
 	case GB_KEY_COOL:
-		if (seconds < 0)
-			seconds = k->cooldown;
-		st->until = now + seconds;
+		rc = model_ok(model) ? cool_set(k, idx, model, until, now,
+		    err) : 2;
+		if (rc == -1)
+			return finish(k, -1, 0, err);
+		if (rc == 1)
+			goto again;
+		if (rc == 2)
+			st->until = until;
 		st->last_error = now;
 		st->status = status > 0 ? status : 429;
 		set_reason(k, st, reason);
@@ -1122,35 +1500,207 @@ gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 		st->consec = 0;
 		break;
 	case GB_KEY_NOTE:
+		sync = 0;
 		st->last_error = now;
 		st->status = status;
 		set_reason(k, st, reason);
 		break;
 	}
-	return commit(k, idx, now, sync, err);
+	return finish(k, rec_put(k, idx, now, err), sync, err);
+}
+
+int
+gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
+    long seconds, int status, const char *reason, struct gb_err *err)
+{
+	if (what == GB_KEY_COOL && seconds < 0)
+		seconds = k->cooldown;
+	return update(k, idx, what, NULL, time(NULL) + seconds, status,
+	    reason, err);
+}
+
+int
+gb_keys_cool(struct gb_keys *k, size_t idx, const char *model,
+    time_t until, int status, const char *reason, struct gb_err *err)
+{
+	return update(k, idx, GB_KEY_COOL, model, until, status, reason,
+	    err);
 }
 
 int
 gb_keys_reset(struct gb_keys *k, size_t idx, struct gb_err *err)
 {
-	size_t i;
+	struct gb_key_info *st;
+	time_t now;
+	size_t i, j;
+	int rc, moved = 0;
 
 	if (idx != (size_t)-1 && idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
 	if (begin(k, err) == -1)
 		return -1;
-	if ((idx == (size_t)-1 ? go_slow(k, err) : entry(k, idx, err)) == -1) {
-		unlock_state(k);
-		return -1;
-	}
-	for (i = 0; i < k->n; i++)
-		if (idx == (size_t)-1 || idx == i) {
+	now = time(NULL);
+	if (idx == (size_t)-1) {
+		/* everything: read it all, write it all */
+		if (load_whole(k, 1, err) == -1)
+			return finish(k, -1, 0, err);
+		for (i = 0; i < k->n; i++) {
 			k->st[i].invalid = 0;
 			k->st[i].until = 0;
 			k->st[i].consec = 0;
 		}
-	return commit(k, idx, time(NULL), 1, err);
+		k->ncool = 0;
+		return finish(k, write_full(k, now, err), 0, err);
+	}
+again:
+	if ((rc = rec_get(k, idx, err)) == 1 || (rc == 0 &&
+	    (rc = cool_sync(k, err)) == 1))
+		goto again;
+	if (rc == -1)
+		return finish(k, -1, 0, err);
+	st = &k->st[idx];
+	st->invalid = 0;
+	st->until = 0;
+	st->consec = 0;
+	for (j = 0; j < k->ncool; j++)
+		if (k->cool[j].idx == idx && k->cool[j].until != 0) {
+			k->cool[j].until = 0;
+			if (cool_put(k, j, err) == -1)
+				return finish(k, -1, 0, err);
+			moved = 1;
+		}
+	if (moved) {
+		k->gen++;
+		if (hdr_put(k, err) == -1)
+			return finish(k, -1, 0, err);
+		if (ctab_build(k) == -1)
+			return finish(k, gb_err_set(err, GB_EXIT_TEMP, 0,
+			    "out of memory"), 0, err);
+		k->cgen = k->gen;
+	}
+	return finish(k, rec_put(k, idx, now, err), 1, err);
+}
+
+int
+gb_keys_load(struct gb_keys *k, struct gb_err *err)
+{
+	struct gb_key_cool *lc;
+	size_t i, j, *at;
+	time_t now = time(NULL);
+	long wait;
+	int rc, locked;
+
+	k->notice[0] = '\0';
+	/*
+	 * A reader shares the lock, not for long: when the lock stays
+	 * taken (a writer stuck holding it, writing nothing), read without
+	 * it, as a stuck writer must not stop "gb-keys list". Each record
+	 * is written whole by one pwrite, so such a read still sees whole
+	 * records.
+	 */
+	wait = k->wait_ms;
+	if (k->wait_ms > READ_WAIT_MS)
+		k->wait_ms = READ_WAIT_MS;
+	locked = lock_mode(k, LOCK_SH, err) == 0;
+	k->wait_ms = wait;
+	gb_err_clear(err);
+	rc = load_whole(k, 0, err);
+	if (locked)
+		unlock_state(k);
+	if (rc == -1)
+		return -1;
+	/* the live cooldowns grouped by key, in file order */
+	free(k->lc);
+	k->lc = NULL;
+	if (k->lcoff == NULL &&
+	    (k->lcoff = calloc(k->n + 1, sizeof(*k->lcoff))) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	memset(k->lcoff, 0, (k->n + 1) * sizeof(*k->lcoff));
+	if (k->ncool > 0 &&
+	    (k->lc = calloc(k->ncool, sizeof(*k->lc))) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	for (j = 0; j < k->ncool; j++)
+		if (k->cool[j].until > now)
+			k->lcoff[k->cool[j].idx + 1]++;
+	for (i = 0; i < k->n; i++)
+		k->lcoff[i + 1] += k->lcoff[i];
+	if ((at = calloc(k->n + 1, sizeof(*at))) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	memcpy(at, k->lcoff, (k->n + 1) * sizeof(*at));
+	for (j = 0; j < k->ncool; j++) {
+		if (k->cool[j].until <= now)
+			continue;
+		lc = &k->lc[at[k->cool[j].idx]++];
+		lc->until = k->cool[j].until;
+		snprintf(lc->model, sizeof(lc->model), "%s",
+		    k->cool[j].model);
+	}
+	free(at);
+	return 0;
+}
+
+const struct gb_key_cool *
+gb_keys_cools(const struct gb_keys *k, size_t idx, size_t *n)
+{
+	*n = 0;
+	if (idx >= k->n || k->lcoff == NULL || k->lc == NULL)
+		return NULL;
+	*n = k->lcoff[idx + 1] - k->lcoff[idx];
+	return *n > 0 ? &k->lc[k->lcoff[idx]] : NULL;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1-12). */
+static long
+days_of(long y, int m, int d)
+{
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The first Sunday on or after day number d (1970-01-01 a Thursday). */
+static long
+sunday_from(long d)
+{
+	return d + (7 - (d + 4) % 7) % 7;
+}
+
+/*
+ * UTC offset of Pacific time at t: daylight time (UTC-7) from 02:00 PST
+ * on the second Sunday in March to 02:00 PDT on the first Sunday in
+ * November (the US rules since 2007), standard time (UTC-8) otherwise.
+ */
+static long
+pacific_offset(time_t t)
+{
+	struct tm tm;
+	time_t start, end;
+	long y;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		return -8 * 3600;
+	y = tm.tm_year + 1900L;
+	start = (time_t)(sunday_from(days_of(y, 3, 1)) + 7) * 86400 +
+	    10 * 3600;
+	end = (time_t)sunday_from(days_of(y, 11, 1)) * 86400 + 9 * 3600;
+	return t >= start && t < end ? -7 * 3600 : -8 * 3600;
+}
+
+time_t
+gb_keys_day_end(time_t now)
+{
+	long off = pacific_offset(now);
+	time_t midnight;
+
+	midnight = ((now + off) / 86400 + 1) * 86400;
+	/* the offset may change between now and then (02:00 today) */
+	return midnight - pacific_offset(midnight - off);
 }
 
 /*
@@ -1244,9 +1794,10 @@ json_t *
 gb_keys_list_json(struct gb_keys *k, time_t now)
 {
 	const struct gb_key_info *st;
-	json_t *root, *arr, *o, *le;
+	const struct gb_key_cool *lc;
+	json_t *root, *arr, *o, *le, *mc;
 	char m[GB_MASK_SIZE];
-	size_t i;
+	size_t i, j, nc;
 	enum gb_key_state s;
 
 	root = json_pack("{s:I,s:I,s:[]}", "now", (json_int_t)now,
@@ -1264,13 +1815,21 @@ gb_keys_list_json(struct gb_keys *k, time_t now)
 			    (json_int_t)st->last_error);
 		else
 			le = json_null();
-		o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s:o,s:o}",
+		mc = json_array();
+		lc = gb_keys_cools(k, i, &nc);
+		for (j = 0; j < nc; j++)
+			if (lc[j].until > now)
+				json_array_append_new(mc, json_pack(
+				    "{s:s,s:I}", "model", lc[j].model,
+				    "until", (json_int_t)lc[j].until));
+		o = json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:I,s:I,s:I,s:o,s:o}",
 		    "index", (json_int_t)i,
 		    "key", gb_mask(gb_keys_key(k, i), m, sizeof(m)),
 		    "id", gb_keys_id(k, i),
 		    "state", gb_keys_state_name(s),
 		    "cooling_until", s == GB_KEY_COOLING ?
 		    opt_time(st->until) : json_null(),
+		    "models_cooling", mc,
 		    "consecutive_failures", (json_int_t)st->consec,
 		    "failures", (json_int_t)st->fails,
 		    "uses", (json_int_t)st->uses,

@@ -35,6 +35,7 @@ enum gb_key_state {
 };
 
 #define GB_KEYS_REASON_MAX	80	/* bytes of "last error" reason kept */
+#define GB_KEYS_MODEL_MAX	200	/* longest model a key cools for alone */
 #define GB_KEYS_WAIT_MS		5000	/* default lock wait, milliseconds */
 
 /* Everything the state file remembers about one key. */
@@ -48,6 +49,12 @@ struct gb_key_info {
 	time_t		 last_error;	/* time of the last error, 0: never */
 	int		 status;	/* HTTP status of the last error, or 0 */
 	char		 reason[GB_KEYS_REASON_MAX + 1];
+};
+
+/* A model a key cools for (gb_keys_cools). */
+struct gb_key_cool {
+	time_t		 until;
+	char		 model[GB_KEYS_MODEL_MAX + 1];
 };
 
 /* Open the state under cfg->state_dir for the keys in cfg->api_keys. */
@@ -69,6 +76,14 @@ int	gb_keys_next(struct gb_keys *, const size_t *, size_t, time_t *,
 	    struct gb_err *);
 
 /*
+ * The same for one model: keys cooling for that model (gb_keys_cool)
+ * are skipped as well, and counted in *retry_at. A NULL model is
+ * gb_keys_next.
+ */
+int	gb_keys_next_for(struct gb_keys *, const char *, const size_t *,
+	    size_t, time_t *, struct gb_err *);
+
+/*
  * Record an outcome for key idx. status and reason describe the last
  * error (0 and NULL for GB_KEY_OK). Returns 0 or -1.
  */
@@ -76,8 +91,24 @@ int	gb_keys_record(struct gb_keys *, size_t, enum gb_key_outcome, long,
 	    int, const char *, struct gb_err *);
 
 /*
- * Read the state without taking the lock (the file is only ever
- * replaced whole, so a reader sees one complete version). Afterwards
+ * Key idx rests until then for model alone: it goes on serving other
+ * models. A NULL or unusable model name (empty, longer than
+ * GB_KEYS_MODEL_MAX, a space or a control character), or a state with
+ * no room left for another cooldown, rests the whole key instead.
+ * status and reason as for gb_keys_record. 0 or -1.
+ */
+int	gb_keys_cool(struct gb_keys *, size_t, const char *, time_t, int,
+	    const char *, struct gb_err *);
+
+/*
+ * The end of Google's quota day after now: the next midnight in
+ * America/Los_Angeles, where daily quotas reset.
+ */
+time_t	gb_keys_day_end(time_t);
+
+/*
+ * Read the whole state, sharing the lock for a moment (records are
+ * written whole, so a reader never sees half of one). Afterwards
  * gb_keys_info() and gb_keys_position() describe it. A missing file is
  * a fresh state; a corrupt one is an error (GB_EXIT_TEMP).
  * gb_keys_next() and gb_keys_record() bring gb_keys_info() up to date
@@ -86,6 +117,12 @@ int	gb_keys_record(struct gb_keys *, size_t, enum gb_key_outcome, long,
  */
 int	gb_keys_load(struct gb_keys *, struct gb_err *);
 const struct gb_key_info *gb_keys_info(const struct gb_keys *, size_t);
+/*
+ * After gb_keys_load: the models key idx cools for, *n of them (NULL
+ * when none).
+ */
+const struct gb_key_cool *gb_keys_cools(const struct gb_keys *, size_t,
+	    size_t *);
 size_t	gb_keys_position(const struct gb_keys *);
 enum gb_key_state gb_keys_state(const struct gb_key_info *, time_t);
 

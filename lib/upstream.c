@@ -98,6 +98,7 @@ struct attempt {
 	int	 committed;		/* sink->head was called */
 	int	 notjson;		/* a 2xx whose body is not JSON */
 	int	 gone;			/* the caller went away */
+	int	 daily;			/* 429 of a per-day quota */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
 };
@@ -121,6 +122,8 @@ struct gb_upcall {
 	double			 deadline;	/* monotonic seconds */
 	time_t			 retry_at;	/* a cooling key's return */
 	int			 nokey;		/* gb_keys_next found none */
+	char			 model[GB_KEYS_MODEL_MAX + 1]; /* of the path,
+						   keys cool for it alone */
 	size_t			 idx;		/* key of the attempt */
 	struct attempt		 a;		/* the last attempt's */
 
@@ -500,6 +503,56 @@ gb_upstream_classify(int status, const char *body, size_t len, long *delay,
 	else
 		c = GB_UP_FINAL;
 	return c;
+}
+
+/*
+ * Does a 429 body name a per-day quota? Google's QuotaFailure detail
+ * lists the quotas that ran out; a quotaId with "PerDay" in it
+ * (GenerateRequestsPerDayPerProjectPerModel-FreeTier) resets at
+ * midnight Pacific time, whatever RetryInfo says.
+ */
+static int
+quota_daily(const char *body, size_t len)
+{
+	json_t *root, *e, *d, *v;
+	const char *id;
+	size_t i, j;
+	int daily = 0;
+
+	if (body == NULL || len == 0 ||
+	    (root = json_loadb(body, len, 0, NULL)) == NULL)
+		return 0;
+	e = json_is_array(root) ? json_array_get(root, 0) : root;
+	e = json_object_get(e, "error");
+	json_array_foreach(json_object_get(e, "details"), i, d)
+		json_array_foreach(json_object_get(d, "violations"), j, v) {
+			id = json_string_value(json_object_get(v, "quotaId"));
+			if (id != NULL && strstr(id, "PerDay") != NULL)
+				daily = 1;
+		}
+	json_decref(root);
+	return daily;
+}
+
+/*
+ * The model a path is about, "models/M:action" or "models/M", or "".
+ * Quotas are per key and model: a key out of one model's quota still
+ * serves the others.
+ */
+static void
+path_model(const char *path, char *out, size_t outsz)
+{
+	size_t len;
+
+	out[0] = '\0';
+	if (strncmp(path, "models/", 7) != 0)
+		return;
+	path += 7;
+	len = strcspn(path, ":/?");
+	if (len > 0 && len < outsz) {
+		memcpy(out, path, len);
+		out[len] = '\0';
+	}
 }
 
 /*
@@ -937,32 +990,49 @@ record(struct gb_upcall *c, enum gb_key_outcome o, long secs, int status,
 		    e.msg);
 }
 
+static void
+cool(struct gb_upcall *c, long secs, int status, const char *reason)
+{
+	struct gb_err e;
+
+	gb_err_clear(&e);
+	if (gb_keys_cool(c->ks, c->idx, c->model[0] != '\0' ? c->model :
+	    NULL, time(NULL) + secs, status, reason != NULL &&
+	    *reason != '\0' ? reason : NULL, &e) == -1)
+		say(c, GB_UP_LOG_WARN, "unable to record the key's outcome: %s",
+		    e.msg);
+}
+
 /*
- * After a final 429: seconds until some key is usable again according to
- * the shared state (1 if one is usable now), or -1 if unknown.
+ * After a final 429: seconds until some key is usable again for this
+ * call's model according to the shared state (1 if one is usable now),
+ * or -1 if unknown.
  */
 static long
-earliest_recovery(struct gb_keys *ks)
+earliest_recovery(struct gb_upcall *c)
 {
 	const struct gb_key_info *ki;
+	const struct gb_key_cool *kc;
 	struct gb_err e;
-	time_t t = time(NULL), best = 0;
-	size_t i;
+	time_t t = time(NULL), best = 0, back;
+	size_t i, j, nc;
 
-	if (gb_keys_load(ks, &e) == -1)
+	if (gb_keys_load(c->ks, &e) == -1)
 		return -1;
-	for (i = 0; i < gb_keys_count(ks); i++) {
-		ki = gb_keys_info(ks, i);
-		switch (gb_keys_state(ki, t)) {
-		case GB_KEY_ACTIVE:
+	for (i = 0; i < gb_keys_count(c->ks); i++) {
+		ki = gb_keys_info(c->ks, i);
+		if (ki->invalid)
+			continue;
+		back = ki->until;
+		kc = gb_keys_cools(c->ks, i, &nc);
+		for (j = 0; j < nc; j++)
+			if (strcmp(kc[j].model, c->model) == 0 &&
+			    kc[j].until > back)
+				back = kc[j].until;
+		if (back <= t)
 			return 1;
-		case GB_KEY_COOLING:
-			if (best == 0 || ki->until < best)
-				best = ki->until;
-			break;
-		default:
-			break;
-		}
+		if (best == 0 || back < best)
+			best = back;
 	}
 	if (best == 0)
 		return -1;
@@ -1028,7 +1098,7 @@ give_up(struct gb_upcall *c)
 		if (a->status == 429) {
 			c->head.retry_after = c->nokey && c->retry_at > 0 ?
 			    seconds_until(c->retry_at) :
-			    earliest_recovery(c->ks);
+			    earliest_recovery(c);
 			if (c->head.retry_after < 0)
 				c->head.retry_after = a->retry_after >= 0 ?
 				    a->retry_after : c->u->cfg->key_cooldown;
@@ -1082,6 +1152,8 @@ judge(struct gb_upcall *c, CURLcode rc)
 			    a->reason, sizeof(a->reason));
 		if (a->class == GB_UP_COOL && a->retry_after < 0)
 			a->retry_after = c->hdr_retry;
+		if (a->class == GB_UP_COOL)
+			a->daily = quota_daily(c->buf.data, c->buf.len);
 		/* not -s: a 2xx is checked before it is passed on */
 		if (a->class == GB_UP_OK && !c->committed && !c->stream &&
 		    !is_json(c->buf.data, c->buf.len)) {
@@ -1182,11 +1254,22 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 		    "key failure recorded", n, c->head.key, a->msg);
 		break;
 	case GB_UP_COOL:
-		secs = a->retry_after >= 0 ? a->retry_after :
-		    c->u->cfg->key_cooldown;
-		record(c, GB_KEY_COOL, secs, a->status, a->reason);
-		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s, "
-		    "key cools down for %ld s", n, c->head.key, a->msg, secs);
+		/*
+		 * Never a failure: a per-day quota rests until Google's
+		 * day ends, else the delay asked for, else KEY_COOLDOWN;
+		 * for the model alone when the path names one.
+		 */
+		if (a->daily)
+			secs = seconds_until(gb_keys_day_end(time(NULL)));
+		else
+			secs = a->retry_after > 0 ? a->retry_after :
+			    c->u->cfg->key_cooldown;
+		cool(c, secs, a->status, a->reason);
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s, key "
+		    "cools down%s%s for %ld s%s", n, c->head.key, a->msg,
+		    c->model[0] != '\0' ? " for " : "", c->model, secs,
+		    a->daily ? " (a per-day quota: until midnight Pacific "
+		    "time)" : "");
 		break;
 	default:
 		/* remembered as the last error, not held against it */
@@ -1233,8 +1316,8 @@ next(struct gb_upcall *c)
 
 	gb_err_clear(&kerr);
 	c->retry_at = 0;
-	if ((idx = gb_keys_next(c->ks, c->tried, c->ntried, &c->retry_at,
-	    &kerr)) == -1) {
+	if ((idx = gb_keys_next_for(c->ks, c->model[0] != '\0' ? c->model :
+	    NULL, c->tried, c->ntried, &c->retry_at, &kerr)) == -1) {
 		if (kerr.code != GB_EXIT_NO) {
 			gb_err_set(&c->err, GB_EXIT_TEMP, 0, "%s", kerr.msg);
 			if (deliver_error(c, 500, "key state unavailable") ==
@@ -1329,6 +1412,7 @@ gb_upcall_start(struct gb_upstream *u, struct gb_keys *ks,
 	c->sink = *sink;
 	c->post = strcmp(req->method, "POST") == 0;
 	c->stream = req->stream;
+	path_model(req->path, c->model, sizeof(c->model));
 	c->max = max;
 	c->deadline = now() + (double)u->cfg->timeout;
 	c->head.retry_after = -1;

@@ -187,10 +187,12 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 	upstream_script '{"status":429,"retry_delay":"37s","quota_id":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}'
 	run -0 --separate-stderr gbcall POST "$GEN" <req.json
 	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
-	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for 37 s" ]
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for gemini-2.0-flash for 37 s" ]
 	list=$(gb-keys list --json)
-	[ "$(jq -r '.keys[0].state' <<<"$list")" = cooling ]
-	left=$(jq -r '.keys[0].cooling_until - .now' <<<"$list")
+	# cooling for that model only: the key stays active for the others
+	[ "$(jq -r '.keys[0].state' <<<"$list")" = active ]
+	[ "$(jq -r '.keys[0].models_cooling[0].model' <<<"$list")" = gemini-2.0-flash ]
+	left=$(jq -r '.keys[0].models_cooling[0].until - .now' <<<"$list")
 	((left > 30 && left <= 37))
 	[ "$(jq -r '.keys[0].consecutive_failures' <<<"$list")" = 0 ]
 	[ "$(jq -r '.keys[1].state' <<<"$list")" = active ]
@@ -222,7 +224,7 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	[ "$(jq -c 'del(.retry_after)' status)" = "{\"status\":429,\"key\":\"$M3\",\"attempts\":3}" ]
 	ra=$(jq .retry_after status)
 	((ra >= 1 && ra <= 10))
-	for i in 0 1 2; do [ "$(key $i state)" = cooling ]; done
+	for i in 0 1 2; do [ "$(key $i 'models_cooling[0].model')" = gemini-2.0-flash ]; done
 
 	# the next call makes no upstream request at all
 	run -1 --separate-stderr gbcall POST "$GEN" <req.json
@@ -232,6 +234,47 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	((ra >= 1 && ra <= 10))
 	[[ $stderr == "gb-call: every API key is cooling down (next in "*" s)" ]]
 	[ "$(upstream_count)" = 3 ]
+}
+
+@test "429 for one model: the key rests for it and still serves the others" {
+	PRO=models/gemini-2.5-pro:generateContent
+	upstream_script '{"status":429,"retry_delay":"300s"}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	# six calls of each model, interleaved
+	for i in 1 2 3 4 5 6; do
+		run -0 gbcall POST "$GEN" <req.json
+		run -0 gbcall POST "$PRO" <req.json
+	done
+	run -0 jq -r '.[2:] | map(select(.path | contains("2.0-flash"))) | map(.key) | unique | join(" ")' <<<"$(upstream_requests)"
+	[ "$output" = "$K2 $K3" ]
+	# while key 0 still serves the other model
+	run -0 jq -r --arg k "$K1" '.[2:] | map(select(.path | contains("2.5-pro"))) | map(select(.key == $k)) | length' <<<"$(upstream_requests)"
+	((output >= 1))
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 consecutive_failures)" = 0 ]
+}
+
+@test "429 of a per-day quota: the key rests for the model until midnight Pacific time" {
+	upstream_script '{"status":429,"retry_delay":"0s","quota_id":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[[ $stderr == "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for gemini-2.0-flash for "*" s (a per-day quota: until midnight Pacific time)" ]]
+	until=$(key 0 'models_cooling[0].until')
+	# midnight in Los Angeles after now (before and after the call)
+	want=$(python3 -c 'import datetime, zoneinfo
+z = zoneinfo.ZoneInfo("America/Los_Angeles")
+d = datetime.datetime.now(z).date() + datetime.timedelta(days=1)
+print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
+	[ "$until" = "$want" ]
+	[ "$(key 0 state)" = active ]
+	[ "$(key 0 'models_cooling | length')" = 1 ]
+}
+
+@test "429 of a per-minute quota without a delay rests for KEY_COOLDOWN" {
+	export KEY_COOLDOWN=77
+	upstream_script '{"status":429,"quota_id":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 429, key cools down for gemini-2.0-flash for 77 s" ]
 }
 
 # --- 5xx, network, timeout ---------------------------------------------

@@ -189,59 +189,60 @@ teardown() {
 	[ "$output" = "active 0 3" ]
 }
 
-@test "a plain ok of a key in good standing does not rewrite the file" {
+@test "a plain ok of a key in good standing writes nothing" {
 	run -0 gb-keys next
-	before=$(stat -c '%i %s' state/keys.state)
 	cp state/keys.state copy
 	run -0 gb-keys ok 0
-	# the same inode: no temp file was renamed over it
-	[ "$(stat -c '%i %s' state/keys.state)" = "$before" ]
 	cmp state/keys.state copy
 	# an ok that ends a failure streak is written
 	run -0 gb-keys fail 1
-	before=$(stat -c %i state/keys.state)
+	cp state/keys.state copy
 	run -0 gb-keys ok 1
-	[ "$(stat -c %i state/keys.state)" != "$before" ]
+	! cmp -s state/keys.state copy
 	run -0 gbk_json '.keys[1].consecutive_failures'
 	[ "$output" = "0" ]
 }
 
-@test "counter-only writes alternate two inodes: the spare copy is overwritten, never a new file" {
-	run -0 gb-keys next
+@test "updates are in place: one inode, fixed-size records, no temp file" {
 	run -0 gb-keys next
 	a=$(stat -c %i state/keys.state)
-	b=$(stat -c %i state/keys.state.tmp)
-	[ "$a" != "$b" ]
-	# the spare holds the version before: one use less in all
-	[ "$(sed -n 1p state/keys.state.tmp)" = "gbkeys 1 1 3" ]
 	for i in 1 2 3 4; do
 		run -0 gb-keys next
-		now=$(stat -c %i state/keys.state)
-		[ "$now" = "$a" ] || [ "$now" = "$b" ]
+		[ "$(stat -c %i state/keys.state)" = "$a" ]
 	done
+	run -0 gb-keys fail 2 503 X
+	run -0 gb-keys cool 1 60
+	[ "$(stat -c %i state/keys.state)" = "$a" ]
+	[ ! -e state/keys.state.tmp ]
+	# a header and three key records of 256 bytes, each ending in a newline
+	[ "$(stat -c %s state/keys.state)" = 1024 ]
+	[ "$(awk '{ print length($0) }' state/keys.state | sort -u)" = 255 ]
+	run -0 sed -n '1s/ *$//p' state/keys.state
+	[[ $output =~ ^gbkeys\ 2\ 2\ 3\ 0\ [0-9]+\ [0-9a-f]{16}$ ]]
 	run -0 gbk_json '[.keys[].uses] | add'
-	[ "$output" = 6 ]
+	[ "$output" = 5 ]
 }
 
-@test "a shorter version overwriting a longer spare leaves no tail behind" {
-	export API_KEYS=$(for i in $(seq 12); do printf '%s,' "$(gbk_key "$i")"; done)
-	# a second round (the first gives every key its first use time)
-	for i in $(seq 23); do run -0 gb-keys next; done
-	# the round-robin position wraps from 11 to 0: one digit less than
-	# the spare the new version goes into (position 10)
-	long=$(stat -c %s state/keys.state.tmp)
+@test "a version 1 state file still loads, and is rewritten as version 2" {
+	ids=($(STATE_DIRECTORY=ids gb-keys list --json | jq -r '.keys[].id'))
+	mkdir -m 700 state
+	{
+		printf 'gbkeys 1 2 3\n'
+		printf '%s 0 0 1 7 1 1795675518 1795675518 401 UNAUTHENTICATED\n' "${ids[0]}"
+		printf '%s 1 0 3 4 3 1795675518 1795675519 403 PERMISSION_DENIED\n' "${ids[1]}"
+		printf '%s 0 0 0 2 0 1795675518 0 0 \n' "${ids[2]}"
+	} > state/keys.state
+	run -0 gbk_json '[.keys[] | "\(.state) \(.uses) \(.failures) \(.last_error.reason)"] | join(",")'
+	[ "$output" = "active 7 1 UNAUTHENTICATED,invalid 4 3 PERMISSION_DENIED,active 2 0 null" ]
+	[ "$(head -c 9 state/keys.state)" = "gbkeys 1 " ]
 	run -0 gb-keys next
-	[ "$(sed -n 1p state/keys.state)" = "gbkeys 1 0 12" ]
-	[ "$(stat -c %s state/keys.state)" -lt "$long" ]
-	run -0 --separate-stderr gb-keys list --json
-	[ "$stderr" = "" ]
-	[ "$(wc -l < state/keys.state)" = 13 ]
-	[ "$(tail -c 1 state/keys.state | od -An -c | tr -d ' ')" = '\n' ]
-	run -0 gbk_json '[.keys[].uses] | add'
-	[ "$output" = 24 ]
+	[ "$output" = "$K3" ]
+	[ "$(head -c 9 state/keys.state)" = "gbkeys 2 " ]
+	run -0 gbk_json '[.keys[] | "\(.state) \(.uses) \(.failures)"] | join(",")'
+	[ "$output" = "active 7 1,invalid 4 3,active 3 0" ]
 }
 
-@test "readers never see a torn file while writers overwrite the spare" {
+@test "readers never see a torn record while writers update in place" {
 	export API_KEYS=$(for i in $(seq 40); do printf '%s,' "$(gbk_key "$i")"; done)
 	run -0 gb-keys next
 	for w in 1 2; do
@@ -265,7 +266,7 @@ teardown() {
 	: > state/keys.state
 	run -0 --separate-stderr gb-keys next
 	[ "$output" = "$K1" ]
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys version 1 state file); moved to keys.state.bad, starting afresh" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys state file); moved to keys.state.bad, starting afresh" ]
 	run -0 --separate-stderr gb-keys list --json
 	[ "$stderr" = "" ]
 }
@@ -379,7 +380,7 @@ teardown() {
 	run -0 jq -c '.now as $n | .keys[0]
 	    | .last_used |= ($n - . | . >= 0 and . <= 5)
 	    | .last_error.at |= ($n - . | . >= 0 and . <= 5)' <<<"$output"
-	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"aee8560046a6ce30","state":"active","cooling_until":null,"consecutive_failures":1,"failures":1,"uses":1,"last_used":true,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":true}}' ]
+	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"aee8560046a6ce30","state":"active","cooling_until":null,"models_cooling":[],"consecutive_failures":1,"failures":1,"uses":1,"last_used":true,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":true}}' ]
 	run -0 gbk_json '.keys[1] | [.uses, .last_used, .last_error] | tostring'
 	[ "$output" = "[0,null,null]" ]
 	run -0 gbk_json '.position'
@@ -463,28 +464,31 @@ fast_state() {
 
 @test "corrupt state: a torn or garbage file is detected" {
 	run -0 gb-keys fail 0 401 UNAUTHENTICATED
-	head -c -3 state/keys.state > torn
+	cp state/keys.state whole
+	head -c -3 whole > torn
 	cp torn state/keys.state
 	run -111 --separate-stderr gb-keys list --json
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 4: incomplete); the next update moves it to keys.state.bad" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (1021 bytes for 3 keys and 0 cooldowns); the next update moves it to keys.state.bad" ]
 	printf 'hello\n' > state/keys.state
 	run -111 --separate-stderr gb-keys list
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys version 1 state file); the next update moves it to keys.state.bad" ]
-	sed 's/^gbkeys 1 0 3$/gbkeys 1 0 3/; 2s/ 0 / 7 /' torn > state/keys.state
-	printf '\n' >> state/keys.state
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (not a gb-keys state file); the next update moves it to keys.state.bad" ]
+	sed '2s/^\([0-9a-f]\{16\}\) 0 /\1 7 /' whole > state/keys.state
 	run -111 --separate-stderr gb-keys list
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 2: malformed entry); the next update moves it to keys.state.bad" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (record 1: malformed entry); the next update moves it to keys.state.bad" ]
+	sed -i '1s/^gbkeys 2 0 3/gbkeys 2 0 x/' state/keys.state
+	run -111 --separate-stderr gb-keys list
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (record 0: malformed header); the next update moves it to keys.state.bad" ]
 }
 
-@test "fast path: a bad line met by next is found and the file recovered" {
+@test "fast path: a bad record met by next is found and the file recovered" {
 	run -0 gb-keys next
-	# key 1's line keeps its id but gets a bad field
+	# key 1's record keeps its id but gets a bad field
 	sed -i '3s/^\([0-9a-f]\{16\}\) 0 /\1 7 /' state/keys.state
 	run -111 --separate-stderr gb-keys list
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); the next update moves it to keys.state.bad" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (record 2: malformed entry); the next update moves it to keys.state.bad" ]
 	run -0 --separate-stderr gb-keys next
 	[ "$output" = "$K1" ]
-	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (line 3: malformed entry); moved to keys.state.bad, starting afresh" ]
+	[ "$stderr" = "gb-keys: ./state/keys.state: corrupt state (record 2: malformed entry); moved to keys.state.bad, starting afresh" ]
 	run -0 gbk_json '[.keys[].uses] | join(" ")'
 	[ "$output" = "1 0 0" ]
 }
