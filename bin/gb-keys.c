@@ -34,10 +34,10 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: gb-keys [-w seconds] next\n"
+	    "usage: gb-keys [-w seconds] [-m model] next\n"
 	    "       gb-keys [-w seconds] ok key\n"
 	    "       gb-keys [-w seconds] fail key [status [reason]]\n"
-	    "       gb-keys [-w seconds] cool key [seconds]\n"
+	    "       gb-keys [-w seconds] [-m model] cool key [seconds | day]\n"
 	    "       gb-keys [-w seconds] list [--json]\n"
 	    "       gb-keys [-w seconds] reset [key]\n"
 	    "       gb-keys [-w seconds] check\n");
@@ -73,15 +73,45 @@ width(const char *s)
 	return w;
 }
 
-#define NCOL	7
+#define NCOL	8
+
+/* "model N s, model N s" for the models key i cools for, or "-". */
+static void
+cooling_for(struct gb_keys *k, size_t i, time_t now, char *out,
+    size_t outsz)
+{
+	const struct gb_key_cool *kc;
+	size_t j, nc, o = 0;
+	int r;
+
+	kc = gb_keys_cools(k, i, &nc);
+	out[0] = '\0';
+	for (j = 0; j < nc && o < outsz; j++) {
+		if (kc[j].until <= now)
+			continue;
+		r = snprintf(out + o, outsz - o, "%s%s %lld s",
+		    o > 0 ? ", " : "", kc[j].model,
+		    (long long)(kc[j].until - now));
+		if (r < 0 || (size_t)r >= outsz - o) {
+			/* cut at a whole entry */
+			out[o] = '\0';
+			if (o + 5 < outsz)
+				snprintf(out + o, outsz - o, ", ...");
+			break;
+		}
+		o += (size_t)r;
+	}
+	if (out[0] == '\0')
+		snprintf(out, outsz, "-");
+}
 
 static int
 cmd_list_text(struct gb_keys *k, time_t now)
 {
-	static const char *head[NCOL] = { "INDEX", "KEY", "STATE", "FAILS",
-	    "USES", "LAST ERROR", "WHEN" };
+	static const char *head[NCOL] = { "INDEX", "KEY", "STATE",
+	    "COOLING FOR", "FAILS", "USES", "LAST ERROR", "WHEN" };
 	const char *cell[NCOL];
-	char buf[NCOL][128], m[GB_MASK_SIZE];
+	char buf[NCOL][512], m[GB_MASK_SIZE];
 	const struct gb_key_info *st;
 	size_t n = gb_keys_count(k), i, c, w[NCOL], pass, pad;
 	enum gb_key_state s;
@@ -110,22 +140,24 @@ cmd_list_text(struct gb_keys *k, time_t now)
 				else
 					snprintf(buf[2], sizeof(buf[2]), "%s",
 					    gb_keys_state_name(s));
-				snprintf(buf[3], sizeof(buf[3]), "%ld/%llu",
+				cooling_for(k, i - 1, now, buf[3],
+				    sizeof(buf[3]));
+				snprintf(buf[4], sizeof(buf[4]), "%ld/%llu",
 				    st->consec, st->fails);
-				snprintf(buf[4], sizeof(buf[4]), "%llu",
+				snprintf(buf[5], sizeof(buf[5]), "%llu",
 				    st->uses);
 				if (st->last_error > 0 && st->status > 0)
-					snprintf(buf[5], sizeof(buf[5]),
+					snprintf(buf[6], sizeof(buf[6]),
 					    "%d %s", st->status,
 					    st->reason[0] ? st->reason : "-");
 				else if (st->last_error > 0)
-					snprintf(buf[5], sizeof(buf[5]),
+					snprintf(buf[6], sizeof(buf[6]),
 					    "- %s",
 					    st->reason[0] ? st->reason : "-");
 				else
-					snprintf(buf[5], sizeof(buf[5]), "-");
-				isotime(st->last_error, buf[6],
-				    sizeof(buf[6]));
+					snprintf(buf[6], sizeof(buf[6]), "-");
+				isotime(st->last_error, buf[7],
+				    sizeof(buf[7]));
 			}
 			for (c = 0; c < NCOL; c++) {
 				if (pass == 0) {
@@ -309,18 +341,20 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 }
 
 static int
-cmd_next(struct gb_keys *k)
+cmd_next(struct gb_keys *k, const char *model)
 {
 	struct gb_err err;
 	time_t at;
 	int i;
 
-	if ((i = gb_keys_next(k, NULL, 0, &at, &err)) == -1) {
+	if ((i = gb_keys_next_for(k, model, NULL, 0, &at, &err)) == -1) {
 		if (err.code == GB_EXIT_NO && at != 0) {
 			long long left = (long long)(at - time(NULL));
 
-			fprintf(stderr, "gb-keys: no usable key; "
+			fprintf(stderr, "gb-keys: no usable key%s%s; "
 			    "retry after %lld s (at %lld)\n",
+			    model != NULL ? " for " : "",
+			    model != NULL ? model : "",
 			    left < 1 ? 1 : left, (long long)at);
 			return GB_EXIT_NO;
 		}
@@ -350,14 +384,26 @@ main(int argc, char *argv[])
 	struct gb_config cfg;
 	struct gb_keys *k;
 	struct gb_err err;
-	const char *cmd;
+	const char *cmd, *model = NULL;
+	time_t until;
 	long long wait = GB_KEYS_WAIT_MS / 1000, v;
 	size_t idx;
 	int ch, rc, json = 0;
 	enum { NEXT, OK, FAIL, COOL, LIST, RESET, CHECK } op;
 
-	while ((ch = getopt(argc, argv, "+w:")) != -1) {
+	while ((ch = getopt(argc, argv, "+m:w:")) != -1) {
 		switch (ch) {
+		case 'm':
+			if (strlen(optarg) == 0 ||
+			    strlen(optarg) > GB_KEYS_MODEL_MAX ||
+			    strpbrk(optarg, " \t\n") != NULL) {
+				fprintf(stderr, "gb-keys: -m: not a model "
+				    "name (1 to %d characters, no space)\n",
+				    GB_KEYS_MODEL_MAX);
+				return GB_EXIT_USAGE;
+			}
+			model = optarg;
+			break;
 		case 'w':
 			if (num_arg(optarg, 0, 3600, "-w", &wait) == -1)
 				return GB_EXIT_USAGE;
@@ -391,6 +437,8 @@ main(int argc, char *argv[])
 		op = CHECK;
 	else
 		usage();
+	if (model != NULL && op != NEXT && op != COOL)
+		usage();
 
 	if (gb_config_load(&cfg, GB_CONFIG_NEED_KEYS, &err) == -1)
 		return fail(&err);
@@ -408,7 +456,7 @@ main(int argc, char *argv[])
 	}
 	switch (op) {
 	case NEXT:
-		rc = cmd_next(k);
+		rc = cmd_next(k, model);
 		break;
 	case OK:
 		if (gb_keys_record(k, idx, GB_KEY_OK, 0, 0, NULL, &err) == -1)
@@ -425,14 +473,17 @@ main(int argc, char *argv[])
 			rc = fail(&err);
 		break;
 	case COOL:
-		v = -1;
-		if (argc >= 2 && num_arg(argv[1], 0, 86400 * 7, "seconds",
-		    &v) == -1) {
+		v = cfg.key_cooldown;
+		if (argc >= 2 && strcmp(argv[1], "day") == 0)
+			v = (long long)(gb_keys_day_end(time(NULL)) -
+			    time(NULL));
+		else if (argc >= 2 && num_arg(argv[1], 0, 86400 * 7,
+		    "seconds", &v) == -1) {
 			rc = GB_EXIT_USAGE;
 			break;
 		}
-		if (gb_keys_record(k, idx, GB_KEY_COOL, (long)v, 429, NULL,
-		    &err) == -1)
+		until = time(NULL) + (time_t)v;
+		if (gb_keys_cool(k, idx, model, until, 429, NULL, &err) == -1)
 			rc = fail(&err);
 		break;
 	case LIST:

@@ -17,27 +17,8 @@ STREAM='models/gemini-2.0-flash:streamGenerateContent?alt=sse'
 REQ='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
 ANSWER='{"candidates":[{"content":{"parts":[{"text":"echo: hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3},"modelVersion":"gemini-2.0-flash","responseId":"fake-'
 
-# The driver, built against the libgb.a beside GB_BIN (with the
-# sanitizers when it has them; under tests/valgrind.sh GB_BIN holds
-# shims, and the driver runs under valgrind itself).
-build_driver() {
-	local src=$BATS_TEST_DIRNAME/.. lib flags
-	lib=$(dirname "$GB_BIN")/libgb.a
-	[ -f "$lib" ] || [ -z "${GB_VALGRIND:-}" ] || lib=$src/build/libgb.a
-	[ -f "$lib" ] || return 1
-	flags="-std=c11 -D_GNU_SOURCE -I$src/lib -O1 -g -Wall -Wextra
-	    $(pkg-config --cflags libcurl jansson libsystemd)"
-	if nm "$lib" 2>/dev/null | grep -q ' U __asan_'; then
-		flags+=" -fsanitize=address,undefined -fno-omit-frame-pointer"
-		flags+=" -fno-sanitize-recover=undefined"
-	fi
-	# shellcheck disable=SC2086
-	cc $flags -o "$BATS_FILE_TMPDIR/upcall" "$src/tests/lib/upcall.c" \
-	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lpthread
-}
-
 setup_file() {
-	build_driver || true
+	build_driver upcall tests/lib/upcall.c || true
 	upstream_start
 }
 

@@ -12,10 +12,10 @@ M1='AIzaSy…0001'
 M2='AIzaSy…0002'
 M3='AIzaSy…0003'
 
-USAGE='usage: gb-keys [-w seconds] next
+USAGE='usage: gb-keys [-w seconds] [-m model] next
        gb-keys [-w seconds] ok key
        gb-keys [-w seconds] fail key [status [reason]]
-       gb-keys [-w seconds] cool key [seconds]
+       gb-keys [-w seconds] [-m model] cool key [seconds | day]
        gb-keys [-w seconds] list [--json]
        gb-keys [-w seconds] reset [key]
        gb-keys [-w seconds] check'
@@ -291,6 +291,68 @@ teardown() {
 	[ "$output" = "$K1" ]
 }
 
+@test "cool -m: the key rests for that model alone" {
+	run -0 gb-keys -m gemini-2.5-pro cool 0 300
+	run -0 gb-keys -m gemini-2.5-flash cool 0 60
+	run -0 gbk_json '.keys[0] | "\(.state) \([.models_cooling[].model] | join(","))"'
+	[ "$output" = "active gemini-2.5-pro,gemini-2.5-flash" ]
+	run -0 gbk_json '.keys[0].models_cooling[0].until - .now'
+	((output > 290 && output <= 300))
+	# next for that model skips it; for another model, or none, it does not
+	for want in "$K2" "$K3" "$K2"; do
+		run -0 gb-keys -m gemini-2.5-pro next
+		[ "$output" = "$want" ]
+	done
+	run -0 gb-keys -m gemini-2.0-flash next
+	[ "$output" = "$K3" ]
+	run -0 gb-keys next
+	[ "$output" = "$K1" ]
+	# the table shows it
+	run -0 gb-keys list
+	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +gemini-2.5-pro\ (29[0-9]|300)\ s,\ gemini-2.5-flash\ [56][0-9]\ s\  ]]
+	# a new cooldown of the same model replaces the old; reset clears all
+	run -0 gb-keys -m gemini-2.5-pro cool 0 10
+	run -0 gbk_json '.keys[0].models_cooling | map(.until) | max - min'
+	((output >= 45 && output <= 50))
+	run -0 gb-keys reset 0
+	run -0 gbk_json '.keys[0].models_cooling | length'
+	[ "$output" = 0 ]
+	# three records: the header, keys, and the two cooldown slots (free now)
+	[ "$(stat -c %s state/keys.state)" = $((256 * 6)) ]
+}
+
+@test "every key cooling for a model: no usable key for it, with the earliest return" {
+	for i in 0 1 2; do run -0 gb-keys -m m1 cool "$i" $((100 + 10 * i)); done
+	run -1 --separate-stderr gb-keys -m m1 next
+	[[ $stderr =~ ^gb-keys:\ no\ usable\ key\ for\ m1\;\ retry\ after\ (9[0-9]|100)\ s\ \(at\ [0-9]+\)$ ]]
+	run -0 gb-keys -m m2 next
+	[ "$output" = "$K1" ]
+	run -100 --separate-stderr gb-keys -m 'a b' next
+	[ "$stderr" = "gb-keys: -m: not a model name (1 to 200 characters, no space)" ]
+	run -100 --separate-stderr gb-keys -m m1 list
+}
+
+@test "cool day: until midnight Pacific time, which moves with daylight saving" {
+	run -0 gb-keys -m m1 cool 1 day
+	want=$(python3 -c 'import datetime, zoneinfo
+z = zoneinfo.ZoneInfo("America/Los_Angeles")
+d = datetime.datetime.now(z).date() + datetime.timedelta(days=1)
+print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
+	[ "$(gbk_json '.keys[1].models_cooling[0].until')" = "$want" ]
+	build_driver dayend tests/lib/dayend.c ||
+	    skip "no libgb.a beside $GB_BIN to build tests/lib/dayend.c"
+	# every hour over three years, around every change of the clocks
+	python3 -c 'import datetime, zoneinfo
+z = zoneinfo.ZoneInfo("America/Los_Angeles")
+t = int(datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc).timestamp())
+for i in range(3 * 366 * 24 * 4):
+    u = t + i * 900 + (i % 7)
+    d = datetime.datetime.fromtimestamp(u, z).date() + datetime.timedelta(days=1)
+    print(u, int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))' > want
+	cut -d' ' -f1 want | "$BATS_FILE_TMPDIR/dayend" > got
+	cut -d' ' -f2 want | diff - got
+}
+
 @test "cool without seconds uses KEY_COOLDOWN" {
 	export KEY_COOLDOWN=100
 	run -0 gb-keys cool 2
@@ -357,18 +419,18 @@ teardown() {
 	run -0 gb-keys next
 	run -0 --separate-stderr gb-keys list
 	[ "$stderr" = "" ]
-	[ "$output" = "INDEX  KEY          STATE   FAILS  USES  LAST ERROR  WHEN
-0      AIzaSy…0001  active  0/0    1     -           -
-1      AIzaSy…0002  active  0/0    1     -           -
-2      AIzaSy…0003  active  0/0    0     -           -" ]
+	[ "$output" = "INDEX  KEY          STATE   COOLING FOR  FAILS  USES  LAST ERROR  WHEN
+0      AIzaSy…0001  active  -            0/0    1     -           -
+1      AIzaSy…0002  active  -            0/0    1     -           -
+2      AIzaSy…0003  active  -            0/0    0     -           -" ]
 }
 
 @test "list: errors and cooling shown with their time" {
 	run -0 gb-keys fail 0 400 API_KEY_INVALID
 	run -0 gb-keys cool 1 600
 	run -0 gb-keys list
-	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
-	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
+	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +-\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
+	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +-\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
 }
 
 @test "list --json: every field" {

@@ -59,3 +59,24 @@ stop_pid() {
 
 # run_fixture TOOL ARGS... < case.in: compare with case.out / .err / .status
 # (used by fixture loops; see gb-convert.bats).
+
+# build_driver NAME SOURCE: a test driver (a C file of tests/lib) built
+# against the libgb.a beside GB_BIN into $BATS_FILE_TMPDIR/NAME, with the
+# sanitizers when libgb.a has them; under tests/valgrind.sh GB_BIN holds
+# shims, and the driver runs under valgrind itself. Fails when there is
+# no libgb.a.
+build_driver() {
+	local src=$BATS_TEST_DIRNAME/.. lib flags
+	lib=$(dirname "$GB_BIN")/libgb.a
+	[ -f "$lib" ] || [ -z "${GB_VALGRIND:-}" ] || lib=$src/build/libgb.a
+	[ -f "$lib" ] || return 1
+	flags="-std=c11 -D_GNU_SOURCE -I$src/lib -O1 -g -Wall -Wextra
+	    $(pkg-config --cflags libcurl jansson libsystemd)"
+	if nm "$lib" 2>/dev/null | grep -q ' U __asan_'; then
+		flags+=" -fsanitize=address,undefined -fno-omit-frame-pointer"
+		flags+=" -fno-sanitize-recover=undefined"
+	fi
+	# shellcheck disable=SC2086
+	cc $flags -o "$BATS_FILE_TMPDIR/$1" "$src/$2" \
+	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lpthread
+}
