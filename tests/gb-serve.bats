@@ -110,7 +110,12 @@ post() {
 	gb-keys fail 1 400 API_KEY_INVALID >/dev/null
 	gb-keys fail 1 400 API_KEY_INVALID >/dev/null
 	run -0 curl -sS -H 'Authorization: Bearer tok-admin' "$(url /v1/keys/list)"
-	assert_output '{"status":"success","data":{"valid_keys":["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"],"invalid_keys":["AIzaSyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBwXyZ"]},"total":2}'
+	assert_output '{"status":"success","data":{"valid_keys":["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"],"invalid_keys":["AIzaSyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBwXyZ"],"cooling_keys":[]},"total":2}'
+	# a key resting for one model stays valid, and says so
+	gb-keys -m gemini-2.5-pro cool 0 600 >/dev/null
+	run -0 curl -sS -H 'Authorization: Bearer tok-admin' "$(url /v1/keys/list)"
+	run -0 jq -c '.data | [.valid_keys, (.cooling_keys[] | [.key, .until, .models[0].model, (.models[0].until - now | . > 590 and . <= 600)])]' <<<"$output"
+	assert_output '[["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"],["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI",null,"gemini-2.5-pro",true]]'
 	run -0 curl -sS -w '%{http_code}' -H "$USER_AUTH" "$(url /hf/v1/keys/list)"
 	assert_output --partial '401'
 }

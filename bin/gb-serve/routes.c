@@ -1120,7 +1120,7 @@ static void
 keys_ev(struct job *j, enum job_event e)
 {
 	struct rq *rq = j->rq;
-	json_t *doc, *arr, *k, *valid, *invalid, *res;
+	json_t *doc, *arr, *k, *valid, *invalid, *cooling, *mc, *res;
 	const char *state;
 	size_t i, idx;
 	int bad;
@@ -1139,6 +1139,7 @@ keys_ev(struct job *j, enum job_event e)
 	}
 	valid = json_array();
 	invalid = json_array();
+	cooling = json_array();
 	json_array_foreach(arr, i, k) {
 		idx = json_is_integer(json_object_get(k, "index")) ?
 		    (size_t)json_integer_value(json_object_get(k, "index")) :
@@ -1149,10 +1150,20 @@ keys_ev(struct job *j, enum job_event e)
 		bad = state != NULL && strcmp(state, "invalid") == 0;
 		json_array_append_new(bad ? invalid : valid,
 		    json_string(rq->cfg->api_keys.v[idx]));
+		/* a key resting, whole or for some models */
+		mc = json_object_get(k, "models_cooling");
+		if (!bad && (json_array_size(mc) > 0 ||
+		    json_is_integer(json_object_get(k, "cooling_until"))))
+			json_array_append_new(cooling, json_pack(
+			    "{s:s, s:O, s:O}", "key", rq->cfg->api_keys.v[idx],
+			    "until", json_object_get(k, "cooling_until") ?
+			    json_object_get(k, "cooling_until") : json_null(),
+			    "models", json_is_array(mc) ? mc :
+			    json_array()));
 	}
-	res = json_pack("{s:s, s:{s:o, s:o}, s:I}", "status", "success",
-	    "data", "valid_keys", valid, "invalid_keys", invalid, "total",
-	    (json_int_t)json_array_size(arr));
+	res = json_pack("{s:s, s:{s:o, s:o, s:o}, s:I}", "status", "success",
+	    "data", "valid_keys", valid, "invalid_keys", invalid,
+	    "cooling_keys", cooling, "total", (json_int_t)json_array_size(arr));
 	json_decref(doc);
 	rq_reply_json(rq, 200, NULL, res);
 }
