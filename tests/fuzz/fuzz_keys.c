@@ -1,8 +1,11 @@
 /*
  * fuzz_keys.c - the key-state file reader: the input becomes
- * keys.state in a scratch directory, then the state is loaded and one
- * each key's state read back. (Taking a key writes and fsyncs the file,
- * which would slow the fuzzer a hundredfold for no new parsing.)
+ * keys.state in a scratch directory (on tmpfs when there is one, where
+ * fsync costs nothing), the state is loaded and each key's state read
+ * back, then updated as gb-call does: a key taken for a model, a
+ * cooldown for that model, another key taken. A canonical file (the
+ * corpus has one) takes the path that reads and writes single records;
+ * any other is read whole and rewritten.
  */
 #include <sys/stat.h>
 
@@ -32,11 +35,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	struct gb_keys *k;
 	struct gb_err err;
 	char path[96];
-	size_t i;
-	int fd;
+	size_t i, n;
+	time_t t;
+	int fd, idx;
 
 	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/gb-fuzz-keys.%ld",
+		snprintf(dir, sizeof(dir), "%s/gb-fuzz-keys.%ld",
+		    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
 		    (long)getpid());
 		(void)mkdir(dir, 0700);
 	}
@@ -56,8 +61,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if ((k = gb_keys_open(&cfg, &err)) == NULL)
 		return 0;
 	if (gb_keys_load(k, &err) == 0)
-		for (i = 0; i < gb_keys_count(k); i++)
+		for (i = 0; i < gb_keys_count(k); i++) {
 			(void)gb_keys_state(gb_keys_info(k, i), time(NULL));
+			(void)gb_keys_cools(k, i, &n);
+		}
+	gb_keys_set_wait(k, 0);
+	if ((idx = gb_keys_next_for(k, "m", NULL, 0, &t, &err)) >= 0)
+		(void)gb_keys_cool(k, (size_t)idx, "m", time(NULL) + 60, 429,
+		    "quota", &err);
+	(void)gb_keys_next_for(k, "m", NULL, 0, &t, &err);
 	gb_keys_close(k);
 	return 0;
 }
