@@ -27,6 +27,8 @@ command -v setsid >/dev/null 2>&1 || need util-linux
 command -v col >/dev/null 2>&1 || need bsdextrautils
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
 command -v ps >/dev/null 2>&1 || need procps
+# the tests check the end of Google's quota day with Python's zoneinfo
+[ -f /usr/share/zoneinfo/America/Los_Angeles ] || need tzdata
 
 if [ "${1:-}" = fuzz ]; then
 	command -v clang >/dev/null 2>&1 || need clang

@@ -131,6 +131,32 @@ post() {
 	[[ $output =~ ^Retry-After:\ (3[0-7])$'\r'$ ]]
 }
 
+@test "a per-day 429 benches the key for that model until midnight Pacific time; it still serves the others" {
+	need_tool gb-convert
+	PRO='{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"hi"}]}'
+	upstream_script '{"status":429,"retry_delay":"0s","quota_id":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}'
+	run -0 post /v1/chat/completions "$HI"
+	assert_line --index 1 200
+	k=$(upstream_request 1 .key)
+	[ "$(upstream_request 2 .key)" != "$k" ]
+	for i in 1 2 3 4; do
+		run -0 post /v1/chat/completions "$HI"
+		assert_line --index 1 200
+		run -0 post /v1/chat/completions "$PRO"
+		assert_line --index 1 200
+	done
+	# no later request for the model used that key; the other model did
+	run -0 jq -r --arg k "$k" '.[2:] | map(select(.key == $k) | .path) | unique | join(" ")' <<<"$(upstream_requests)"
+	assert_output /v1beta/models/gemini-2.5-pro:generateContent
+	# gb-keys list shows it, until the next midnight in Los Angeles
+	want=$(python3 -c 'import datetime, zoneinfo
+z = zoneinfo.ZoneInfo("America/Los_Angeles")
+d = datetime.datetime.now(z).date() + datetime.timedelta(days=1)
+print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
+	run -0 jq -c --arg k "$(gb-keys list --json | jq -r --arg p "${k:0:6}" --arg s "${k: -4}" '.keys[] | select(.key == $p + "…" + $s) | .index')" '.keys[$k | tonumber] | [.state, .models_cooling]' <<<"$(gb-keys list --json)"
+	assert_output "[\"active\",[{\"model\":\"gemini-2.0-flash\",\"until\":$want}]]"
+}
+
 @test "upstream API_KEY_INVALID is 401 for an OpenAI client" {
 	need_tool gb-convert
 	upstream_script '{"status":400,"reason":"API_KEY_INVALID","message":"API key not valid. Please pass a valid API key.","repeat":true}'
