@@ -248,8 +248,8 @@ print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
 	need_tool gb-sse
 	upstream_script '{"path":"streamGenerateContent","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"one"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"two"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
 	body='{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}'
-	# the client reads the first event, then hangs up 1 s later
-	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -u '"one"' -s 1 \
+	# the client reads the first event, then hangs up when told
+	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -u '"one"' -H hangup \
 	    > stream.out 3>&- <<<"POST /v1/chat/completions HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"$USER_AUTH"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
 	client=$!
 	wait_file_has stream.out '"one"'
@@ -259,6 +259,7 @@ print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
 	# of their hosts (the pipes they hold), or processes of their own
 	# (the connection is a thread of gb-serve)
 	[ "$(pipes_of $hosts)" -ge 2 ] || [ "$(wc -w <<<"$pids")" -ge 2 ]
+	touch hangup
 	wait "$client"
 	wait_gone $pids
 	wait_no_pipes $hosts
@@ -269,8 +270,8 @@ print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
 @test "a client gone while the upstream thinks ends gb-call at once" {
 	upstream_script '{"path":"generateContent","wait_headers":true}'
 	body='{"contents":[{"role":"user","parts":[{"text":"yo"}]}]}'
-	# the client hangs up 1 s after sending, long before any answer
-	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -s 1 3>&- <<<"POST /v1beta/models/gemini-2.0-flash:generateContent HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"x-goog-api-key: tok-user"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
+	# the client hangs up when told, long before any answer
+	python3 "$SERVE_LIB/rawhttp.py" "$SERVE_PORT" -H hangup 3>&- <<<"POST /v1beta/models/gemini-2.0-flash:generateContent HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"x-goog-api-key: tok-user"$'\r\n'"Content-Length: ${#body}"$'\r\n\r\n'"$body" &
 	client=$!
 	upstream_requests 1 > /dev/null
 	pids=$(request_pids "$SERVE_PID")
@@ -278,6 +279,7 @@ print(int(datetime.datetime(d.year, d.month, d.day, tzinfo=z).timestamp()))')
 	# gb-call is running, as a job of its host or a process of its own
 	# (the connection is a thread of gb-serve)
 	[ "$(pipes_of $hosts)" -ge 1 ] || [ "$(wc -w <<<"$pids")" -ge 1 ]
+	touch hangup
 	wait "$client"
 	wait_gone $pids
 	wait_no_pipes $hosts

@@ -6,19 +6,22 @@
 # last byte.
 #  -e: send only the head first, wait for "100 Continue", then the body.
 #  -s N: hang up N seconds after sending (no reading); for disconnects.
+#  -H FILE: the same, but hang up once FILE exists (the test says when).
 #  -u STR: read until STR arrives, print what came, then (after -s N
-#     seconds, if given) hang up; for disconnects mid-stream.
+#     seconds, or once -H FILE exists, if given) hang up; for disconnects
+#     mid-stream.
 #  -T FILE: write to FILE the seconds from the last byte sent to the
 #     close (or the timeout): how long the server let the request be.
 #  -G URL -g STR: once STR has arrived, POST to URL (the fake upstream's
 #     /_control/go); each -g in turn, each looked for after the one
 #     before. The upstream sends its next piece only once the client has
 #     the one before: a stream is shown to come piece by piece.
-import socket, sys, time, urllib.request
+import os, socket, sys, time, urllib.request
 
 args = sys.argv[1:]
 port = int(args.pop(0))
 timeout, expect, hang, until, tfile, go_url = 3.0, False, None, None, None, None
+hangfile = None
 marks = []
 while args:
     a = args.pop(0)
@@ -28,6 +31,8 @@ while args:
         expect = True
     elif a == "-s":
         hang = float(args.pop(0))
+    elif a == "-H":
+        hangfile = args.pop(0)
     elif a == "-u":
         until = args.pop(0).encode()
     elif a == "-T":
@@ -53,6 +58,16 @@ if expect:
 else:
     s.sendall(data)
 last = time.monotonic()
+
+
+def wait_hangup():
+    if hangfile is not None:
+        while not os.path.exists(hangfile):
+            time.sleep(0.01)
+    else:
+        time.sleep(hang or 0)
+
+
 if until is not None:
     got = b""
     while until not in got:
@@ -62,11 +77,11 @@ if until is not None:
         got += b
     out.write(got)
     out.flush()
-    time.sleep(hang or 0)
+    wait_hangup()
     s.close()
     sys.exit(0)
-if hang is not None:
-    time.sleep(hang)
+if hang is not None or hangfile is not None:
+    wait_hangup()
     s.close()
     sys.exit(0)
 seen, pos = b"", 0
