@@ -38,7 +38,8 @@ struct out {
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: gb-call [-s] [-S fd] method path\n");
+	fprintf(stderr, "usage: gb-call [-s] [-H header] [-K id] [-S fd] "
+	    "method path\n");
 	return GB_EXIT_USAGE;
 }
 
@@ -52,11 +53,15 @@ out_head(void *arg, const struct gb_upstream_head *h)
 
 	if (o->status_fd < 0)
 		return 0;
-	j = json_pack("{s:i,s:s?,s:i}", "status", h->status, "key",
-	    h->key[0] != '\0' ? h->key : NULL, "attempts", h->attempts);
+	j = json_pack("{s:i,s:s?,s:s?,s:i}", "status", h->status, "key",
+	    h->key[0] != '\0' ? h->key : NULL, "key_id",
+	    h->key_id[0] != '\0' ? h->key_id : NULL, "attempts",
+	    h->attempts);
 	if (j != NULL && h->status == 429 && h->retry_after >= 0)
 		json_object_set_new(j, "retry_after",
 		    json_integer(h->retry_after));
+	if (j != NULL && h->hdrs[0] != '\0')
+		json_object_set_new(j, "headers", json_string(h->hdrs));
 	if (j != NULL && (line = json_dumps(j, JSON_COMPACT)) != NULL) {
 		size_t len = strlen(line);
 
@@ -255,6 +260,8 @@ call(int argc, char *argv[])
 	struct gb_err err;
 	struct out o;
 	const char *errstr;
+	char hdrs[GB_UPSTREAM_HDRS_MAX];
+	size_t hl = 0;
 	long long n;
 	int ch, rc;
 
@@ -263,10 +270,31 @@ call(int argc, char *argv[])
 	memset(&o, 0, sizeof(o));
 	memset(&req, 0, sizeof(req));
 	o.status_fd = -1;
-	while ((ch = getopt(argc, argv, "sS:")) != -1) {
+	hdrs[0] = '\0';
+	while ((ch = getopt(argc, argv, "sH:K:S:")) != -1) {
 		switch (ch) {
 		case 's':
 			req.stream = 1;
+			break;
+		case 'H':
+			if (!gb_upstream_header_ok(optarg) ||
+			    hl + strlen(optarg) + 2 > sizeof(hdrs)) {
+				fprintf(stderr, "gb-call: -H: not an upload "
+				    "header, or too long\n");
+				return GB_EXIT_USAGE;
+			}
+			hl += (size_t)snprintf(hdrs + hl, sizeof(hdrs) - hl,
+			    "%s\n", optarg);
+			req.hdrs = hdrs;
+			break;
+		case 'K':
+			if (strlen(optarg) != 16 || strspn(optarg,
+			    "0123456789abcdef") != 16) {
+				fprintf(stderr, "gb-call: -K %s: not a key "
+				    "id (16 hex digits)\n", optarg);
+				return GB_EXIT_USAGE;
+			}
+			req.pin = optarg;
 			break;
 		case 'S':
 			if (gb_strtonum(optarg, 0, INT_MAX, &n,
@@ -285,9 +313,10 @@ call(int argc, char *argv[])
 	argv += optind;
 	if (argc != 2)
 		return usage();
-	if (strcmp(argv[0], "GET") != 0 && strcmp(argv[0], "POST") != 0) {
-		fprintf(stderr, "gb-call: %s: method must be GET or POST\n",
-		    argv[0]);
+	if (strcmp(argv[0], "GET") != 0 && strcmp(argv[0], "POST") != 0 &&
+	    strcmp(argv[0], "PATCH") != 0 && strcmp(argv[0], "DELETE") != 0) {
+		fprintf(stderr, "gb-call: %s: method must be GET, POST, "
+		    "PATCH or DELETE\n", argv[0]);
 		return GB_EXIT_USAGE;
 	}
 	if (!valid_path(argv[1])) {
@@ -322,7 +351,8 @@ call(int argc, char *argv[])
 	o.level = cfgp->log_level;
 
 	gb_buf_init(&body, (size_t)cfgp->max_body);
-	if (strcmp(req.method, "POST") == 0) {
+	if (strcmp(req.method, "POST") == 0 ||
+	    strcmp(req.method, "PATCH") == 0) {
 		if (gb_io_readall(STDIN_FILENO, &body) == -1) {
 			if (errno == E2BIG) {
 				fprintf(stderr, "gb-call: request body larger "

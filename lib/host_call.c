@@ -49,6 +49,8 @@ struct cjob {
 	char			 msg[GB_ERR_MSGSIZE];
 	char			 method[GB_PROTO_MODE];
 	char			 path[GB_PROTO_ARG];
+	char			 pin[GB_PROTO_KEYID];
+	char			 hdrs[GB_PROTO_HDRS];
 	int			 stream;
 };
 
@@ -124,6 +126,8 @@ sink_head(void *arg, const struct gb_upstream_head *h)
 	mh.attempts = h->attempts;
 	mh.retry_after = h->retry_after;
 	snprintf(mh.key, sizeof(mh.key), "%s", h->key);
+	snprintf(mh.key_id, sizeof(mh.key_id), "%s", h->key_id);
+	snprintf(mh.hdrs, sizeof(mh.hdrs), "%s", h->hdrs);
 	gb_hostjob_head(c->j, &mh);
 }
 
@@ -200,7 +204,10 @@ slurped(void *arg, int rc)
 	req.method = c->method;
 	req.path = c->path;
 	req.stream = c->stream;
-	if (strcmp(c->method, "POST") == 0) {
+	req.pin = c->pin[0] != '\0' ? c->pin : NULL;
+	req.hdrs = c->hdrs[0] != '\0' ? c->hdrs : NULL;
+	if (strcmp(c->method, "POST") == 0 ||
+	    strcmp(c->method, "PATCH") == 0) {
 		req.body = c->body.data != NULL ? c->body.data : "";
 		req.bodylen = c->body.len;
 	}
@@ -251,6 +258,30 @@ keys_job(struct cjob *c, struct callhost *ch)
 	pump(c);
 }
 
+static int
+method_ok(const char *m)
+{
+	return strcmp(m, "GET") == 0 || strcmp(m, "POST") == 0 ||
+	    strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0;
+}
+
+/* Header lines as gb-call -H takes them, one by one. */
+static int
+hdrs_ok(const char *p)
+{
+	char line[GB_PROTO_HDRS];
+	size_t n;
+
+	for (; *p != '\0'; p += n + (p[n] == '\n')) {
+		n = strcspn(p, "\n");
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (!gb_upstream_header_ok(line))
+			return 0;
+	}
+	return 1;
+}
+
 static void
 call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 {
@@ -260,7 +291,7 @@ call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 
 	if ((job->tool != GB_TOOL_CALL && job->tool != GB_TOOL_KEYS) ||
 	    gb_hostjob_out(j) < 0 || (job->tool == GB_TOOL_CALL &&
-	    strcmp(job->mode, "GET") != 0 && strcmp(job->mode, "POST") != 0)) {
+	    (!method_ok(job->mode) || !hdrs_ok(job->hdrs)))) {
 		gb_hostjob_done(j, GB_EXIT_USAGE, "not a gb-call job");
 		return;
 	}
@@ -271,6 +302,8 @@ call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	c->j = j;
 	snprintf(c->method, sizeof(c->method), "%s", job->mode);
 	snprintf(c->path, sizeof(c->path), "%s", job->arg);
+	snprintf(c->pin, sizeof(c->pin), "%s", job->pin);
+	snprintf(c->hdrs, sizeof(c->hdrs), "%s", job->hdrs);
 	c->stream = (job->flags & GB_JOB_STREAM) != 0;
 	gb_buf_init(&c->body, (size_t)gb_host_config(h)->max_body);
 	gb_buf_init(&c->out, OUT_CAP);

@@ -1510,6 +1510,21 @@ again:
 }
 
 int
+gb_keys_read(struct gb_keys *k, size_t idx, struct gb_err *err)
+{
+	int rc;
+
+	if (idx >= k->n)
+		return gb_err_set(err, GB_EXIT_USAGE, 0,
+		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
+	if (begin(k, err) == -1)
+		return -1;
+	while ((rc = rec_get(k, idx, err)) == 1)
+		;
+	return finish(k, rc, 0, err);
+}
+
+int
 gb_keys_record(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
     long seconds, int status, const char *reason, struct gb_err *err)
 {

@@ -91,6 +91,12 @@ int	gb_keys_record(struct gb_keys *, size_t, enum gb_key_outcome, long,
 	    int, const char *, struct gb_err *);
 
 /*
+ * Bring gb_keys_info() of key idx up to date, reading its record alone.
+ * 0 or -1.
+ */
+int	gb_keys_read(struct gb_keys *, size_t, struct gb_err *);
+
+/*
  * Key idx rests until then for model alone: it goes on serving other
  * models. A NULL or unusable model name (empty, longer than
  * GB_KEYS_MODEL_MAX, a space or a control character), or a state with

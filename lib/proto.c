@@ -83,10 +83,15 @@ msg_ok(const struct gb_msg *m, size_t len)
 		return len == GB_MSG_HDR + sizeof(m->u.job) &&
 		    memchr(m->u.job.mode, '\0', sizeof(m->u.job.mode)) &&
 		    memchr(m->u.job.model, '\0', sizeof(m->u.job.model)) &&
-		    memchr(m->u.job.arg, '\0', sizeof(m->u.job.arg));
+		    memchr(m->u.job.arg, '\0', sizeof(m->u.job.arg)) &&
+		    memchr(m->u.job.pin, '\0', sizeof(m->u.job.pin)) &&
+		    memchr(m->u.job.hdrs, '\0', sizeof(m->u.job.hdrs));
 	case GB_MSG_HEAD:
 		return len == GB_MSG_HDR + sizeof(m->u.head) &&
-		    memchr(m->u.head.key, '\0', sizeof(m->u.head.key));
+		    memchr(m->u.head.key, '\0', sizeof(m->u.head.key)) &&
+		    memchr(m->u.head.key_id, '\0',
+		    sizeof(m->u.head.key_id)) &&
+		    memchr(m->u.head.hdrs, '\0', sizeof(m->u.head.hdrs));
 	case GB_MSG_DONE:
 		return len == GB_MSG_HDR + sizeof(m->u.done) &&
 		    memchr(m->u.done.msg, '\0', sizeof(m->u.done.msg));

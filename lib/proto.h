@@ -32,6 +32,9 @@
 #define GB_PROTO_MODEL	256	/* a model name, NUL included */
 #define GB_PROTO_ARG	2048	/* a path or id, NUL included */
 #define GB_PROTO_META	3072	/* a meta object, NUL included */
+#define GB_PROTO_KEYID	24	/* a key's state id (16 hex), NUL included */
+#define GB_PROTO_HDRS	1024	/* header lines "Name: value\n", NUL
+				   included */
 
 enum gb_msg_type {
 	GB_MSG_JOB = 1,
@@ -68,6 +71,10 @@ struct gb_msg_job {
 	char		model[GB_PROTO_MODEL];	/* -m, or "" */
 	char		arg[GB_PROTO_ARG];	/* gb-call PATH; gb-convert
 						   models -i ID, or "" */
+	char		pin[GB_PROTO_KEYID];	/* gb-call -K: the one key to
+						   use, by state id, or "" */
+	char		hdrs[GB_PROTO_HDRS];	/* gb-call -H: X-Goog-Upload-*
+						   and Content-Type lines */
 };
 
 struct gb_msg_head {
@@ -75,6 +82,9 @@ struct gb_msg_head {
 	int32_t		attempts;
 	int64_t		retry_after;		/* seconds, or -1 */
 	char		key[GB_MASK_SIZE];	/* masked, or "" */
+	char		key_id[GB_PROTO_KEYID];	/* its state id, or "" */
+	char		hdrs[GB_PROTO_HDRS];	/* the answer's X-Goog-Upload-*
+						   header lines, or "" */
 };
 
 struct gb_msg_done {

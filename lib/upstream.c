@@ -111,7 +111,11 @@ struct gb_upcall {
 	struct gb_upstream_head	 head;	/* what the sink is told */
 	struct gb_err		 err;	/* why done reports non-zero */
 	sd_event_source		*step;	/* next attempt, or sink wishes */
-	int			 post;
+	int			 post;	/* sends a body (POST, PATCH) */
+	char			 method[8];
+	int			 upload;	/* below the upload root */
+	char			*pin;	/* the one key's state id, or NULL */
+	char			*xhdrs;	/* extra header lines, or NULL */
 	int			 stream;
 	int			 over;	/* done is being called */
 
@@ -690,7 +694,29 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	return c->cancelled ? CURL_WRITEFUNC_ERROR : len;
 }
 
-/* Only Retry-After is of interest (a fallback for RetryInfo). */
+/*
+ * An X-Goog-Upload-* header of the answer (the resumable upload
+ * protocol: its URL, status, granularity) is kept for the sink as one
+ * "Name: value\n" line; what does not fit is dropped.
+ */
+static void
+keep_header(struct gb_upcall *c, const char *p, size_t len)
+{
+	size_t have = strlen(c->head.hdrs);
+
+	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+		len--;
+	if (have + len + 2 > sizeof(c->head.hdrs) || memchr(p, '\0', len))
+		return;
+	memcpy(c->head.hdrs + have, p, len);
+	c->head.hdrs[have + len] = '\n';
+	c->head.hdrs[have + len + 1] = '\0';
+}
+
+/*
+ * Retry-After (a fallback for RetryInfo), and the upload protocol's
+ * headers.
+ */
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -698,8 +724,11 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n, i;
 	char v[32];
 
-	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		c->hdr_retry = -1;
+		c->head.hdrs[0] = '\0';
+	} else if (len > 14 && strncasecmp(p, "x-goog-upload-", 14) == 0)
+		keep_header(c, p, len);
 	else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
 		for (i = 12; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
 			;
@@ -778,14 +807,23 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	const char *path = req->path, *ca;
 	CURL *h;
 
+	const char *ver;
+	int n;
+
 	while (*path == '/')
 		path++;
-	if ((h = c->h = curl_easy_init()) == NULL ||
-	    asprintf(&c->url, "%s/%s", cfg->base_url, path) == -1) {
+	/* "upload/REST": BASE_URL is ROOT/VERSION, the upload is at
+	   ROOT/upload/VERSION/REST (Google's resumable uploads) */
+	ver = strrchr(cfg->base_url, '/');
+	c->upload = strncmp(path, "upload/", 7) == 0 && ver != NULL;
+	if ((h = c->h = curl_easy_init()) == NULL || (c->upload ?
+	    (n = asprintf(&c->url, "%.*s/upload%s/%s",
+	    (int)(ver - cfg->base_url), cfg->base_url, ver, path + 7)) :
+	    (n = asprintf(&c->url, "%s/%s", cfg->base_url, path))) == -1) {
 		c->url = NULL;
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 	}
-	c->path = c->url + strlen(cfg->base_url) + 1;
+	c->path = c->url + (size_t)n - strlen(path);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)(void *)c);
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -800,6 +838,9 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 		    (curl_off_t)req->bodylen);
 	} else
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	if (strcmp(c->method, "PATCH") == 0 || strcmp(c->method, "DELETE") ==
+	    0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -827,6 +868,27 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	return 0;
 }
 
+/* Append the caller's header lines ("Name: value\n"...) to c->hdrs. */
+static int
+add_lines(struct gb_upcall *c, const char *p)
+{
+	struct curl_slist *t;
+	char line[GB_UPSTREAM_HDRS_MAX];
+	size_t n;
+
+	for (; *p != '\0'; p += n + (p[n] == '\n')) {
+		n = strcspn(p, "\n");
+		if (n == 0 || n >= sizeof(line))
+			continue;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if ((t = curl_slist_append(c->hdrs, line)) == NULL)
+			return -1;
+		c->hdrs = t;
+	}
+	return 0;
+}
+
 /* Start an attempt with key. -1 with c->err set on local trouble. */
 static int
 xfer_start(struct gb_upcall *c, const char *key)
@@ -851,12 +913,15 @@ xfer_start(struct gb_upcall *c, const char *key)
 	if ((t = curl_slist_append(c->hdrs, kh)) == NULL)
 		goto nomem;
 	c->hdrs = t;
-	if (c->post) {
+	if (c->post && (c->xhdrs == NULL ||
+	    strcasestr(c->xhdrs, "content-type:") == NULL)) {
 		if ((t = curl_slist_append(c->hdrs,
 		    "Content-Type: application/json")) == NULL)
 			goto nomem;
 		c->hdrs = t;
 	}
+	if (c->xhdrs != NULL && add_lines(c, c->xhdrs) == -1)
+		goto nomem;
 	/* no "Expect: 100-continue" round trip before a large body */
 	if ((t = curl_slist_append(c->hdrs, "Expect:")) == NULL)
 		goto nomem;
@@ -954,6 +1019,8 @@ call_free(struct gb_upcall *c)
 	gb_buf_free(&c->buf);
 	free(c->tried);
 	free(c->url);
+	free(c->pin);
+	free(c->xhdrs);
 	free(c);
 }
 
@@ -1095,7 +1162,10 @@ give_up(struct gb_upcall *c)
 	if (a->status != 0 && !a->notjson) {
 		/* the last upstream answer, passed on unchanged */
 		c->head.status = a->status;
-		if (a->status == 429) {
+		if (a->status == 429 && c->pin != NULL)
+			c->head.retry_after = a->retry_after >= 0 ?
+			    a->retry_after : c->u->cfg->key_cooldown;
+		else if (a->status == 429) {
 			c->head.retry_after = c->nokey && c->retry_at > 0 ?
 			    seconds_until(c->retry_at) :
 			    earliest_recovery(c);
@@ -1156,7 +1226,7 @@ judge(struct gb_upcall *c, CURLcode rc)
 			a->daily = quota_daily(c->buf.data, c->buf.len);
 		/* not -s: a 2xx is checked before it is passed on */
 		if (a->class == GB_UP_OK && !c->committed && !c->stream &&
-		    !is_json(c->buf.data, c->buf.len)) {
+		    !c->upload && !is_json(c->buf.data, c->buf.len)) {
 			a->class = GB_UP_RETRY;
 			a->notjson = 1;
 			snprintf(a->reason, sizeof(a->reason), "not JSON");
@@ -1227,6 +1297,13 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 			finish(c, GB_EXIT_OK);
 		return;
 	}
+	/*
+	 * A pinned call names a resource of its key: Google answers 403 or
+	 * 404 when it is gone (or was never there), which is the answer,
+	 * and no fault of the key.
+	 */
+	if (c->pin != NULL && a->class == GB_UP_KEY && a->status == 403)
+		a->class = GB_UP_FINAL;
 	switch (a->class) {
 	case GB_UP_FATAL:
 		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s: %s", n,
@@ -1286,7 +1363,9 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 		finish(c, -1);
 		return;
 	}
-	if (n >= c->max || now() >= c->deadline) {
+	/* a pinned call tries its one key again only after a 5xx */
+	if (n >= c->max || now() >= c->deadline ||
+	    (c->pin != NULL && a->class != GB_UP_RETRY)) {
 		give_up(c);
 		return;
 	}
@@ -1306,6 +1385,35 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 	next(c);
 }
 
+/*
+ * The key of a pinned call: its index, or -1 once the call has been
+ * answered 403 (the key is not configured, or is invalid: no other key
+ * can reach the resource, so none is tried).
+ */
+static int
+pinned_key(struct gb_upcall *c)
+{
+	const struct gb_key_info *ki;
+	struct gb_err e;
+	const char *why = NULL;
+	size_t idx;
+
+	if (gb_keys_by_id(c->ks, c->pin, &idx) == -1)
+		why = "is no longer configured";
+	else if (gb_keys_read(c->ks, idx, &e) == 0 &&
+	    (ki = gb_keys_info(c->ks, idx)) != NULL &&
+	    gb_keys_state(ki, time(NULL)) == GB_KEY_INVALID)
+		why = "is invalid (gb-keys reset revives it)";
+	if (why == NULL)
+		return (int)idx;
+	gb_err_set(&c->err, GB_EXIT_NO, 403, "the API key that owns this "
+	    "resource (id %s) %s", c->pin, why);
+	if (deliver_error(c, 403, c->err.msg) == -1)
+		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
+	finish(c, -1);
+	return -1;
+}
+
 /* The next attempt, on a key this call has not tried yet. */
 static void
 next(struct gb_upcall *c)
@@ -1316,8 +1424,12 @@ next(struct gb_upcall *c)
 
 	gb_err_clear(&kerr);
 	c->retry_at = 0;
-	if ((idx = gb_keys_next_for(c->ks, c->model[0] != '\0' ? c->model :
-	    NULL, c->tried, c->ntried, &c->retry_at, &kerr)) == -1) {
+	if (c->pin != NULL) {
+		if ((idx = pinned_key(c)) == -1)
+			return;
+	} else if ((idx = gb_keys_next_for(c->ks, c->model[0] != '\0' ?
+	    c->model : NULL, c->tried, c->ntried, &c->retry_at, &kerr)) ==
+	    -1) {
 		if (kerr.code != GB_EXIT_NO) {
 			gb_err_set(&c->err, GB_EXIT_TEMP, 0, "%s", kerr.msg);
 			if (deliver_error(c, 500, "key state unavailable") ==
@@ -1335,10 +1447,11 @@ next(struct gb_upcall *c)
 	c->tried[c->ntried++] = c->idx;
 	key = gb_keys_key(c->ks, c->idx);
 	gb_mask(key, c->head.key, sizeof(c->head.key));
+	snprintf(c->head.key_id, sizeof(c->head.key_id), "%s",
+	    gb_keys_id(c->ks, c->idx));
 	c->head.attempts++;
 	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s",
-	    c->head.attempts, c->max, c->post ? "POST" : "GET", c->path,
-	    c->head.key);
+	    c->head.attempts, c->max, c->method, c->path, c->head.key);
 	if (c->cancelled)
 		return;		/* by the log callback: on_step ends it */
 	if (xfer_start(c, key) == -1) {
@@ -1395,6 +1508,28 @@ on_step(sd_event_source *src, uint64_t usec, void *arg)
 
 /* --- the interface ----------------------------------------------------- */
 
+int
+gb_upstream_header_ok(const char *l)
+{
+	const char *colon = strchr(l, ':'), *p;
+	size_t n;
+
+	if (colon == NULL)
+		return 0;
+	n = (size_t)(colon - l);
+	if (!(n == 12 && strncasecmp(l, "Content-Type", 12) == 0) &&
+	    !(n > 14 && strncasecmp(l, "X-Goog-Upload-", 14) == 0))
+		return 0;
+	for (p = l; p < colon; p++)
+		if (!(*p == '-' || (*p >= '0' && *p <= '9') ||
+		    (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+			return 0;
+	for (p = colon + 1; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f)
+			return 0;
+	return strlen(l) < GB_UPSTREAM_HDRS_MAX / 2;
+}
+
 struct gb_upcall *
 gb_upcall_start(struct gb_upstream *u, struct gb_keys *ks,
     const struct gb_upstream_req *req, const struct gb_upcall_sink *sink,
@@ -1410,7 +1545,9 @@ gb_upcall_start(struct gb_upstream *u, struct gb_keys *ks,
 	c->u = u;
 	c->ks = ks;
 	c->sink = *sink;
-	c->post = strcmp(req->method, "POST") == 0;
+	snprintf(c->method, sizeof(c->method), "%s", req->method);
+	c->post = strcmp(req->method, "POST") == 0 ||
+	    strcmp(req->method, "PATCH") == 0;
 	c->stream = req->stream;
 	path_model(req->path, c->model, sizeof(c->model));
 	c->max = max;
@@ -1418,6 +1555,11 @@ gb_upcall_start(struct gb_upstream *u, struct gb_keys *ks,
 	c->head.retry_after = -1;
 	gb_buf_init(&c->buf, 0);
 	gb_err_clear(&c->err);
+	if ((req->pin != NULL && (c->pin = strdup(req->pin)) == NULL) ||
+	    (req->hdrs != NULL && (c->xhdrs = strdup(req->hdrs)) == NULL)) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		goto fail;
+	}
 	if ((c->tried = calloc(max > 0 ? (size_t)max : 1,
 	    sizeof(*c->tried))) == NULL) {
 		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");

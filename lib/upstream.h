@@ -39,6 +39,7 @@ struct gb_upcall;
 #define GB_UPSTREAM_ERRBODY_MAX	(1024 * 1024)	/* a non-2xx body */
 #define GB_UPSTREAM_BUFFER_MAX	(64 * 1024 * 1024) /* a 2xx body, not -s */
 #define GB_UPSTREAM_CONNECT_MAX	10		/* connect timeout, seconds */
+#define GB_UPSTREAM_HDRS_MAX	1024		/* req->hdrs, head.hdrs */
 
 /* idle upstream connections a gb_upstream keeps */
 #define GB_UPSTREAM_KEEP	256
@@ -60,11 +61,23 @@ enum gb_upstream_class {
  * as it is until the call's done (libcurl sends it from there).
  */
 struct gb_upstream_req {
-	const char	*method;	/* "GET" or "POST" */
-	const char	*path;		/* below BASE_URL, may carry ?query */
-	const char	*body;		/* POST body, or NULL */
+	const char	*method;	/* GET, POST, PATCH or DELETE */
+	const char	*path;		/* below BASE_URL, may carry ?query;
+					   "upload/..." is below the upload
+					   root (gb-call(1)) */
+	const char	*body;		/* POST or PATCH body, or NULL */
 	size_t		 bodylen;
 	int		 stream;	/* pass 2xx bodies on as they arrive */
+	/*
+	 * Key affinity (gb-call(1) -K): the state id (gb_keys_id) of the
+	 * one key to use, or NULL. A pinned call never moves to another
+	 * key; a key that is not configured or is invalid is answered 403
+	 * without an attempt, and upstream's 403 and 404 are its answer,
+	 * not held against the key.
+	 */
+	const char	*pin;
+	const char	*hdrs;		/* extra header lines, "Name: value\n",
+					   already checked, or NULL */
 };
 
 /* The status line handed to sink->head. */
@@ -74,6 +87,9 @@ struct gb_upstream_head {
 	long		 retry_after;	/* seconds (429 only), else -1 */
 	char		 key[GB_MASK_SIZE]; /* masked key of the last attempt,
 					   "" if none */
+	char		 key_id[24];	/* its state id (gb_keys_id), or "" */
+	char		 hdrs[GB_UPSTREAM_HDRS_MAX]; /* the answer's X-Goog-Upload-*
+					   header lines, "Name: value\n" */
 };
 
 enum gb_upstream_loglevel {
@@ -161,5 +177,12 @@ void			 gb_upcall_cancel(struct gb_upcall *);
  */
 enum gb_upstream_class gb_upstream_classify(int, const char *, size_t,
 	    long *, char *, size_t);
+
+/*
+ * May a caller add this header line ("Name: value", no line end) to a
+ * request (gb_upstream_req.hdrs)? Only Content-Type and X-Goog-Upload-*
+ * names, printable values: nothing that could carry or replace a key.
+ */
+int	gb_upstream_header_ok(const char *);
 
 #endif

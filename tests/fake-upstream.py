@@ -90,8 +90,32 @@ Response spec (every field optional)
   "transfer": "chunked"|"length"|"close"
                      how the body is delimited; default "length" for a
                      plain body, "chunked" for events/chunks
-A request takes the first queue entry it matches; with none, the default
-behaviour above answers. Waits give up after 30 s (outcome "go_timeout").
+Resources and their owners (each belongs to the key that created it; any
+other key gets 403 PERMISSION_DENIED, as Google answers, and a name never
+created gets the same)
+  POST /upload/v1beta/files          X-Goog-Upload-Command: start -> 200,
+                                     empty body, X-Goog-Upload-URL (this
+                                     server, ?upload_id=..) and
+                                     X-Goog-Upload-Status: active;
+                                     with ?upload_id: "upload[, finalize]"
+                                     appends the body; finalize answers
+                                     {"file":{...}}, X-Goog-Upload-Status:
+                                     final
+  GET|DELETE /v1beta/files/{id}      GET /v1beta/files lists the key's own
+  POST /v1beta/cachedContents        ttl ("300s") or expireTime; GET, PATCH,
+                                     DELETE cachedContents/{id}, GET list
+  POST models/{m}:batchGenerateContent  batches/{id}: GET, DELETE,
+                                     POST :cancel; GET /v1beta/batches
+  POST models/{m}:predictLongRunning models/{m}/operations/{id}: GET
+  POST /v1beta/interactions          previous_interaction_id must be the
+                                     key's; GET, DELETE interactions/{id},
+                                     POST interactions/{id}/cancel
+  generateContent, streamGenerateContent and countTokens check every
+  fileData.fileUri and cachedContent of the body the same way.
+  GET /_control/resources            {name: owner key} of what exists
+
+A request takes the first queue entry it matches; with none, the resources
+above, then the default behaviour answers. Waits give up after 30 s (outcome "go_timeout").
 A client that closes its connection during a wait or delay is noticed at
 once (outcome "client_gone").
 """
@@ -360,6 +384,208 @@ def default_spec(method, path, query, raw, key, seq, d):
     return {"status": 404, "message": "Unknown action " + action}
 
 
+RESOURCES = {}     # name -> {"key": owner, "obj": the resource}
+UPLOADS = {}       # upload_id -> {"key", "meta", "data", "mime"}
+SERIAL = [0]
+
+
+def new_id(prefix=""):
+    with STATE:
+        SERIAL[0] += 1
+        return "%s%s%d" % (prefix, hashlib.sha256(
+            str(time.time()).encode()).hexdigest()[:8], SERIAL[0])
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".000000Z"
+
+
+def denied(name):
+    return {"status": 403, "message": "You do not have permission to "
+            "access the %s or it may not exist." % name}
+
+
+def owned(name, key):
+    with STATE:
+        r = RESOURCES.get(name)
+        return r is not None and r["key"] == key
+
+
+def referenced(v, out):
+    """The resource names a request body refers to."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in ("fileUri", "file_uri") and isinstance(x, str):
+                i = x.find("files/")
+                if i >= 0:
+                    out.append(x[i:].split(":")[0].split("?")[0])
+            elif k in ("cachedContent", "cached_content") and \
+                    isinstance(x, str):
+                out.append(x)
+            elif k == "previous_interaction_id" and isinstance(x, str):
+                out.append("interactions/" + x)
+            else:
+                referenced(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            referenced(x, out)
+    return out
+
+
+def create(name, key, obj):
+    with STATE:
+        RESOURCES[name] = {"key": key, "obj": obj}
+    return {"body": obj}
+
+
+def resource_response(method, path, query, raw, key, headers, port):
+    """The answer of the resource routes, or None for the default."""
+    q = urllib.parse.parse_qs(query)
+    if not key:
+        return None
+    if path == "/upload/v1beta/files" and method == "POST":
+        cmd = (headers.get("X-Goog-Upload-Command") or "").lower()
+        uid = q.get("upload_id", [None])[0]
+        if uid is None:
+            if cmd != "start" or headers.get(
+                    "X-Goog-Upload-Protocol") != "resumable":
+                return {"status": 400, "message": "bad upload start"}
+            uid = new_id("up-")
+            with STATE:
+                UPLOADS[uid] = {"key": key, "meta": parse_body(raw) or {},
+                                "data": b"", "mime": headers.get(
+                                    "X-Goog-Upload-Header-Content-Type")}
+            return {"body": "", "headers": {
+                "X-Goog-Upload-URL": "http://127.0.0.1:%d/upload/v1beta/"
+                "files?upload_id=%s&upload_protocol=resumable" % (port, uid),
+                "X-Goog-Upload-Status": "active",
+                "X-Goog-Upload-Chunk-Granularity": "8388608"}}
+        with STATE:
+            up = UPLOADS.get(uid)
+        if up is None or up["key"] != key:
+            return denied("upload " + str(uid))
+        up["data"] += raw
+        if "finalize" not in cmd:
+            return {"body": "", "headers": {"X-Goog-Upload-Status": "active",
+                                            "X-Goog-Upload-Size-Received":
+                                            str(len(up["data"]))}}
+        fid = new_id("f")
+        name = "files/" + fid
+        meta = up["meta"].get("file") or {}
+        obj = {"name": name, "displayName": meta.get("displayName", fid),
+               "mimeType": up["mime"] or "application/octet-stream",
+               "sizeBytes": str(len(up["data"])),
+               "createTime": rfc3339(time.time()),
+               "expirationTime": rfc3339(time.time() + 48 * 3600),
+               "uri": "http://127.0.0.1:%d/v1beta/%s" % (port, name),
+               "state": "ACTIVE", "source": "UPLOADED"}
+        with STATE:
+            del UPLOADS[uid]
+        create(name, key, obj)
+        return {"body": {"file": obj},
+                "headers": {"X-Goog-Upload-Status": "final"}}
+    if not path.startswith("/v1beta/"):
+        return None
+    rest = path[len("/v1beta/"):]
+    body = parse_body(raw) if raw else None
+    if ":" in rest and rest.startswith("models/"):
+        model, action = rest[len("models/"):].rsplit(":", 1)
+        if action in ("generateContent", "streamGenerateContent",
+                      "countTokens", "batchGenerateContent"):
+            for n in referenced(body, []):
+                if not owned(n, key):
+                    return denied(n)
+        if action == "batchGenerateContent" and method == "POST":
+            name = "batches/" + new_id("b")
+            obj = {"name": name, "metadata": {
+                "@type": "type.googleapis.com/google.ai.generativelanguage."
+                "v1main.GenerateContentBatch", "name": name,
+                "model": "models/" + model, "state": "BATCH_STATE_PENDING",
+                "createTime": rfc3339(time.time())}}
+            return create(name, key, obj)
+        if action == "predictLongRunning" and method == "POST":
+            name = "models/%s/operations/%s" % (model, new_id("o"))
+            return create(name, key, {"name": name})
+        return None
+    coll = rest.split("/", 1)[0]
+    if coll not in ("files", "cachedContents", "batches", "interactions") \
+            and "/operations/" not in rest and coll != "operations":
+        return None
+    if rest == coll:
+        if method == "GET":
+            field = {"batches": "operations"}.get(coll, coll)
+            with STATE:
+                mine = [r["obj"] for n, r in RESOURCES.items()
+                        if n.startswith(coll + "/") and r["key"] == key]
+            return {"body": {field: mine} if mine else {}}
+        if method == "POST" and coll == "cachedContents":
+            if not isinstance(body, dict):
+                return {"status": 400, "message": "Invalid JSON payload"}
+            for n in referenced(body, []):
+                if not owned(n, key):
+                    return denied(n)
+            ttl = 3600.0
+            if isinstance(body.get("ttl"), str):
+                ttl = float(body["ttl"].rstrip("s"))
+            name = "cachedContents/" + new_id("c")
+            obj = {"name": name, "model": body.get("model"),
+                   "createTime": rfc3339(time.time()),
+                   "expireTime": body.get("expireTime") or
+                   rfc3339(time.time() + ttl),
+                   "usageMetadata": {"totalTokenCount": 10}}
+            return create(name, key, obj)
+        if method == "POST" and coll == "interactions":
+            if not isinstance(body, dict):
+                return {"status": 400, "message": "Invalid JSON payload"}
+            for n in referenced(body, []):
+                if not owned(n, key):
+                    return {"status": 404, "message": "Interaction %s not "
+                            "found" % n}
+            iid = new_id("v1_")
+            text = body.get("input")
+            obj = {"id": iid, "object": "interaction",
+                   "status": "completed", "model": body.get("model"),
+                   "created": rfc3339(time.time()),
+                   "updated": rfc3339(time.time()),
+                   "role": "model",
+                   "outputs": [{"type": "text", "text": "echo: %s" % (
+                       text if isinstance(text, str) else "...")}],
+                   "usage": {"total_input_tokens": 1,
+                             "total_output_tokens": 2, "total_tokens": 3}}
+            if body.get("previous_interaction_id"):
+                obj["previous_interaction_id"] = \
+                    body["previous_interaction_id"]
+            return create("interactions/" + iid, key, obj)
+        return {"status": 404, "message": "Not found: " + path}
+    name = rest
+    verb = None
+    if name.endswith(":cancel") or name.endswith("/cancel"):
+        name, verb = name[:-len(":cancel")], "cancel"
+    if not owned(name, key):
+        return denied(name)
+    with STATE:
+        r = RESOURCES[name]
+        if method == "GET" and verb is None:
+            if "/operations/" in name:
+                r["obj"]["done"] = True
+            return {"body": r["obj"]}
+        if method == "DELETE" and verb is None:
+            del RESOURCES[name]
+            return {"body": {}}
+        if method == "POST" and verb == "cancel":
+            if "state" in r["obj"].get("metadata", {}):
+                r["obj"]["metadata"]["state"] = "BATCH_STATE_CANCELLED"
+            else:
+                r["obj"]["status"] = "cancelled"
+            return {"body": {}}
+        if method == "PATCH" and coll == "cachedContents":
+            if isinstance(body, dict) and isinstance(body.get("ttl"), str):
+                r["obj"]["expireTime"] = rfc3339(
+                    time.time() + float(body["ttl"].rstrip("s")))
+            return {"body": r["obj"]}
+    return {"status": 404, "message": "Not found: " + path}
+
+
 def take_scripted(method, path, key):
     with STATE:
         for i, spec in enumerate(QUEUE):
@@ -425,6 +651,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.dispatch()
 
+    def do_PATCH(self):
+        self.dispatch()
+
     def dispatch(self):
         url = urllib.parse.urlsplit(self.path)
         raw = self.read_body()
@@ -448,6 +677,10 @@ class Handler(BaseHTTPRequestHandler):
                 DROPPED[0] += 1
             STATE.notify_all()
         spec = take_scripted(self.command, url.path, key)
+        if spec is None:
+            spec = resource_response(self.command, url.path, url.query, raw,
+                                     key, self.headers,
+                                     self.server.server_port)
         if spec is None:
             spec = default_response(self.command, url.path, url.query, raw,
                                     key, rec["seq"])
@@ -651,7 +884,13 @@ class Handler(BaseHTTPRequestHandler):
                     DROPPED[0] = 0
                     GO[0] = 0
                     DEFAULTS.clear()
+                    RESOURCES.clear()
+                    UPLOADS.clear()
                 return self.reply(200, {"reset": True})
+            if what == "resources" and self.command == "GET":
+                with STATE:
+                    return self.reply(200, {n: r["key"] for n, r in
+                                            RESOURCES.items()})
             if what == "queue" and self.command == "GET":
                 with STATE:
                     return self.reply(200, list(QUEUE))

@@ -42,10 +42,11 @@ gbcall() {
 	gb-call -S 4 "$@" 4>status
 }
 
-# status_is JSON: the status line, exactly
+# status_is JSON: the status line, exactly, but for its key_id (the
+# key's state id, a digest: checked on its own by the -K tests)
 status_is() {
 	local got
-	got=$(cat status)
+	got=$(jq -c 'del(.key_id)' status)
 	[ "$got" = "$1" ] || {
 		printf 'status line\n  expected: %s\n  actual:   %s\n' "$1" \
 		    "$got" >&2
@@ -221,7 +222,7 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	run -1 --separate-stderr gbcall POST "$GEN" <req.json
 	[ "$(jq -r .error.status <<<"$output")" = RESOURCE_EXHAUSTED ]
 	[ "$(jq -r '.error.details[0].retryDelay' <<<"$output")" = 20s ]
-	[ "$(jq -c 'del(.retry_after)' status)" = "{\"status\":429,\"key\":\"$M3\",\"attempts\":3}" ]
+	[ "$(jq -c 'del(.retry_after, .key_id)' status)" = "{\"status\":429,\"key\":\"$M3\",\"attempts\":3}" ]
 	ra=$(jq .retry_after status)
 	((ra >= 1 && ra <= 10))
 	for i in 0 1 2; do [ "$(key $i 'models_cooling[0].model')" = gemini-2.0-flash ]; done
@@ -229,7 +230,7 @@ gb-call: attempt 2 with key $M2: HTTP 429, key cools down for 123 s" ]
 	# the next call makes no upstream request at all
 	run -1 --separate-stderr gbcall POST "$GEN" <req.json
 	assert_output '{"error":{"code":429,"message":"every API key is cooling down; retry later","status":"RESOURCE_EXHAUSTED"}}'
-	[ "$(jq -c 'del(.retry_after)' status)" = '{"status":429,"key":null,"attempts":0}' ]
+	[ "$(jq -c 'del(.retry_after, .key_id)' status)" = '{"status":429,"key":null,"attempts":0}' ]
 	ra=$(jq .retry_after status)
 	((ra >= 1 && ra <= 10))
 	[[ $stderr == "gb-call: every API key is cooling down (next in "*" s)" ]]
@@ -614,6 +615,79 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
 }
 
+# --- a pinned key (-K), methods, upload headers (-H) -----------------
+
+@test "-K ID: the call goes with that key alone; the status line names its id" {
+	id=$(key 2 id)
+	for i in 1 2 3; do
+		run -0 --separate-stderr gbcall -K "$id" POST "$GEN" <req.json
+		[ "$(jq -r .key_id status)" = "$id" ]
+		[ "$(jq -r .key status)" = "$M3" ]
+	done
+	run -0 upstream_requests 3
+	[ "$(jq -r '[.[].key] | unique | join(",")' <<<"$output")" = "$K3" ]
+	# without -K the status line names the key that answered, by id too
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r .key_id status)" = "$(key 0 id)" ]
+}
+
+@test "-K: a 403 or 429 is the answer, no other key is tried, the key is not charged" {
+	id=$(key 1 id)
+	upstream_script "{\"key\":\"$K2\",\"status\":403,\"message\":\"You do not have permission to access the File x or it may not exist.\"}"
+	run -1 --separate-stderr gbcall -K "$id" GET files/x
+	status_is "{\"status\":403,\"key\":\"$M2\",\"attempts\":1}"
+	[ "$(jq -r .error.code <<<"$output")" = 403 ]
+	[ "$(upstream_count)" = 1 ]
+	[ "$(key 1 consecutive_failures)" = 0 ]
+	upstream_script "{\"key\":\"$K2\",\"status\":429,\"retry_delay\":\"7s\"}"
+	run -1 --separate-stderr gbcall -K "$id" POST "$GEN" <req.json
+	status_is "{\"status\":429,\"key\":\"$M2\",\"attempts\":1,\"retry_after\":7}"
+	[ "$(upstream_count)" = 2 ]
+	# a 5xx is tried again, on the same key
+	upstream_script "{\"key\":\"$K2\",\"status\":503}"
+	run -0 --separate-stderr gbcall -K "$id" POST "$GEN" <req.json
+	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+	run -0 upstream_requests 4
+	[ "$(jq -r '[.[].key] | unique | join(",")' <<<"$output")" = "$K2" ]
+}
+
+@test "-K: a key no longer configured, or invalid, is a 403 without an attempt" {
+	id=$(key 2 id)
+	API_KEYS="$K1,$K2" run -1 --separate-stderr gbcall -K "$id" GET files/x
+	status_is '{"status":403,"key":null,"attempts":0}'
+	[ "$(jq -r .error.message <<<"$output")" = "the API key that owns this resource (id $id) is no longer configured" ]
+	[ "$stderr" = "gb-call: the API key that owns this resource (id $id) is no longer configured" ]
+	for i in 1 2 3; do gb-keys fail 2 >/dev/null; done
+	run -1 --separate-stderr gbcall -K "$id" GET files/x
+	[ "$(jq -r .error.message <<<"$output")" = "the API key that owns this resource (id $id) is invalid (gb-keys reset revives it)" ]
+	[ "$(upstream_count)" = 0 ]
+	run -100 --separate-stderr gb-call -K 0123 GET files/x
+	[ "$stderr" = "gb-call: -K 0123: not a key id (16 hex digits)" ]
+}
+
+@test "PATCH and DELETE; upload paths go below the upload root, with -H headers" {
+	upstream_script '[{"method":"PATCH","body":{"name":"cachedContents/c"}},{"method":"DELETE","body":{}}]'
+	run -0 --separate-stderr gbcall PATCH 'cachedContents/c?updateMask=ttl' <<<'{"ttl":"60s"}'
+	[ "$(upstream_request 1 .method)" = PATCH ]
+	[ "$(upstream_request 1 .body)" = '{"ttl":"60s"}' ]
+	run -0 --separate-stderr gbcall DELETE cachedContents/c </dev/null
+	[ "$(upstream_request 2 .method)" = DELETE ]
+	[ "$(upstream_request 2 .path)" = /v1beta/cachedContents/c ]
+	# a start: its empty 2xx answer is the answer (not "not JSON")
+	printf '{"file":{}}' >meta.json
+	run -0 --separate-stderr gbcall -H 'X-Goog-Upload-Protocol: resumable' -H 'X-Goog-Upload-Command: start' POST upload/files <meta.json
+	[ "$output" = "" ]
+	[ "$(upstream_request 3 .path)" = /upload/v1beta/files ]
+	[ "$(upstream_request 3 '.headers["x-goog-upload-command"]')" = start ]
+	url=$(jq -r .headers status | sed -n 's/^X-Goog-Upload-URL: //p')
+	[[ $url == "$UPSTREAM_URL/upload/v1beta/files?upload_id="* ]]
+	[ "$(jq -r .headers status | grep -c '^X-Goog-Upload-Status: active$')" = 1 ]
+	# only upload headers and Content-Type may be added
+	run -100 --separate-stderr gb-call -H "x-goog-api-key: $K2" GET models
+	[ "$stderr" = "gb-call: -H: not an upload header, or too long" ]
+	run -100 --separate-stderr gb-call -H $'X-Goog-Upload-Command: a\r\nHost: b' GET models
+}
+
 # --- output and usage errors ------------------------------------------
 
 @test "stdout on /dev/full: exit 111 with a write error" {
@@ -629,13 +703,13 @@ gb-call: giving up after 1 attempt: timed out" ]
 
 @test "usage errors exit 100" {
 	run -100 --separate-stderr gb-call
-	[ "$stderr" = "usage: gb-call [-s] [-S fd] method path" ]
+	[ "$stderr" = "usage: gb-call [-s] [-H header] [-K id] [-S fd] method path" ]
 	run -100 --separate-stderr gb-call -x GET models
-	[ "${stderr##*$'\n'}" = "usage: gb-call [-s] [-S fd] method path" ]
+	[ "${stderr##*$'\n'}" = "usage: gb-call [-s] [-H header] [-K id] [-S fd] method path" ]
 	run -100 --separate-stderr gb-call GET
 	run -100 --separate-stderr gb-call GET a b
 	run -100 --separate-stderr gb-call PUT models
-	[ "$stderr" = "gb-call: PUT: method must be GET or POST" ]
+	[ "$stderr" = "gb-call: PUT: method must be GET, POST, PATCH or DELETE" ]
 	run -100 --separate-stderr gb-call GET 'models x'
 	[ "$stderr" = "gb-call: invalid path" ]
 	run -100 --separate-stderr gb-call GET ''
@@ -686,6 +760,12 @@ gb-call: giving up after 1 attempt: timed out" ]
 	    "gb-call GET 'models?pageSize=1000' | jq -r '.models[].name'"
 	[ "${lines[0]}" = models/gemini-2.0-flash ]
 	[ "$(upstream_request 3 .query)" = pageSize=1000 ]
+
+	# 2a66a387aa92ae75 is K1's id
+	upstream_script '{"path":"/files/abc123","body":{"name":"files/abc123"}}'
+	run -0 --separate-stderr gb-call -K 2a66a387aa92ae75 GET files/abc123
+	[ "$(upstream_request 4 .key)" = "$K1" ]
+	[ "$(jq -r .name <<<"$output")" = files/abc123 ]
 }
 
 @test "concurrent calls share the key state without losing a use" {

@@ -28,6 +28,7 @@
 
 #define SIDE_MAX	GB_PROTO_META	/* the side channel's line */
 #define ERR_MAX		8192		/* what a tool says on stderr */
+#define AV_MAX		48		/* a command line's words */
 
 extern char **environ;
 
@@ -76,6 +77,12 @@ side_said(struct job *j)
 		    json_integer_value(v) : -1;
 		key = json_string_value(json_object_get(doc, "key"));
 		snprintf(m.u.head.key, sizeof(m.u.head.key), "%s",
+		    key != NULL ? key : "");
+		key = json_string_value(json_object_get(doc, "key_id"));
+		snprintf(m.u.head.key_id, sizeof(m.u.head.key_id), "%s",
+		    key != NULL ? key : "");
+		key = json_string_value(json_object_get(doc, "headers"));
+		snprintf(m.u.head.hdrs, sizeof(m.u.head.hdrs), "%s",
 		    key != NULL ? key : "");
 		job_said(j, &m);
 	}
@@ -180,8 +187,9 @@ on_exit_(sd_event_source *s, const siginfo_t *si, void *arg)
 
 /* The command line of the job, as a shell user would type it. */
 static int
-argv_of(const struct gb_msg_job *mj, char **av, char *num)
+argv_of(const struct gb_msg_job *mj, char **av, char *num, char *hb)
 {
+	char *l;
 	int n = 0;
 
 	switch (mj->tool) {
@@ -212,6 +220,19 @@ argv_of(const struct gb_msg_job *mj, char **av, char *num)
 			av[n++] = (char *)(uintptr_t)"-s";
 		av[n++] = (char *)(uintptr_t)"-S";
 		av[n++] = (char *)(uintptr_t)"4";
+		if (mj->pin[0] != '\0') {
+			av[n++] = (char *)(uintptr_t)"-K";
+			av[n++] = (char *)(uintptr_t)mj->pin;
+		}
+		/* -H per header line, split in place in hb */
+		memcpy(hb, mj->hdrs, GB_PROTO_HDRS);
+		for (l = hb; *l != '\0' && n < AV_MAX - 6;) {
+			av[n++] = (char *)(uintptr_t)"-H";
+			av[n++] = l;
+			l += strcspn(l, "\n");
+			if (*l == '\n')
+				*l++ = '\0';
+		}
 		av[n++] = (char *)(uintptr_t)mj->mode;
 		av[n++] = (char *)(uintptr_t)mj->arg;
 		break;
@@ -254,10 +275,10 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	posix_spawnattr_t at;
 	sigset_t none, all;
 	struct proc *p;
-	char prog[PATH_MAX + 32], num[16], *av[16];
+	char prog[PATH_MAX + 32], num[16], *av[AV_MAX], hb[GB_PROTO_HDRS];
 	int sp[2] = { -1, -1 }, ep[2] = { -1, -1 }, side, e;
 
-	if (argv_of(mj, av, num) == -1 ||
+	if (argv_of(mj, av, num, hb) == -1 ||
 	    snprintf(prog, sizeof(prog), "%s/%s", srv->tooldir, av[0]) >=
 	    (int)sizeof(prog)) {
 		e = errno != 0 ? errno : ENAMETOOLONG;

@@ -107,15 +107,32 @@ static const struct route routes[] = {
 	{ "GET", P_V1 | P_HF, "/keys/list", A_ADMIN, D_OPENAI, do_keys,
 	    NULL },
 	{ "GET", P_NATIVE, "/models", A_GOOG, D_GEMINI, do_gmodels, NULL },
+	/* before models/{model}: MODEL/operations/ID */
+	{ "GET", P_NATIVE, "/models/{op}", A_GOOG, D_GEMINI, do_resource,
+	    NULL },
 	{ "GET", P_NATIVE, "/models/{model}", A_GOOG, D_GEMINI, do_gmodels,
 	    NULL },
 	{ "POST", P_NATIVE, "/models/{model}:{action}", A_GOOG, D_GEMINI,
 	    do_gaction, NULL },
+	/* resources that belong to a key (resources.c) */
+	{ "POST", P_ROOT, "/upload/v1beta/files", A_GOOG, D_GEMINI,
+	    do_upload, NULL },
+	{ "POST", P_ROOT, "/gemini/upload/v1beta/files", A_GOOG, D_GEMINI,
+	    do_upload, NULL },
+	{ "*", P_NATIVE, "/files*", A_GOOG, D_GEMINI, do_resource, NULL },
+	{ "*", P_NATIVE, "/cachedContents*", A_GOOG, D_GEMINI, do_resource,
+	    NULL },
+	{ "*", P_NATIVE, "/batches*", A_GOOG, D_GEMINI, do_resource, NULL },
+	{ "*", P_NATIVE, "/operations*", A_GOOG, D_GEMINI, do_resource,
+	    NULL },
+	{ "*", P_NATIVE, "/interactions*", A_GOOG, D_GEMINI, do_resource,
+	    NULL },
 };
 
 static const char *const native_actions[] = {
 	"generateContent", "streamGenerateContent", "countTokens",
-	"embedContent", "batchEmbedContents"
+	"embedContent", "batchEmbedContents", "batchGenerateContent",
+	"predict", "predictLongRunning"
 };
 
 /* ---- small helpers ---- */
@@ -236,12 +253,22 @@ follows(const char *pattern, const char *rest, struct rq *rq)
 	const char *var, *colon;
 	size_t n, i;
 
+	n = strlen(pattern);
+	if (pattern[n - 1] == '*')	/* the path and what is below it */
+		return strncmp(pattern, rest, n - 1) == 0 &&
+		    (rest[n - 1] == '\0' || rest[n - 1] == '/');
 	if ((var = strchr(pattern, '{')) == NULL)
 		return strcmp(pattern, rest) == 0;
 	n = (size_t)(var - pattern);
 	if (strncmp(pattern, rest, n) != 0)
 		return 0;
 	rest += n;
+	if (strcmp(var, "{op}") == 0) {
+		/* MODEL/operations/ID: a long-running operation */
+		colon = strchr(rest, '/');
+		return colon != NULL && strncmp(colon, "/operations/", 12) ==
+		    0 && colon[12] != '\0' && strchr(colon + 12, '/') == NULL;
+	}
 	if (strcmp(var, "{id}") == 0) {
 		if (*rest == '\0' || strchr(rest, '/') != NULL)
 			return 0;
@@ -329,6 +356,7 @@ match(struct rq *rq, const char *method, int *status)
 		if (f == 0)
 			continue;
 		if (strcmp(method, r->method) == 0 ||
+		    strcmp(r->method, "*") == 0 ||
 		    (strcmp(method, "HEAD") == 0 &&
 		    strcmp(r->method, "GET") == 0)) {
 			rq->dialect = r->dialect;
@@ -551,6 +579,7 @@ route_free(struct rq *rq)
 	json_decref(rq->meta);
 	rq->meta = NULL;
 	gb_buf_free(&rq->acc);
+	res_free(rq);
 }
 
 /* ---- shared steps of the handlers ---- */
@@ -585,15 +614,33 @@ job_msg(struct gb_msg_job *mj, enum gb_tool tool, const char *mode,
 	scopy(mj->arg, sizeof(mj->arg), arg != NULL ? arg : "");
 }
 
-/* Start gb-call; its stdout is kept until its status is known. */
+/*
+ * Start gb-call; its stdout is kept until its status is known. A
+ * pinned request (rq->pin) goes with that key alone (gb-call -K).
+ */
+static struct job	*call_with(struct rq *, const char *, const char *, int,
+			    const char *, size_t, const char *, const char *,
+			    void (*)(struct job *, enum job_event));
+
 static struct job *
 call(struct rq *rq, const char *method, const char *path, int stream,
     const char *data, size_t len, void (*cb)(struct job *, enum job_event))
+{
+	return call_with(rq, method, path, stream, data, len, rq->pin, NULL,
+	    cb);
+}
+
+static struct job *
+call_with(struct rq *rq, const char *method, const char *path, int stream,
+    const char *data, size_t len, const char *pin, const char *hdrs,
+    void (*cb)(struct job *, enum job_event))
 {
 	struct gb_msg_job mj;
 	struct job *j;
 
 	job_msg(&mj, GB_TOOL_CALL, method, NULL, path);
+	scopy(mj.pin, sizeof(mj.pin), pin != NULL ? pin : "");
+	scopy(mj.hdrs, sizeof(mj.hdrs), hdrs != NULL ? hdrs : "");
 	if (stream)
 		mj.flags |= GB_JOB_STREAM;
 	if ((j = job_start(rq, &mj, data, len, -1, OUT_KEEP, 0, cb)) == NULL)
@@ -662,6 +709,26 @@ call_error(struct rq *rq, struct job *j)
 		e = gb_gemini_error_to_openai(st, j->out.data != NULL ?
 		    j->out.data : "", j->out.len, &st);
 	rq_reply_json(rq, st, extra, e);
+}
+
+struct job *
+rq_call(struct rq *rq, const char *method, const char *path,
+    const char *data, size_t len, const char *pin, const char *hdrs,
+    void (*cb)(struct job *, enum job_event))
+{
+	return call_with(rq, method, path, 0, data, len, pin, hdrs, cb);
+}
+
+int
+rq_call_head(struct rq *rq, struct job *j)
+{
+	return call_head(rq, j);
+}
+
+void
+rq_call_error(struct rq *rq, struct job *j)
+{
+	call_error(rq, j);
 }
 
 /* gb_stream's output, when gb-serve itself must end a stream. */
@@ -1073,6 +1140,7 @@ gaction_ev(struct job *j, enum job_event e)
 			rq_error(rq, 502, "upstream answer is not JSON", NULL);
 			return;
 		}
+		res_created(rq, j, doc);
 		json_decref(doc);
 		rq_reply(rq, j->head.status, "application/json", NULL,
 		    j->out.data, j->out.len);
@@ -1091,6 +1159,10 @@ do_gaction(struct rq *rq)
 	rq->sse = GB_STREAM_GEMINI;
 	snprintf(path, sizeof(path), "models/%s:%s%s", rq->id, rq->action,
 	    rq->stream ? "?alt=sse" : "");
+	/* a file, cache or batch input it names: that key's (resources.c) */
+	if (res_body_pin(rq, rq->req->body.data, rq->req->body.len,
+	    rq->pin) == -1)
+		return;
 	rq->job[0] = call(rq, "POST", path, rq->stream,
 	    rq->req->body.data != NULL ? rq->req->body.data : "",
 	    rq->req->body.len, gaction_ev);

@@ -227,6 +227,9 @@ struct rq {
 	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */
 	int			 done;		/* answer complete */
+	/* key affinity (resources.c) */
+	char			 pin[GB_PROTO_KEYID];	/* gb-call -K, or "" */
+	struct res		*res;
 };
 
 /*
@@ -269,5 +272,35 @@ void	route_refuse(struct rq *, int);
 
 /* Constant-time check of a presented token. */
 int	token_ok(const struct gb_config *, const char *, int);
+
+/*
+ * The handlers' shared steps, for resources.c: start gb-call (METHOD
+ * PATH, body, -K pin and -H lines, either may be NULL or ""), its
+ * stdout kept until its status is known; on HEAD, 1 for a 2xx to go on
+ * with (else the error body is being read); an error answer given in
+ * the route's dialect.
+ */
+struct job	*rq_call(struct rq *, const char *, const char *, const char *,
+		    size_t, const char *, const char *,
+		    void (*)(struct job *, enum job_event));
+int		 rq_call_head(struct rq *, struct job *);
+void		 rq_call_error(struct rq *, struct job *);
+
+/* ---- resources.c: key affinity ---- */
+
+struct res;
+
+/* The routes of files, uploads, caches, batches, operations, ... */
+void	do_resource(struct rq *);
+void	do_upload(struct rq *);
+/*
+ * The key that owns the resources a request body names, into pin
+ * (GB_PROTO_KEYID bytes; kept when none is named): 0, or -1 once a 400
+ * has been given (two keys' resources in one request).
+ */
+int	res_body_pin(struct rq *, const char *, size_t, char *);
+/* A model action's 2xx answer (doc): record what it created. */
+void	res_created(struct rq *, const struct job *, const json_t *);
+void	res_free(struct rq *);
 
 #endif

@@ -6,7 +6,8 @@ Starts PROG with one end of a SOCK_SEQPACKET socketpair on descriptor 3
 
   job TOOL [opt=value...]
                   a job; TOOL is convert, call, sse or keys; options:
-                  mode=, model=, arg=, num=, flags= (stream, native,
+                  mode=, model=, arg=, num=, pin=, hdrs= (lines
+                  joined by a literal \\n), flags= (stream, native,
                   usage, base64, joined by commas); stdin from ./in when
                   it exists (else none), stdout to ./out. Prints what
                   the host says about the job, in order: "head STATUS
@@ -34,7 +35,7 @@ import threading
 MSG_JOB, MSG_HEAD, MSG_META, MSG_DONE = 1, 2, 3, 4
 TOOLS = {"convert": 1, "call": 2, "sse": 3, "keys": 4}
 FLAGS = {"stream": 1, "native": 2, "usage": 4, "base64": 8}
-JOB = struct.Struct("=IIIIIi32s256s2048s")  # type id | tool flags fds num ...
+JOB = struct.Struct("=IIIIIi32s256s2048s24s1024s")  # type id | tool flags fds num ...
 HEAD = struct.Struct("=IIiiq32s")  # the union starts at offset 8
 DONE = struct.Struct("=IIi512s")
 HDR = struct.Struct("=II")
@@ -46,7 +47,8 @@ def cstr(b):
 
 def job_msg(jid, words, fds=3):
     tool = TOOLS[words[0]]
-    opt = {"mode": "", "model": "", "arg": "", "num": "0", "flags": ""}
+    opt = {"mode": "", "model": "", "arg": "", "num": "0", "flags": "",
+           "pin": "", "hdrs": ""}
     for w in words[1:]:
         k, _, v = w.partition("=")
         opt[k] = v
@@ -55,7 +57,8 @@ def job_msg(jid, words, fds=3):
         flags |= FLAGS[f]
     return JOB.pack(MSG_JOB, jid, tool, flags, fds, int(opt["num"]),
                     opt["mode"].encode(), opt["model"].encode(),
-                    opt["arg"].encode())
+                    opt["arg"].encode(), opt["pin"].encode(),
+                    opt["hdrs"].replace("\\n", "\n").encode())
 
 
 def read_reply(sock):
