@@ -846,6 +846,19 @@ ctab_build(struct gb_keys *k)
 	return 0;
 }
 
+/* k->cool now holds the file's cooldown records of this generation. */
+static int
+cool_indexed(struct gb_keys *k, struct gb_err *err)
+{
+	if (ctab_build(k) == -1) {
+		k->cvalid = 0;
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	}
+	k->cvalid = 1;
+	k->cgen = k->gen;
+	return 0;
+}
+
 static ssize_t
 cool_find(const struct gb_keys *k, size_t idx, uint64_t mh,
     const char *model)
@@ -1097,11 +1110,7 @@ write_full(struct gb_keys *k, time_t now, struct gb_err *err)
 		return ioerr(k, err);
 	if (state_fd(k, err) == -1)
 		return -1;
-	if (ctab_build(k) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	k->cvalid = 1;
-	k->cgen = k->gen;
-	return 0;
+	return cool_indexed(k, err);
 }
 
 /* The file is not what the fast path expects: read it all, rewrite it. */
@@ -1179,11 +1188,7 @@ cool_sync(struct gb_keys *k, struct gb_err *err)
 		}
 		k->cool[j].idx = (size_t)idx;
 	}
-	if (ctab_build(k) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	k->cvalid = 1;
-	k->cgen = k->gen;
-	return 0;
+	return cool_indexed(k, err);
 }
 
 /*
@@ -1431,10 +1436,7 @@ cool_set(struct gb_keys *k, size_t idx, const char *model, time_t until,
 	k->gen++;
 	if (hdr_put(k, err) == -1)
 		return -1;
-	if (ctab_build(k) == -1)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	k->cgen = k->gen;
-	return 0;
+	return cool_indexed(k, err);
 }
 
 static int
@@ -1587,12 +1589,8 @@ again:
 		}
 	if (moved) {
 		k->gen++;
-		if (hdr_put(k, err) == -1)
+		if (hdr_put(k, err) == -1 || cool_indexed(k, err) == -1)
 			return finish(k, -1, 0, err);
-		if (ctab_build(k) == -1)
-			return finish(k, gb_err_set(err, GB_EXIT_TEMP, 0,
-			    "out of memory"), 0, err);
-		k->cgen = k->gen;
 	}
 	return finish(k, rec_put(k, idx, now, err), 1, err);
 }

@@ -13,20 +13,9 @@ load lib/convert
 # The driver, built against the libgb.a beside GB_BIN (with the
 # sanitizers when it has them).
 setup_file() {
-	local src=$BATS_TEST_DIRNAME/.. lib flags
-	lib=$(dirname "$GB_BIN")/libgb.a
 	RUNNER=$BATS_FILE_TMPDIR/convert-run
 	export RUNNER
-	[ -f "$lib" ] || return 0
-	flags="-std=c11 -D_GNU_SOURCE -I$src/lib -O1 -g -Wall -Wextra
-	    $(pkg-config --cflags libcurl jansson libsystemd)"
-	if nm "$lib" 2>/dev/null | grep -q ' U __asan_'; then
-		flags+=" -fsanitize=address,undefined -fno-omit-frame-pointer"
-		flags+=" -fno-sanitize-recover=undefined"
-	fi
-	# shellcheck disable=SC2086
-	cc $flags -o "$RUNNER" "$src/tests/lib/convert-run.c" "$lib" \
-	    $(pkg-config --libs libcurl jansson libsystemd) -lpthread
+	build_driver convert-run tests/lib/convert-run.c || true
 }
 
 @test "gb_convert_run on whole inputs, 3 threads at once, prints what gb-convert prints for every fixture" {

@@ -78,17 +78,6 @@ lifetime(const char *name)
 	return 7 * DAY;				/* operations */
 }
 
-static void
-scopy(char *dst, size_t sz, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= sz)
-		n = sz - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* Record name as key id's, until the answer's expiry or its lifetime. */
 static void
 remember(struct rq *rq, const char *name, const char *id, const json_t *o)

@@ -137,7 +137,7 @@ static const char *const native_actions[] = {
 
 /* ---- small helpers ---- */
 
-static void
+void
 scopy(char *dst, size_t sz, const char *src)
 {
 	size_t n = strlen(src);

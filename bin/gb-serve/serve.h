@@ -272,6 +272,8 @@ void	route_refuse(struct rq *, int);
 
 /* Constant-time check of a presented token. */
 int	token_ok(const struct gb_config *, const char *, int);
+/* Copy src into dst of size sz, cut to fit, always terminated. */
+void	scopy(char *, size_t, const char *);
 
 /*
  * The handlers' shared steps, for resources.c: start gb-call (METHOD
