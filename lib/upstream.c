@@ -60,6 +60,7 @@
 #include "gemini.h"
 #include "keys.h"
 #include "mask.h"
+#include "proxy.h"
 #include "upstream.h"
 
 #define BACKOFF_STEP_MS	100	/* backoff before retry n: n * step ... */
@@ -98,6 +99,7 @@ struct attempt {
 	int	 committed;		/* sink->head was called */
 	int	 notjson;		/* a 2xx whose body is not JSON */
 	int	 gone;			/* the caller went away */
+	int	 proxy;			/* the proxy failed, not upstream */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
 };
@@ -129,6 +131,10 @@ struct gb_upcall {
 	char			*url;
 	const char		*path;		/* in url: below BASE_URL */
 	struct curl_slist	*hdrs;		/* with the key */
+	const char		*proxy;		/* of the attempt (in cfg), or
+						   NULL */
+	char			 via[GB_PROXY_SHOWN + 8]; /* " via <proxy>",
+						   masked, or "" */
 	char			 errbuf[CURL_ERROR_SIZE];
 	int			 active;	/* h is in the multi handle */
 	long			 status;
@@ -526,7 +532,6 @@ fatal_curl(CURLcode rc)
 	switch (rc) {
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
-	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
@@ -539,6 +544,68 @@ fatal_curl(CURLcode rc)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * Did the attempt fail at its proxy rather than upstream: the proxy's
+ * name not resolved, no connection to it, its SOCKS or CONNECT
+ * handshake refused? Not the key's fault, and another attempt (another
+ * key, perhaps another proxy) may get through.
+ */
+static int
+proxy_fault(struct gb_upcall *c, CURLcode rc)
+{
+	long code = 0;
+
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_PROXY)
+		return 1;
+	if (c->proxy == NULL)
+		return 0;
+	/* with a proxy, the connection made is the one to the proxy */
+	if (rc == CURLE_COULDNT_CONNECT)
+		return 1;
+	curl_easy_getinfo(c->h, CURLINFO_HTTP_CONNECTCODE, &code);
+	return code >= 300;
+}
+
+/*
+ * A proxy's user and password out of msg (libcurl's messages name the
+ * proxy's host, but a message must never show its credentials).
+ */
+static void
+scrub(char *msg, const char *proxy)
+{
+	const char *cred;
+	char *hit;
+	size_t n;
+
+	/* shorter credentials than "***" are left as they are */
+	if (proxy == NULL || (cred = gb_proxy_credentials(proxy, &n)) == NULL ||
+	    n < 3)
+		return;
+	while ((hit = memmem(msg, strlen(msg), cred, n)) != NULL) {
+		memcpy(hit, "***", 3);
+		memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+	}
+}
+
+/* The attempt's egress proxy (gb-call(1): PROXIES, PROXY). */
+static void
+pick_proxy(struct gb_upcall *c, const char *key)
+{
+	const struct gb_config *cfg = c->u->cfg;
+	unsigned long r = 0;
+	char shown[GB_PROXY_SHOWN];
+
+	if (cfg->proxies.n > 1 && !cfg->proxies_hash &&
+	    gb_random(&r, sizeof(r)) == -1)
+		r = (unsigned long)c->head.attempts;
+	c->proxy = gb_proxy_pick(cfg, key, r);
+	if (c->proxy == NULL)
+		c->via[0] = '\0';
+	else
+		snprintf(c->via, sizeof(c->via), " via %s",
+		    gb_proxy_show(c->proxy, shown, sizeof(shown)));
 }
 
 /* Wipe the key header's bytes before libcurl frees them. */
@@ -762,8 +829,6 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	c->stall = (double)cfg->timeout;
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	if (cfg->proxy != NULL)
-		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
 	/*
 	 * A private CA (a TLS-inspecting proxy, a test upstream): libcurl
 	 * as Debian builds it reads no variable for this itself.
@@ -821,6 +886,8 @@ xfer_start(struct gb_upcall *c, const char *key)
 		cms = GB_UPSTREAM_CONNECT_MAX * 1000L;
 
 	c->errbuf[0] = '\0';
+	/* NULL: libcurl's own proxy variables apply */
+	curl_easy_setopt(c->h, CURLOPT_PROXY, c->proxy);
 	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, cms);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, tms);
@@ -1047,6 +1114,7 @@ give_up(struct gb_upcall *c)
 	    "giving up after %d attempt%s: %s", n, n == 1 ? "" : "s", a->msg);
 	if (deliver_error(c, a->timed_out ? 504 : 502, a->timed_out ?
 	    "upstream timed out" : a->notjson ? "upstream answer is not JSON" :
+	    a->proxy ? "upstream unreachable: the proxy failed" :
 	    "upstream unreachable") == -1)
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
 	finish(c, -1);
@@ -1110,13 +1178,19 @@ judge(struct gb_upcall *c, CURLcode rc)
 		else if (c->sends > 1)
 			snprintf(a->msg, sizeof(a->msg), "connection lost "
 			    "before an answer (not sent again)");
-		else {
+		else if (proxy_fault(c, rc)) {
+			a->proxy = 1;
+			snprintf(a->msg, sizeof(a->msg), "proxy failed: %.*s",
+			    (int)sizeof(a->msg) - 16, c->errbuf[0] != '\0' ? c->errbuf :
+			    curl_easy_strerror(rc));
+		} else {
 			if (fatal_curl(rc))
 				a->class = GB_UP_FATAL;
 			snprintf(a->msg, sizeof(a->msg), "%s",
 			    c->errbuf[0] != '\0' ? c->errbuf :
 			    curl_easy_strerror(rc));
 		}
+		scrub(a->msg, c->proxy);
 	}
 }
 
@@ -1157,8 +1231,8 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 	}
 	switch (a->class) {
 	case GB_UP_FATAL:
-		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s: %s", n,
-		    c->head.key, a->msg);
+		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s%s: %s", n,
+		    c->head.key, c->via, a->msg);
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0,
 		    "upstream request failed: %s", a->msg);
 		c->head.retry_after = -1;
@@ -1191,9 +1265,10 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 	default:
 		/* remembered as the last error, not held against it */
 		record(c, GB_KEY_NOTE, 0, a->status, a->status != 0 ?
-		    a->reason : a->timed_out ? "timeout" : "network error");
-		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s", n,
-		    c->head.key, a->msg);
+		    a->reason : a->timed_out ? "timeout" : a->proxy ?
+		    "proxy error" : "network error");
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s%s: %s", n,
+		    c->head.key, c->via, a->msg);
 		break;
 	}
 
@@ -1253,9 +1328,10 @@ next(struct gb_upcall *c)
 	key = gb_keys_key(c->ks, c->idx);
 	gb_mask(key, c->head.key, sizeof(c->head.key));
 	c->head.attempts++;
-	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s",
+	pick_proxy(c, key);
+	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s%s",
 	    c->head.attempts, c->max, c->post ? "POST" : "GET", c->path,
-	    c->head.key);
+	    c->head.key, c->via);
 	if (c->cancelled)
 		return;		/* by the log callback: on_step ends it */
 	if (xfer_start(c, key) == -1) {

@@ -8,6 +8,7 @@ bats_require_minimum_version 1.5.0
 
 load test_helper
 load lib/upstream
+load lib/proxy
 
 # Three keys shaped like Google's (39 characters); masks end in their
 # last four characters.
@@ -35,6 +36,42 @@ setup() {
 	export API_KEYS="$K1,$K2,$K3"
 	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
 	printf '%s' "$REQ" >req.json
+}
+
+teardown() {
+	proxy_stop_all
+}
+
+# many_keys N: API_KEYS of N keys shaped like Google's
+many_keys() {
+	local i
+	API_KEYS=
+	for i in $(seq "$1"); do
+		API_KEYS+=$(printf 'AIzaSyP1b2C3d4E5f6G7h8I9j0KlMnOpQrS%04d,' "$i")
+	done
+	export API_KEYS=${API_KEYS%,}
+}
+
+# calls N [ARGS...]: N calls of gb-call GET models/gemini-2.0-flash, one
+# after the other, stderr appended to ./err, status lines to ./status;
+# fails at the first that fails
+calls() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		gb-call -S 4 "$@" GET models/gemini-2.0-flash >/dev/null \
+		    2>>err 4>>status 3>&- || return 1
+	done
+}
+
+# via: the recorded requests as [key, proxy that carried it] pairs, in
+# order; via_by_key: per key, the proxies of its requests in order
+via() {
+	upstream_requests | jq -c 'map([.key, .headers["x-via-proxy"]])'
+}
+via_by_key() {
+	upstream_requests | jq -c 'sort_by(.seq) | group_by(.key) |
+	    map([.[].headers["x-via-proxy"]])'
 }
 
 # gbcall ARGS...: gb-call with its status line written to ./status
@@ -528,6 +565,145 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
 	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
 	[ "$(upstream_request 1 .path)" = /v1beta/models/gemini-2.0-flash ]
+}
+
+@test "PROXIES: every request through a proxy, each key always through the same one" {
+	proxy_start A
+	proxy_start B
+	many_keys 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	calls 90
+	[ "$(cat err)" = "" ]
+	[ "$(upstream_count)" = 90 ]
+	# every request came through a proxy, and both carried some
+	[ "$(via | jq -c 'map(.[1]) | unique')" = '["A","B"]' ]
+	# each of the 30 keys three times, always through the same proxy
+	run -0 via_by_key
+	[ "$(jq length <<<"$output")" = 30 ]
+	[ "$(jq -c 'map([length, unique]) | map([.[0], (.[1] | length)]) | unique' <<<"$output")" = '[[3,1]]' ]
+}
+
+@test "PROXIES: removing a proxy moves only the keys it carried" {
+	proxy_start A
+	proxy_start B
+	proxy_start C
+	many_keys 30
+	# the comma form, then the JSON one without B
+	export PROXIES="$(proxy_url A), $(proxy_url B) ,$(proxy_url C)"
+	calls 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url C)\"]"
+	calls 30
+	[ "$(cat err)" = "" ]
+	run -0 via_by_key
+	moves=$output
+	# each key once with each list
+	[ "$(jq -c 'map(length) | unique' <<<"$moves")" = '[2]' ]
+	# A's and C's keys stayed where they were
+	[ "$(jq '[.[] | select(.[0] != "B" and .[0] != .[1])] | length' <<<"$moves")" = 0 ]
+	[ "$(jq '[.[] | select(.[0] != "B")] | length' <<<"$moves")" -gt 0 ]
+	# B carried some keys, and they went to A and C
+	[ "$(jq '[.[] | select(.[0] == "B")] | length' <<<"$moves")" -gt 0 ]
+	[ "$(jq -c '[.[] | select(.[0] == "B") | .[1]] - ["A", "C"]' <<<"$moves")" = '[]' ]
+}
+
+@test "PROXIES: a proxy that cannot be reached costs an attempt, not the key" {
+	proxy_start A
+	proxy_start B
+	many_keys 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	export MAX_RETRIES=30
+	# B goes away: its URL still in the list, its port refusing
+	proxy_stop B
+	b=$PROXY_PORT_B
+	calls 30
+	# every call was answered, some only on a later key
+	[ "$(jq -sc 'map(.status) | unique' status)" = '[200]' ]
+	(($(jq -s 'map(.attempts) | max' status) > 1))
+	# every failed attempt was one through B, refused
+	[ -s err ]
+	run -1 grep -v "^gb-call: attempt [0-9]* with key AIzaSy…[0-9]* via http://127.0.0.1:$b: proxy failed: Failed to connect to 127.0.0.1 port $b after [0-9]* ms: Couldn't connect to server\$" err
+	# what reached upstream came through A
+	[ "$(via | jq -c 'map(.[1]) | unique')" = '["A"]' ]
+	# B's keys: still active, no failure counted, the proxy noted
+	list=$(gb-keys list --json)
+	[ "$(jq -c '[.keys[] | select(.last_error != null) |
+	    [.state, .consecutive_failures, .last_error.status, .last_error.reason]] | unique' <<<"$list")" = '[["active",0,null,"proxy error"]]' ]
+	[ "$(jq '[.keys[] | select(.last_error != null)] | length' <<<"$list")" -gt 0 ]
+}
+
+@test "a proxy that refuses, cannot be resolved or speaks no SOCKS: retried, 502, keys not blamed" {
+	proxy_start R refuse
+	r=$(proxy_url R)
+	# a refused CONNECT (an https upstream goes through a tunnel)
+	PROXIES=$r BASE_URL=https://gemini.invalid/v1beta \
+	    run -111 --separate-stderr gbcall GET models
+	assert_output '{"error":{"code":502,"message":"upstream unreachable: the proxy failed","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: attempt 2 with key $M2 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: attempt 3 with key $M3 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: giving up after 3 attempts: proxy failed: CONNECT tunnel failed, response 503" ]
+	# a proxy name that does not resolve (this once was 502 at once)
+	PROXIES=http://proxy.invalid:3128 run -111 --separate-stderr \
+	    gbcall GET models
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "${stderr%%$'\n'*}" = "gb-call: attempt 1 with key $M1 via http://proxy.invalid:3128: proxy failed: Could not resolve proxy: proxy.invalid" ]
+	# a SOCKS handshake refused
+	PROXIES=socks5h://127.0.0.1:$PROXY_PORT_R run -111 --separate-stderr \
+	    gbcall GET models
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[[ ${stderr%%$'\n'*} == "gb-call: attempt 1 with key $M1 via socks5h://127.0.0.1:$PROXY_PORT_R: proxy failed: "* ]]
+	[ "$(upstream_count)" = 0 ]
+	for i in 0 1 2; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+		[ "$(key $i last_error.reason)" = "proxy error" ]
+	done
+}
+
+@test "PROXIES: socks5 and socks5h proxies, with a user and password" {
+	proxy_start S
+	PROXIES="socks5h://127.0.0.1:$PROXY_PORT_S" run -0 --separate-stderr \
+	    gbcall GET models/gemini-2.0-flash
+	PROXIES="socks5://alice:s3cr3t-pw@127.0.0.1:$PROXY_PORT_S" \
+	    run -0 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
+	[ "$(upstream_request 1 '.headers["x-via-proxy"]')" = S ]
+	[ "$(upstream_request 2 '.headers["x-via-proxy"]')" = S ]
+	[ "$(upstream_request 2 '.headers["x-via-proxy-user"]')" = alice ]
+}
+
+@test "a proxy's user and password reach the proxy, never a message" {
+	proxy_start A
+	a=$PROXY_PORT_A
+	PROXIES="[\"http://alice:s3cr3t-pw@127.0.0.1:$a\"]" LOG_LEVEL=debug \
+	    run -0 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[ "$(upstream_request 1 '.headers["x-via-proxy-user"]')" = alice ]
+	[ "$stderr" = "gb-call: attempt 1 of 3: GET models/gemini-2.0-flash with key $M1 via http://***@127.0.0.1:$a" ]
+	proxy_stop A
+	PROXIES="[\"http://alice:s3cr3t-pw@127.0.0.1:$a\"]" LOG_LEVEL=debug \
+	    run -111 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[[ $stderr == *"with key $M2 via http://***@127.0.0.1:$a: proxy failed: "* ]]
+	[[ $stderr != *s3cr3t* && $stderr != *alice* && $output != *s3cr3t* ]]
+	run -0 gb-keys list --json
+	[[ $output != *s3cr3t* ]]
+	PROXIES="http://a:b@127.0.0.1:$a, ftp://alice:s3cr3t-pw@127.0.0.1:1" \
+	    run -100 --separate-stderr gb-call GET models
+	[ "$stderr" = 'gb-call: PROXIES: "ftp://***@127.0.0.1:1" is not an http://, https://, socks5:// or socks5h:// URL' ]
+}
+
+@test "PROXIES wins over PROXY; without the hash a key's attempts go through any proxy" {
+	proxy_start A
+	proxy_start B
+	PROXY=$(proxy_url A) PROXIES=$(proxy_url B) run -0 gb-call GET models
+	[ "$(upstream_request 1 '.headers["x-via-proxy"]')" = B ]
+	export API_KEYS=$K1 PROXIES="$(proxy_url A),$(proxy_url B)"
+	calls 20
+	[ "$(via | jq -c '.[1:] | map(.[1]) | unique | length')" = 1 ]
+	export PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY=false
+	calls 20
+	[ "$(via | jq -c '.[21:] | map(.[1]) | unique')" = '["A","B"]' ]
+	[ "$(cat err)" = "" ]
 }
 
 @test "http_proxy is honoured when PROXY is not set" {

@@ -11,6 +11,7 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/proxy
 
 setup_file() {
 	serve_file_upstream
@@ -29,6 +30,7 @@ setup() {
 teardown() {
 	[ -n "${SERVE_PID:-}" ] && stop_serve
 	SERVE_PID=
+	proxy_stop_all
 }
 
 USER_AUTH='Authorization: Bearer tok-user'
@@ -233,5 +235,45 @@ print(json.dumps({"status": 500, "body": "x" * (2 << 20), "repeat": True}))' > h
 	[ "${#output}" -lt 1000 ]
 	run -0 keys
 	assert_output $'1 0 0 active network error -\n1 0 0 active network error -'
+	run -0 no_leftovers
+}
+
+@test "PROXIES: each upstream request through its key's proxy; a proxy down costs an attempt, not the key" {
+	proxy_start A
+	proxy_start B
+	API_KEYS=$(for i in $(seq 20); do
+		printf 'AIzaSyP1b2C3d4E5f6G7h8I9j0KlMnOpQrS%04d,' "$i"; done)
+	export API_KEYS=${API_KEYS%,} MAX_RETRIES=20
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	start_serve listen
+	for i in $(seq 20); do
+		run -0 chat
+		[[ $output == *' 200' ]]
+		run -0 chat '"stream":true,'
+		[[ $output == *'data: [DONE]'*' 200' ]]
+	done
+	run -0 upstream_requests 40
+	reqs=$output
+	[ "$(jq length <<<"$reqs")" = 40 ]
+	[ "$(jq -c '[.[].headers["x-via-proxy"]] - ["A", "B"]' <<<"$reqs")" = '[]' ]
+	# each key twice (a chat and a stream), through one proxy
+	[ "$(jq -c 'group_by(.key) | map([length, ([.[].headers["x-via-proxy"]] | unique | length)]) | unique' <<<"$reqs")" = '[[2,1]]' ]
+	# the first key's proxy goes away: its keys' attempts fail, the
+	# others' answer; nothing is held against a key
+	down=$(jq -r 'sort_by(.seq)[0].headers["x-via-proxy"]' <<<"$reqs")
+	proxy_stop "$down"
+	upstream_reset
+	for i in $(seq 10); do
+		run -0 chat
+		[[ $output == *' 200' ]]
+	done
+	up=A
+	[ "$down" = B ] || up=B
+	[ "$(upstream_requests | jq -c '[.[].headers["x-via-proxy"]] | unique')" = "[\"$up\"]" ]
+	grep -q "via $(proxy_url "$down"): proxy failed: " "$SERVE_LOG"
+	run -0 keys
+	refute_output --partial invalid
+	[ "$(gb-keys list --json | jq -c '[.keys[].consecutive_failures] | unique')" = '[0]' ]
+	[ "$(gb-keys list --json | jq '[.keys[] | select(.last_error.reason == "proxy error")] | length')" -gt 0 ]
 	run -0 no_leftovers
 }
