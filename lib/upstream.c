@@ -56,6 +56,7 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
+#include "answer.h"
 #include "buf.h"
 #include "gemini.h"
 #include "keys.h"
@@ -100,6 +101,7 @@ struct attempt {
 	int	 notjson;		/* a 2xx whose body is not JSON */
 	int	 gone;			/* the caller went away */
 	int	 proxy;			/* the proxy failed, not upstream */
+	int	 empty;			/* a 2xx without content */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
 };
@@ -114,6 +116,7 @@ struct gb_upcall {
 	sd_event_source		*step;	/* next attempt, or sink wishes */
 	int			 post;
 	int			 stream;
+	int			 judge;	/* generate: empty answers retried */
 	int			 over;	/* done is being called */
 
 	/* the policy */
@@ -149,6 +152,7 @@ struct gb_upcall {
 	double			 last;		/* last body byte */
 	long			 hdr_retry;	/* Retry-After header */
 	struct gb_buf		 buf;
+	struct gb_answer_scan	 scan;		/* a held stream's events */
 
 	/* what the sink asked for */
 	int			 paused;	/* no body bytes for now */
@@ -640,6 +644,8 @@ decide(struct gb_upcall *c)
 	gb_buf_free(&c->buf);
 	gb_buf_init(&c->buf, c->ok ? GB_UPSTREAM_BUFFER_MAX :
 	    GB_UPSTREAM_ERRBODY_MAX);
+	gb_answer_scan_free(&c->scan);
+	gb_answer_scan_init(&c->scan, GB_UPSTREAM_HOLD_MAX);
 }
 
 /*
@@ -665,6 +671,25 @@ commit(struct gb_upcall *c)
 }
 
 /*
+ * A generate stream before its first content: held, so that a stream
+ * that ends without any can still go to another key. Committed at its
+ * first event with content, or when more than GB_UPSTREAM_HOLD_MAX is
+ * held (then it cannot be judged in bounded memory, and is passed on).
+ */
+static size_t
+hold(struct gb_upcall *c, const char *p, size_t len)
+{
+	if (gb_buf_append(&c->buf, p, len) == -1 ||
+	    gb_answer_scan_feed(&c->scan, p, len) != 0 ||
+	    c->buf.len > GB_UPSTREAM_HOLD_MAX) {
+		/* the piece is in the buffer: commit passes it on */
+		if (commit(c) == -1)
+			return CURL_WRITEFUNC_ERROR;
+	}
+	return c->cancelled ? CURL_WRITEFUNC_ERROR : len;
+}
+
+/*
  * CURLOPT_WRITEFUNCTION. While the sink wants a pause, a piece is handed
  * back (CURL_WRITEFUNC_PAUSE): libcurl keeps it and stops reading until
  * the transfer is unpaused, then offers it again.
@@ -680,8 +705,12 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	c->last = now();
 	if (!c->decided)
 		decide(c);
-	if (!c->committed && c->ok && c->stream && commit(c) == -1)
-		return CURL_WRITEFUNC_ERROR;
+	if (!c->committed && c->ok && c->stream) {
+		if (c->judge)
+			return hold(c, p, len);
+		if (commit(c) == -1)
+			return CURL_WRITEFUNC_ERROR;
+	}
 	if (!c->committed) {
 		if (gb_buf_append(&c->buf, p, len) == 0)
 			return len;
@@ -800,6 +829,7 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 	}
 	c->path = c->url + strlen(cfg->base_url) + 1;
+	c->judge = gb_answer_judged(c->path);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)(void *)c);
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -966,6 +996,7 @@ call_free(struct gb_upcall *c)
 	}
 	sd_event_source_disable_unref(c->step);
 	gb_buf_free(&c->buf);
+	gb_answer_scan_free(&c->scan);
 	free(c->tried);
 	free(c->url);
 	free(c);
@@ -1089,7 +1120,7 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
-	if (a->status != 0 && !a->notjson) {
+	if (a->status != 0 && !a->notjson && !a->empty) {
 		/* the last upstream answer, passed on unchanged */
 		c->head.status = a->status;
 		if (a->status == 429) {
@@ -1109,11 +1140,15 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
-	/* no answer to pass on: a 2xx that was not JSON, or none at all */
+	/*
+	 * no answer to pass on: a 2xx that was not JSON or empty, or none
+	 * at all
+	 */
 	gb_err_set(&c->err, GB_EXIT_TEMP, a->timed_out ? 504 : 502,
 	    "giving up after %d attempt%s: %s", n, n == 1 ? "" : "s", a->msg);
 	if (deliver_error(c, a->timed_out ? 504 : 502, a->timed_out ?
 	    "upstream timed out" : a->notjson ? "upstream answer is not JSON" :
+	    a->empty ? "upstream answer is empty (no content)" :
 	    a->proxy ? "upstream unreachable: the proxy failed" :
 	    "upstream unreachable") == -1)
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
@@ -1158,6 +1193,16 @@ judge(struct gb_upcall *c, CURLcode rc)
 			snprintf(a->reason, sizeof(a->reason), "not JSON");
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d, not JSON",
 			    a->status);
+		} else if (a->class == GB_UP_OK && !c->committed && c->judge &&
+		    (c->stream || !gb_answer_body_content(c->buf.data,
+		    c->buf.len))) {
+			/* a held stream that ended, or a whole answer: empty */
+			a->class = GB_UP_RETRY;
+			a->empty = 1;
+			snprintf(a->reason, sizeof(a->reason), "empty answer");
+			snprintf(a->msg, sizeof(a->msg), "HTTP %d, %s",
+			    a->status, c->stream ? "stream ended before any "
+			    "content" : "empty answer (no content)");
 		} else
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s",
 			    a->status, a->reason[0] != '\0' ? " " : "",
