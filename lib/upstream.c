@@ -17,13 +17,17 @@
  * (CURLINFO_RESPONSE_CODE is known by then):
  *
  *   2xx, streaming  the answer is committed: sink->head, then every piece
- *                   straight to sink->body as libcurl hands it over
+ *                   straight to sink->body as libcurl hands it over; a
+ *                   generate stream only from its first content
+ *                   (answer.h), held until then (capped), so that one
+ *                   that ends empty is retried
  *   2xx, otherwise  collected (capped) so that a transfer that breaks
  *                   half-way can still be retried; committed at the end
  *                   if it is JSON, or as soon as it outgrows the buffer.
  *                   A complete body that is not JSON (a proxy's HTML
- *                   page, a truncated answer) is no answer: the attempt
- *                   fails like a 5xx and the next key is tried
+ *                   page, a truncated answer), or an empty generate
+ *                   answer, is no answer: the attempt fails like a 5xx
+ *                   and the next key is tried
  *   anything else   collected (capped at GB_UPSTREAM_ERRBODY_MAX) and
  *                   classified when complete: ErrorInfo.reason tells a bad
  *                   key from a bad request, RetryInfo.retryDelay says how
@@ -33,6 +37,8 @@
  * never mix. When an attempt ends, the key's outcome is recorded in
  * gb-keys state and the call either ends -- with upstream's answer or a
  * synthesised Gemini-style error -- or goes on with the next key.
+ *
+ * Each attempt goes through its key's egress proxy, if any (proxy.h).
  *
  * libcurl sends a request again by itself when a reused connection dies
  * before any of the answer came; that would make one key use two
