@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "config.h"
 #include "io.h"
+#include "proxy.h"
 
 #define ENV_FILE_MAX	(1024 * 1024)
 #define ENV_VARS_MAX	1024
@@ -433,8 +434,8 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	struct gb_env *env;
 	long long n;
 	const char *lv;
-	char *colon;
-	size_t len;
+	char *colon, shown[GB_PROXY_SHOWN];
+	size_t len, i;
 
 	memset(c, 0, sizeof(*c));
 	if ((env = gb_env_open(err)) == NULL)
@@ -451,6 +452,9 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	    "https://generativelanguage.googleapis.com/v1beta", &c->base_url,
 	    err) == -1 ||
 	    get_str(env, "PROXY", NULL, &c->proxy, err) == -1 ||
+	    get_list(env, "PROXIES", "", 0, &c->proxies, err) == -1 ||
+	    get_bool(env, "PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY", 1,
+	    &c->proxies_hash, err) == -1 ||
 	    get_str(env, "STATE_DIRECTORY", "./state", &c->state_dir,
 	    err) == -1 ||
 	    get_bool(env, "TOOLS_CODE_EXECUTION_ENABLED", 0,
@@ -490,6 +494,15 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 		goto fail;
 	}
 
+	for (i = 0; i < c->proxies.n; i++)
+		if (!gb_proxy_valid(c->proxies.v[i])) {
+			gb_err_set(err, GB_EXIT_USAGE, 0, "PROXIES: \"%s\" is "
+			    "not an http://, https://, socks5:// or socks5h:// "
+			    "URL", gb_proxy_show(c->proxies.v[i], shown,
+			    sizeof(shown)));
+			goto fail;
+		}
+
 	lv = gb_env_get(env, "LOG_LEVEL");
 	if (lv == NULL || *lv == '\0' || strcasecmp(lv, "info") == 0)
 		c->log_level = GB_LOG_INFO;
@@ -522,6 +535,7 @@ gb_config_free(struct gb_config *c)
 	free(c->auth_token);
 	free(c->base_url);
 	free(c->proxy);
+	gb_strlist_free(&c->proxies);
 	free(c->state_dir);
 	memset(c, 0, sizeof(*c));
 }

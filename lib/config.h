@@ -27,6 +27,9 @@ struct gb_config {
 	char	*auth_token;			/* AUTH_TOKEN, or first token */
 	char	*base_url;			/* BASE_URL, no trailing '/' */
 	char	*proxy;				/* PROXY, or NULL */
+	struct gb_strlist proxies;		/* PROXIES (wins over PROXY) */
+	int	 proxies_hash;			/* PROXIES_USE_CONSISTENCY_
+						   HASH_BY_API_KEY */
 	char	*state_dir;			/* STATE_DIRECTORY (first entry) */
 	int	 code_execution;		/* TOOLS_CODE_EXECUTION_ENABLED */
 	int	 show_search_link;		/* SHOW_SEARCH_LINK */

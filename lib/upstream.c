@@ -17,13 +17,17 @@
  * (CURLINFO_RESPONSE_CODE is known by then):
  *
  *   2xx, streaming  the answer is committed: sink->head, then every piece
- *                   straight to sink->body as libcurl hands it over
+ *                   straight to sink->body as libcurl hands it over; a
+ *                   generate stream only from its first content
+ *                   (answer.h), held until then (capped), so that one
+ *                   that ends empty is retried
  *   2xx, otherwise  collected (capped) so that a transfer that breaks
  *                   half-way can still be retried; committed at the end
  *                   if it is JSON, or as soon as it outgrows the buffer.
  *                   A complete body that is not JSON (a proxy's HTML
- *                   page, a truncated answer) is no answer: the attempt
- *                   fails like a 5xx and the next key is tried
+ *                   page, a truncated answer), or an empty generate
+ *                   answer, is no answer: the attempt fails like a 5xx
+ *                   and the next key is tried
  *   anything else   collected (capped at GB_UPSTREAM_ERRBODY_MAX) and
  *                   classified when complete: ErrorInfo.reason tells a bad
  *                   key from a bad request, RetryInfo.retryDelay says how
@@ -33,6 +37,8 @@
  * never mix. When an attempt ends, the key's outcome is recorded in
  * gb-keys state and the call either ends -- with upstream's answer or a
  * synthesised Gemini-style error -- or goes on with the next key.
+ *
+ * Each attempt goes through its key's egress proxy, if any (proxy.h).
  *
  * libcurl sends a request again by itself when a reused connection dies
  * before any of the answer came; that would make one key use two
@@ -56,10 +62,12 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
+#include "answer.h"
 #include "buf.h"
 #include "gemini.h"
 #include "keys.h"
 #include "mask.h"
+#include "proxy.h"
 #include "upstream.h"
 
 #define BACKOFF_STEP_MS	100	/* backoff before retry n: n * step ... */
@@ -99,6 +107,8 @@ struct attempt {
 	int	 notjson;		/* a 2xx whose body is not JSON */
 	int	 gone;			/* the caller went away */
 	int	 daily;			/* 429 of a per-day quota */
+	int	 proxy;			/* the proxy failed, not upstream */
+	int	 empty;			/* a 2xx without content */
 	char	 reason[64];		/* ErrorInfo.reason, or "" */
 	char	 msg[256];		/* what went wrong, for messages */
 };
@@ -117,6 +127,7 @@ struct gb_upcall {
 	char			*pin;	/* the one key's state id, or NULL */
 	char			*xhdrs;	/* extra header lines, or NULL */
 	int			 stream;
+	int			 judge;	/* generate: empty answers retried */
 	int			 over;	/* done is being called */
 
 	/* the policy */
@@ -136,6 +147,10 @@ struct gb_upcall {
 	char			*url;
 	const char		*path;		/* in url: below BASE_URL */
 	struct curl_slist	*hdrs;		/* with the key */
+	const char		*proxy;		/* of the attempt (in cfg), or
+						   NULL */
+	char			 via[GB_PROXY_SHOWN + 8]; /* " via <proxy>",
+						   masked, or "" */
 	char			 errbuf[CURL_ERROR_SIZE];
 	int			 active;	/* h is in the multi handle */
 	long			 status;
@@ -150,6 +165,7 @@ struct gb_upcall {
 	double			 last;		/* last body byte */
 	long			 hdr_retry;	/* Retry-After header */
 	struct gb_buf		 buf;
+	struct gb_answer_scan	 scan;		/* a held stream's events */
 
 	/* what the sink asked for */
 	int			 paused;	/* no body bytes for now */
@@ -583,7 +599,6 @@ fatal_curl(CURLcode rc)
 	switch (rc) {
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
-	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
@@ -596,6 +611,68 @@ fatal_curl(CURLcode rc)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * Did the attempt fail at its proxy rather than upstream: the proxy's
+ * name not resolved, no connection to it, its SOCKS or CONNECT
+ * handshake refused? Not the key's fault, and another attempt (another
+ * key, perhaps another proxy) may get through.
+ */
+static int
+proxy_fault(struct gb_upcall *c, CURLcode rc)
+{
+	long code = 0;
+
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_PROXY)
+		return 1;
+	if (c->proxy == NULL)
+		return 0;
+	/* with a proxy, the connection made is the one to the proxy */
+	if (rc == CURLE_COULDNT_CONNECT)
+		return 1;
+	curl_easy_getinfo(c->h, CURLINFO_HTTP_CONNECTCODE, &code);
+	return code >= 300;
+}
+
+/*
+ * A proxy's user and password out of msg (libcurl's messages name the
+ * proxy's host, but a message must never show its credentials).
+ */
+static void
+scrub(char *msg, const char *proxy)
+{
+	const char *cred;
+	char *hit;
+	size_t n;
+
+	/* shorter credentials than "***" are left as they are */
+	if (proxy == NULL || (cred = gb_proxy_credentials(proxy, &n)) == NULL ||
+	    n < 3)
+		return;
+	while ((hit = memmem(msg, strlen(msg), cred, n)) != NULL) {
+		memcpy(hit, "***", 3);
+		memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+	}
+}
+
+/* The attempt's egress proxy (gb-call(1): PROXIES, PROXY). */
+static void
+pick_proxy(struct gb_upcall *c, const char *key)
+{
+	const struct gb_config *cfg = c->u->cfg;
+	unsigned long r = 0;
+	char shown[GB_PROXY_SHOWN];
+
+	if (cfg->proxies.n > 1 && !cfg->proxies_hash &&
+	    gb_random(&r, sizeof(r)) == -1)
+		r = (unsigned long)c->head.attempts;
+	c->proxy = gb_proxy_pick(cfg, key, r);
+	if (c->proxy == NULL)
+		c->via[0] = '\0';
+	else
+		snprintf(c->via, sizeof(c->via), " via %s",
+		    gb_proxy_show(c->proxy, shown, sizeof(shown)));
 }
 
 /* Wipe the key header's bytes before libcurl frees them. */
@@ -630,6 +707,8 @@ decide(struct gb_upcall *c)
 	gb_buf_free(&c->buf);
 	gb_buf_init(&c->buf, c->ok ? GB_UPSTREAM_BUFFER_MAX :
 	    GB_UPSTREAM_ERRBODY_MAX);
+	gb_answer_scan_free(&c->scan);
+	gb_answer_scan_init(&c->scan, GB_UPSTREAM_HOLD_MAX);
 }
 
 /*
@@ -655,6 +734,25 @@ commit(struct gb_upcall *c)
 }
 
 /*
+ * A generate stream before its first content: held, so that a stream
+ * that ends without any can still go to another key. Committed at its
+ * first event with content, or when more than GB_UPSTREAM_HOLD_MAX is
+ * held (then it cannot be judged in bounded memory, and is passed on).
+ */
+static size_t
+hold(struct gb_upcall *c, const char *p, size_t len)
+{
+	if (gb_buf_append(&c->buf, p, len) == -1 ||
+	    gb_answer_scan_feed(&c->scan, p, len) != 0 ||
+	    c->buf.len > GB_UPSTREAM_HOLD_MAX) {
+		/* the piece is in the buffer: commit passes it on */
+		if (commit(c) == -1)
+			return CURL_WRITEFUNC_ERROR;
+	}
+	return c->cancelled ? CURL_WRITEFUNC_ERROR : len;
+}
+
+/*
  * CURLOPT_WRITEFUNCTION. While the sink wants a pause, a piece is handed
  * back (CURL_WRITEFUNC_PAUSE): libcurl keeps it and stops reading until
  * the transfer is unpaused, then offers it again.
@@ -670,8 +768,12 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	c->last = now();
 	if (!c->decided)
 		decide(c);
-	if (!c->committed && c->ok && c->stream && commit(c) == -1)
-		return CURL_WRITEFUNC_ERROR;
+	if (!c->committed && c->ok && c->stream) {
+		if (c->judge)
+			return hold(c, p, len);
+		if (commit(c) == -1)
+			return CURL_WRITEFUNC_ERROR;
+	}
 	if (!c->committed) {
 		if (gb_buf_append(&c->buf, p, len) == 0)
 			return len;
@@ -824,6 +926,7 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
 	}
 	c->path = c->url + (size_t)n - strlen(path);
+	c->judge = gb_answer_judged(c->path);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)(void *)c);
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -856,8 +959,6 @@ xfer_setup(struct gb_upcall *c, const struct gb_upstream_req *req,
 	c->stall = (double)cfg->timeout;
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	if (cfg->proxy != NULL)
-		curl_easy_setopt(h, CURLOPT_PROXY, cfg->proxy);
 	/*
 	 * A private CA (a TLS-inspecting proxy, a test upstream): libcurl
 	 * as Debian builds it reads no variable for this itself.
@@ -939,6 +1040,8 @@ xfer_start(struct gb_upcall *c, const char *key)
 		cms = GB_UPSTREAM_CONNECT_MAX * 1000L;
 
 	c->errbuf[0] = '\0';
+	/* NULL: libcurl's own proxy variables apply */
+	curl_easy_setopt(c->h, CURLOPT_PROXY, c->proxy);
 	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, cms);
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, tms);
@@ -1017,6 +1120,7 @@ call_free(struct gb_upcall *c)
 	}
 	sd_event_source_disable_unref(c->step);
 	gb_buf_free(&c->buf);
+	gb_answer_scan_free(&c->scan);
 	free(c->tried);
 	free(c->url);
 	free(c->pin);
@@ -1159,7 +1263,7 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
-	if (a->status != 0 && !a->notjson) {
+	if (a->status != 0 && !a->notjson && !a->empty) {
 		/* the last upstream answer, passed on unchanged */
 		c->head.status = a->status;
 		if (a->status == 429 && c->pin != NULL)
@@ -1182,11 +1286,16 @@ give_up(struct gb_upcall *c)
 		finish(c, -1);
 		return;
 	}
-	/* no answer to pass on: a 2xx that was not JSON, or none at all */
+	/*
+	 * no answer to pass on: a 2xx that was not JSON or empty, or none
+	 * at all
+	 */
 	gb_err_set(&c->err, GB_EXIT_TEMP, a->timed_out ? 504 : 502,
 	    "giving up after %d attempt%s: %s", n, n == 1 ? "" : "s", a->msg);
 	if (deliver_error(c, a->timed_out ? 504 : 502, a->timed_out ?
 	    "upstream timed out" : a->notjson ? "upstream answer is not JSON" :
+	    a->empty ? "upstream answer is empty (no content)" :
+	    a->proxy ? "upstream unreachable: the proxy failed" :
 	    "upstream unreachable") == -1)
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0, "the caller went away");
 	finish(c, -1);
@@ -1232,6 +1341,16 @@ judge(struct gb_upcall *c, CURLcode rc)
 			snprintf(a->reason, sizeof(a->reason), "not JSON");
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d, not JSON",
 			    a->status);
+		} else if (a->class == GB_UP_OK && !c->committed && c->judge &&
+		    (c->stream || !gb_answer_body_content(c->buf.data,
+		    c->buf.len))) {
+			/* a held stream that ended, or a whole answer: empty */
+			a->class = GB_UP_RETRY;
+			a->empty = 1;
+			snprintf(a->reason, sizeof(a->reason), "empty answer");
+			snprintf(a->msg, sizeof(a->msg), "HTTP %d, %s",
+			    a->status, c->stream ? "stream ended before any "
+			    "content" : "empty answer (no content)");
 		} else
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s",
 			    a->status, a->reason[0] != '\0' ? " " : "",
@@ -1252,13 +1371,19 @@ judge(struct gb_upcall *c, CURLcode rc)
 		else if (c->sends > 1)
 			snprintf(a->msg, sizeof(a->msg), "connection lost "
 			    "before an answer (not sent again)");
-		else {
+		else if (proxy_fault(c, rc)) {
+			a->proxy = 1;
+			snprintf(a->msg, sizeof(a->msg), "proxy failed: %.*s",
+			    (int)sizeof(a->msg) - 16, c->errbuf[0] != '\0' ? c->errbuf :
+			    curl_easy_strerror(rc));
+		} else {
 			if (fatal_curl(rc))
 				a->class = GB_UP_FATAL;
 			snprintf(a->msg, sizeof(a->msg), "%s",
 			    c->errbuf[0] != '\0' ? c->errbuf :
 			    curl_easy_strerror(rc));
 		}
+		scrub(a->msg, c->proxy);
 	}
 }
 
@@ -1306,8 +1431,8 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 		a->class = GB_UP_FINAL;
 	switch (a->class) {
 	case GB_UP_FATAL:
-		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s: %s", n,
-		    c->head.key, a->msg);
+		say(c, GB_UP_LOG_ERROR, "attempt %d with key %s%s: %s", n,
+		    c->head.key, c->via, a->msg);
 		gb_err_set(&c->err, GB_EXIT_TEMP, 0,
 		    "upstream request failed: %s", a->msg);
 		c->head.retry_after = -1;
@@ -1351,9 +1476,10 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 	default:
 		/* remembered as the last error, not held against it */
 		record(c, GB_KEY_NOTE, 0, a->status, a->status != 0 ?
-		    a->reason : a->timed_out ? "timeout" : "network error");
-		say(c, GB_UP_LOG_WARN, "attempt %d with key %s: %s", n,
-		    c->head.key, a->msg);
+		    a->reason : a->timed_out ? "timeout" : a->proxy ?
+		    "proxy error" : "network error");
+		say(c, GB_UP_LOG_WARN, "attempt %d with key %s%s: %s", n,
+		    c->head.key, c->via, a->msg);
 		break;
 	}
 
@@ -1450,8 +1576,10 @@ next(struct gb_upcall *c)
 	snprintf(c->head.key_id, sizeof(c->head.key_id), "%s",
 	    gb_keys_id(c->ks, c->idx));
 	c->head.attempts++;
-	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s",
-	    c->head.attempts, c->max, c->method, c->path, c->head.key);
+	pick_proxy(c, key);
+	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s%s",
+	    c->head.attempts, c->max, c->method, c->path, c->head.key,
+	    c->via);
 	if (c->cancelled)
 		return;		/* by the log callback: on_step ends it */
 	if (xfer_start(c, key) == -1) {

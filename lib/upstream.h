@@ -38,6 +38,8 @@ struct gb_upcall;
 /* Caps on what one attempt may buffer. */
 #define GB_UPSTREAM_ERRBODY_MAX	(1024 * 1024)	/* a non-2xx body */
 #define GB_UPSTREAM_BUFFER_MAX	(64 * 1024 * 1024) /* a 2xx body, not -s */
+#define GB_UPSTREAM_HOLD_MAX	(1024 * 1024)	/* a generate stream held
+						   before its first content */
 #define GB_UPSTREAM_CONNECT_MAX	10		/* connect timeout, seconds */
 #define GB_UPSTREAM_HDRS_MAX	1024		/* req->hdrs, head.hdrs */
 
@@ -49,8 +51,9 @@ enum gb_upstream_class {
 	GB_UP_OK,	/* 2xx */
 	GB_UP_KEY,	/* the key's fault: 400 API_KEY_INVALID, 401, 403 */
 	GB_UP_COOL,	/* 429: the key rests, another key may answer */
-	GB_UP_RETRY,	/* 5xx, a 2xx whose body is not JSON (not streamed),
-			   timeout, connection trouble: try another key */
+	GB_UP_RETRY,	/* 5xx, a 2xx whose body is not JSON (not streamed)
+			   or is an empty generate answer, timeout,
+			   connection or proxy trouble: try another key */
 	GB_UP_FINAL,	/* any other 4xx: the answer, not retried */
 	GB_UP_FATAL	/* local trouble (bad URL, TLS verification, the
 			   caller went away): stop at once */

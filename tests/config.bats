@@ -76,6 +76,18 @@ keys() {
 	[[ $stderr == 'gb-keys: LOG_LEVEL: "loud" is not one of error, warn, info, debug' ]]
 	BASE_URL=ftp://x run -100 --separate-stderr gb-keys list
 	[[ $stderr == 'gb-keys: BASE_URL: "ftp://x" is not an http(s) URL' ]]
+	PROXIES='["http://127.0.0.1:3128", "127.0.0.1:3128"]' \
+	    run -100 --separate-stderr gb-keys list
+	[[ $stderr == 'gb-keys: PROXIES: "127.0.0.1:3128" is not an http://, https://, socks5:// or socks5h:// URL' ]]
+	PROXIES=socks4://h:1 run -100 --separate-stderr gb-keys list
+	[[ $stderr == 'gb-keys: PROXIES: "socks4://h:1" is not an http://, https://, socks5:// or socks5h:// URL' ]]
+	PROXIES=http:// run -100 --separate-stderr gb-keys list
+	[[ $stderr == 'gb-keys: PROXIES: "http://" is not an http://, https://, socks5:// or socks5h:// URL' ]]
+	PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY=sometimes \
+	    run -100 --separate-stderr gb-keys list
+	[[ $stderr == 'gb-keys: PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY: not a boolean: "sometimes" (use true or false)' ]]
+	PROXIES='HTTPS://p:1,SOCKS5://p:2,socks5h://u:pw@p:3' \
+	    run -0 --separate-stderr gb-keys list
 	API_KEYS='["a", 1]' run -100 --separate-stderr gb-keys list
 	[[ $stderr == 'gb-keys: API_KEYS: item 1 is not a string' ]]
 	API_KEYS='[broken' run -100 --separate-stderr gb-keys list

@@ -159,3 +159,15 @@ g() {
 	[ "$(upstream_outcome 1)" = client_gone ]
 	[ "$(upstream_request 1 .events_sent)" -le 1 ]
 }
+
+@test "gemini forms: a body, an SSE stream or a JSON array per action" {
+	upstream_script '[{"gemini":"empty_text"},{"gemini":"empty_text"},{"gemini":"blocked"},{"gemini":"nope"}]'
+	run -0 g -d '{}' models/m:generateContent
+	assert_output '{"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"totalTokenCount":1},"modelVersion":"fake"}'
+	run -0 g -d '{}' 'models/m:streamGenerateContent?alt=sse'
+	assert_output $'data: {"usageMetadata":{"promptTokenCount":1,"totalTokenCount":1},"modelVersion":"fake"}\r\n\r\ndata: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"totalTokenCount":1},"modelVersion":"fake"}\r\n\r'
+	run -0 g -d '{}' models/m:streamGenerateContent
+	assert_output '[{"usageMetadata":{"promptTokenCount":1,"totalTokenCount":1},"modelVersion":"fake"},{"promptFeedback":{"blockReason":"SAFETY","safetyRatings":[{"category":"HARM_CATEGORY_DANGEROUS_CONTENT","probability":"HIGH"}]},"usageMetadata":{"promptTokenCount":1,"totalTokenCount":1},"modelVersion":"fake"}]'
+	run -0 g -d '{}' models/m:generateContent
+	assert_output '{"error":{"code":400,"message":"fake: unknown gemini form nope","status":"INVALID_ARGUMENT"}}'
+}

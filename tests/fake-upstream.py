@@ -90,6 +90,21 @@ Response spec (every field optional)
   "transfer": "chunked"|"length"|"close"
                      how the body is delimited; default "length" for a
                      plain body, "chunked" for events/chunks
+  "gemini": FORM     a 200 GenerateContentResponse of one of these forms,
+                     as a body, or for streamGenerateContent as a stream
+                     (SSE with alt=sse, else a JSON array) of an event
+                     with only usageMetadata, then one of the form:
+                       no_parts       a candidate without content, STOP
+                       empty_parts    a candidate whose parts are [], STOP
+                       empty_text     a candidate whose one part is
+                                      {"text": ""}, STOP
+                       no_candidates  usageMetadata alone
+                       blocked        promptFeedback.blockReason SAFETY
+                       safety         a candidate finished SAFETY, no content
+                       thought        only a thought part, STOP
+                       function_call  only a functionCall part, STOP
+                     ("events", "body" and the shaping fields may be
+                     given beside it, and win)
 Resources and their owners (each belongs to the key that created it; any
 other key gets 403 PERMISSION_DENIED, as Google answers, and a name never
 created gets the same)
@@ -586,6 +601,57 @@ def resource_response(method, path, query, raw, key, headers, port):
     return {"status": 404, "message": "Not found: " + path}
 
 
+GEMINI_FORMS = {
+    "no_parts": {"candidates": [{"content": {"role": "model"},
+                                 "finishReason": "STOP", "index": 0}]},
+    "empty_parts": {"candidates": [{"content": {"role": "model",
+                                                "parts": []},
+                                    "finishReason": "STOP", "index": 0}]},
+    "empty_text": {"candidates": [{"content": {"role": "model",
+                                               "parts": [{"text": ""}]},
+                                   "finishReason": "STOP", "index": 0}]},
+    "no_candidates": {},
+    "blocked": {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+         "probability": "HIGH"}]}},
+    "safety": {"candidates": [{"finishReason": "SAFETY", "index": 0,
+                               "safetyRatings": [
+                                   {"category":
+                                    "HARM_CATEGORY_DANGEROUS_CONTENT",
+                                    "probability": "HIGH"}]}]},
+    "thought": {"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "pondering", "thought": True}]},
+        "finishReason": "STOP", "index": 0}]},
+    "function_call": {"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "get_weather",
+                          "args": {"city": "Paris"}}}]},
+        "finishReason": "STOP", "index": 0}]},
+}
+
+
+def gemini_form(spec, path, query):
+    """A spec with "gemini": FORM, made concrete for this request."""
+    form = spec["gemini"]
+    if form not in GEMINI_FORMS:
+        return {"status": 400, "message": "fake: unknown gemini form " +
+                str(form)}
+    usage = {"promptTokenCount": 1, "totalTokenCount": 1}
+    body = dict(GEMINI_FORMS[form])
+    body["usageMetadata"] = usage
+    body["modelVersion"] = "fake"
+    out = dict(spec)
+    del out["gemini"]
+    if path.endswith(":streamGenerateContent"):
+        evs = [{"usageMetadata": usage, "modelVersion": "fake"}, body]
+        if "alt=sse" in query:
+            out.setdefault("events", evs)
+        else:
+            out.setdefault("body", evs)
+    else:
+        out.setdefault("body", body)
+    return out
+
+
 def take_scripted(method, path, key):
     with STATE:
         for i, spec in enumerate(QUEUE):
@@ -677,6 +743,8 @@ class Handler(BaseHTTPRequestHandler):
                 DROPPED[0] += 1
             STATE.notify_all()
         spec = take_scripted(self.command, url.path, key)
+        if spec is not None and "gemini" in spec:
+            spec = gemini_form(spec, url.path, url.query)
         if spec is None:
             spec = resource_response(self.command, url.path, url.query, raw,
                                      key, self.headers,

@@ -15,6 +15,10 @@ K3=AIzaSyC1b2C3d4E5f6G7h8I9j0KlMnOpQrS0003
 GEN=models/gemini-2.0-flash:generateContent
 STREAM='models/gemini-2.0-flash:streamGenerateContent?alt=sse'
 REQ='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
+# stream events with content: E n
+E() {
+	printf '{"candidates":[{"content":{"parts":[{"text":"%s"}]}}]}' "$1"
+}
 ANSWER='{"candidates":[{"content":{"parts":[{"text":"echo: hi"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":2,"totalTokenCount":3},"modelVersion":"gemini-2.0-flash","responseId":"fake-'
 
 setup_file() {
@@ -73,7 +77,7 @@ upcall() {
 }
 
 @test "backpressure: a paused stream gets nothing until resumed, then the rest in order" {
-	upstream_script '{"events":[{"n":1},{"n":2},{"n":3},{"n":4}],"event_delay":0.1,"framing":"lf"}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"','"$(E 3)"','"$(E 4)"'],"event_delay":0.1,"framing":"lf"}'
 	t0=$(date +%s%N)
 	run -0 --separate-stderr upcall -s -p 250 POST "$STREAM" req.json
 	t1=$(date +%s%N)
@@ -84,12 +88,12 @@ upcall() {
 	# one piece), each piece after the resume of the one before
 	[[ ${lines[2]} =~ ^pieces\ 0\.0\ ([2-4])$ ]]
 	((t1 - t0 >= (BASH_REMATCH[1] - 1) * 250000000))
-	[ "$(cat out.0.0)" = $'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\ndata: {"n":4}' ]
+	[ "$(cat out.0.0)" = $'data: '"$(E 1)"$'\n\ndata: '"$(E 2)"$'\n\ndata: '"$(E 3)"$'\n\ndata: '"$(E 4)" ]
 	[ "$(upstream_outcome 1)" = complete ]
 }
 
 @test "cancel from the body callback: the transfer stops, 111, the key not penalised" {
-	upstream_script '{"events":[{"n":1},{"n":2}],"wait_before":[1]}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"'],"wait_before":[1]}'
 	run -0 --separate-stderr upcall -s -c 1 POST "$STREAM" req.json
 	assert_output $'head 0.0 200 1\ndone 0.0 111 the caller went away'
 	[ "$(upstream_outcome 1)" = client_gone ]
@@ -115,7 +119,7 @@ upcall() {
 }
 
 @test "freeing the upstream with calls running: no done, every connection closed" {
-	upstream_script '{"events":[{"n":1},{"n":2}],"wait_before":[1],"repeat":true}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"'],"wait_before":[1],"repeat":true}'
 	run -0 --separate-stderr upcall -s -n 4 -f 1 POST "$STREAM" req.json
 	[ "$stderr" = "" ]
 	# heads of the calls that got a byte before the free, no done at all

@@ -8,6 +8,7 @@ bats_require_minimum_version 1.5.0
 
 load test_helper
 load lib/upstream
+load lib/proxy
 
 # Three keys shaped like Google's (39 characters); masks end in their
 # last four characters.
@@ -20,6 +21,10 @@ M3='AIzaSy…0003'
 GEN=models/gemini-2.0-flash:generateContent
 STREAM='models/gemini-2.0-flash:streamGenerateContent?alt=sse'
 REQ='{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
+# stream events with content: E n (n = 1, 2, 3, 9)
+E() {
+	printf '{"candidates":[{"content":{"parts":[{"text":"%s"}]}}]}' "$1"
+}
 
 setup_file() {
 	upstream_start
@@ -35,6 +40,42 @@ setup() {
 	export API_KEYS="$K1,$K2,$K3"
 	export STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
 	printf '%s' "$REQ" >req.json
+}
+
+teardown() {
+	proxy_stop_all
+}
+
+# many_keys N: API_KEYS of N keys shaped like Google's
+many_keys() {
+	local i
+	API_KEYS=
+	for i in $(seq "$1"); do
+		API_KEYS+=$(printf 'AIzaSyP1b2C3d4E5f6G7h8I9j0KlMnOpQrS%04d,' "$i")
+	done
+	export API_KEYS=${API_KEYS%,}
+}
+
+# calls N [ARGS...]: N calls of gb-call GET models/gemini-2.0-flash, one
+# after the other, stderr appended to ./err, status lines to ./status;
+# fails at the first that fails
+calls() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		gb-call -S 4 "$@" GET models/gemini-2.0-flash >/dev/null \
+		    2>>err 4>>status 3>&- || return 1
+	done
+}
+
+# via: the recorded requests as [key, proxy that carried it] pairs, in
+# order; via_by_key: per key, the proxies of its requests in order
+via() {
+	upstream_requests | jq -c 'map([.key, .headers["x-via-proxy"]])'
+}
+via_by_key() {
+	upstream_requests | jq -c 'sort_by(.seq) | group_by(.key) |
+	    map([.[].headers["x-via-proxy"]])'
 }
 
 # gbcall ARGS...: gb-call with its status line written to ./status
@@ -108,7 +149,7 @@ ERR_503='{"error":{"code":503,"message":"The model is overloaded. Please try aga
 }
 
 @test "a POST body is passed on byte for byte (binary, no newline added)" {
-	upstream_script '{"body":{}}'
+	upstream_script '{"body":{"candidates":[{"content":{"parts":[{"text":"ok"}]}}]}}'
 	printf '{"a":"\\u00e9\001"}\n\n' >body
 	run -0 --separate-stderr gbcall POST "$GEN" <body
 	upstream_request 1 .body >got
@@ -346,12 +387,19 @@ gb-call: giving up after 3 attempts: HTTP 200, not JSON" ]
 	status_is "{\"status\":503,\"key\":\"$M2\",\"attempts\":2}"
 }
 
-@test "-s: a streamed 2xx is not checked, passed on from its first byte" {
+@test "-s: a streamed 2xx is not checked as JSON, passed on from its first byte" {
+	# not a generate stream: passed on whatever it is
 	upstream_script '{"body":"<html>a</html>"}'
-	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	run -0 --separate-stderr gbcall -s POST models/m:countTokens <req.json
 	assert_output '<html>a</html>'
 	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
 	[ "$(upstream_count)" = 1 ]
+	# a generate stream without a single event is an empty stream
+	upstream_script '{"body":"<html>a</html>"}'
+	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	[ "$stderr" = "gb-call: attempt 1 with key $M2: HTTP 200, stream ended before any content" ]
+	[[ $output == 'data: {"candidates":[{"content":{"parts":[{"text":"ec"}],'* ]]
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":2}"
 }
 
 @test "MAX_RETRIES bounds the attempts" {
@@ -460,7 +508,7 @@ gb-call: giving up after 1 attempt: timed out" ]
 # --- streaming ---------------------------------------------------------
 
 @test "-s: each event reaches stdout before upstream sends the next" {
-	upstream_script '{"events":[{"n":1},{"n":2},{"n":3}],"wait_before":[1,2]}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"','"$(E 3)"'],"wait_before":[1,2]}'
 	mkfifo out
 	gb-call -s -S 4 POST "$STREAM" <req.json >out 2>err 4>status 3>&- &
 	pid=$!
@@ -469,7 +517,7 @@ gb-call: giving up after 1 attempt: timed out" ]
 	# for a go that only comes after we have read event 1)
 	IFS= read -r -t 10 l1 <&5
 	IFS= read -r -t 10 l2 <&5
-	[ "$l1" = $'data: {"n":1}\r' ]
+	[ "$l1" = $'data: '"$(E 1)"$'\r' ]
 	[ "$l2" = $'\r' ]
 	# and the status line was out before the first byte
 	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
@@ -477,28 +525,28 @@ gb-call: giving up after 1 attempt: timed out" ]
 	upstream_go
 	IFS= read -r -t 10 l1 <&5
 	IFS= read -r -t 10 l2 <&5
-	[ "$l1" = $'data: {"n":2}\r' ]
+	[ "$l1" = $'data: '"$(E 2)"$'\r' ]
 	[ "$(upstream_request 1 .events_sent)" = 2 ]
 	upstream_go
 	run cat <&5
 	exec 5<&-
-	assert_output $'data: {"n":3}\r\n\r'
+	assert_output $'data: '"$(E 3)"$'\r\n\r'
 	wait "$pid"
 	[ "$(cat err)" = "" ]
 	[ "$(upstream_request 1 .query)" = alt=sse ]
 }
 
 @test "-s: a 503 before the first byte is retried; stdout holds one answer" {
-	upstream_script '[{"status":503},{"events":[{"n":1},{"n":2}],"framing":"lf"}]'
+	upstream_script '[{"status":503},{"events":['"$(E 1)"','"$(E 2)"'],"framing":"lf"}]'
 	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
-	assert_output $'data: {"n":1}\n\ndata: {"n":2}'
+	assert_output $'data: '"$(E 1)"$'\n\ndata: '"$(E 2)"
 	status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
 }
 
 @test "-s: a stream broken after its first byte is not retried, exit 111" {
-	upstream_script '[{"events":[{"n":1},{"n":2}],"reset_after":1},{"events":[{"n":9}]}]'
+	upstream_script '[{"events":['"$(E 1)"','"$(E 2)"'],"reset_after":1},{"events":['"$(E 9)"']}]'
 	run -111 --separate-stderr gbcall -s POST "$STREAM" <req.json
-	assert_output $'data: {"n":1}\r\n\r'
+	assert_output $'data: '"$(E 1)"$'\r\n\r'
 	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
 	[[ $stderr == "gb-call: upstream answer broke off: "* ]]
 	[ "$(upstream_count)" = 1 ]
@@ -508,20 +556,20 @@ gb-call: giving up after 1 attempt: timed out" ]
 }
 
 @test "-s: a stream closed before its end is an error too" {
-	upstream_script '{"events":[{"n":1},{"n":2}],"close_after":1}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"'],"close_after":1}'
 	run -111 --separate-stderr gbcall -s POST "$STREAM" <req.json
-	assert_output $'data: {"n":1}\r\n\r'
+	assert_output $'data: '"$(E 1)"$'\r\n\r'
 	[[ $stderr == "gb-call: upstream answer broke off: "* ]]
 }
 
 @test "client disconnect: gb-call and its upstream connection end, no penalty" {
-	upstream_script '{"events":[{"n":1},{"n":2}],"wait_before":[1]}'
+	upstream_script '{"events":['"$(E 1)"','"$(E 2)"'],"wait_before":[1]}'
 	mkfifo out
 	gb-call -s -S 4 POST "$STREAM" <req.json >out 2>err 4>status 3>&- &
 	pid=$!
 	exec 5<out
 	IFS= read -r -t 10 l1 <&5
-	[ "$l1" = $'data: {"n":1}\r' ]
+	[ "$l1" = $'data: '"$(E 1)"$'\r' ]
 	# the key is in no argv while the call is under way
 	run cat "/proc/$pid/cmdline"
 	no_keys "$output"
@@ -542,6 +590,159 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(key 0 state)" = active ]
 	[ "$(key 0 consecutive_failures)" = 0 ]
 	[ "$(key 0 last_error)" = null ]
+}
+
+# --- empty answers -----------------------------------------------------
+
+NATIVE='models/gemini-2.0-flash:streamGenerateContent'
+ECHO_STREAM=$'data: {"candidates":[{"content":{"parts":[{"text":"ec"}],"role":"model"},"index":0}],"modelVersion":"gemini-2.0-flash","responseId":"fake-2","usageMetadata":{"promptTokenCount":1,"totalTokenCount":1}}\r\n\r'
+
+@test "an empty answer (each form) is retried on the next key, the key not charged" {
+	for form in no_parts empty_parts empty_text no_candidates; do
+		upstream_reset
+		rm -rf "$STATE_DIRECTORY"
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall POST "$GEN" <req.json
+		[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"$output")" = "echo: hi" ]
+		[ "$(jq -r .responseId <<<"$output")" = fake-2 ]
+		status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+		[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 200, empty answer (no content)" ]
+		[ "$(key 0 state)" = active ]
+		[ "$(key 0 consecutive_failures)" = 0 ]
+		[ "$(key 0 failures)" = 0 ]
+		[ "$(key 0 last_error.status)" = 200 ]
+		[ "$(key 0 last_error.reason)" = "empty answer" ]
+	done
+}
+
+@test "-s: a stream that ends before its first content is retried; none of it reaches stdout" {
+	for form in no_parts empty_parts empty_text no_candidates; do
+		upstream_reset
+		rm -rf "$STATE_DIRECTORY"
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+		# the second key's stream, from its first byte
+		[ "${lines[0]}" = "${ECHO_STREAM%$'\n'*}" ]
+		[[ $output != *'"modelVersion":"fake"'* ]]
+		[ "$(grep -c '^data: ' <<<"$output")" = 3 ]
+		status_is "{\"status\":200,\"key\":\"$M2\",\"attempts\":2}"
+		[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 200, stream ended before any content" ]
+		[ "$(key 0 consecutive_failures)" = 0 ]
+		[ "$(key 0 last_error.reason)" = "empty answer" ]
+	done
+	# unframed (no alt=sse), streamed or not
+	upstream_script '{"gemini":"empty_text"}'
+	run -0 --separate-stderr gbcall -s POST "$NATIVE" <req.json
+	[ "$(jq -r '.[0].responseId' <<<"$output")" = fake-4 ]
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":2}"
+	upstream_script '{"gemini":"no_parts"}'
+	run -0 --separate-stderr gbcall POST "$NATIVE" <req.json
+	[ "$(jq -r '.[0].responseId' <<<"$output")" = fake-6 ]
+	status_is "{\"status\":200,\"key\":\"$M3\",\"attempts\":2}"
+}
+
+@test "a blocked prompt, a SAFETY finish, an error event: answered at once" {
+	for form in blocked safety; do
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall POST "$GEN" <req.json
+		[ "$(jq -r '.promptFeedback.blockReason // .candidates[0].finishReason' <<<"$output")" = SAFETY ]
+		[ "$(jq -r .modelVersion <<<"$output")" = fake ]
+		[ "$(jq .attempts status)" = 1 ]
+		[ "$stderr" = "" ]
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+		[[ $output == *'"modelVersion":"fake"'* ]]
+		[ "$(jq .attempts status)" = 1 ]
+		[ "$stderr" = "" ]
+	done
+	[ "$(upstream_count)" = 4 ]
+	# an error event before any content is passed on as it came
+	upstream_script '{"events":[{"usageMetadata":{}},{"error":{"code":500,"message":"internal","status":"INTERNAL"}}]}'
+	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	[[ $output == *'"message":"internal"'* ]]
+	[ "$(jq .attempts status)" = 1 ]
+	[ "$(upstream_count)" = 5 ]
+	for i in 0 1 2; do [ "$(key $i last_error)" = null ]; done
+}
+
+@test "thought-only, function-call and MAX_TOKENS answers are content" {
+	for form in thought function_call; do
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall POST "$GEN" <req.json
+		[ "$(jq -r .modelVersion <<<"$output")" = fake ]
+		upstream_script "{\"gemini\":\"$form\"}"
+		run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+		[[ $output == *'"modelVersion":"fake"'* ]]
+	done
+	upstream_script '{"body":{"candidates":[{"content":{"role":"model"},"finishReason":"MAX_TOKENS"}]}}'
+	run -0 --separate-stderr gbcall POST "$GEN" <req.json
+	[ "$(jq -r '.candidates[0].finishReason' <<<"$output")" = MAX_TOKENS ]
+	[ "$(upstream_count)" = 5 ]
+}
+
+@test "every attempt empty: 502 with a clear message, exit 111, no key charged" {
+	upstream_script '{"gemini":"empty_text","repeat":true}'
+	run -111 --separate-stderr gbcall POST "$GEN" <req.json
+	assert_output '{"error":{"code":502,"message":"upstream answer is empty (no content)","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1: HTTP 200, empty answer (no content)
+gb-call: attempt 2 with key $M2: HTTP 200, empty answer (no content)
+gb-call: attempt 3 with key $M3: HTTP 200, empty answer (no content)
+gb-call: giving up after 3 attempts: HTTP 200, empty answer (no content)" ]
+	run -111 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	assert_output '{"error":{"code":502,"message":"upstream answer is empty (no content)","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "${stderr##*$'\n'}" = "gb-call: giving up after 3 attempts: HTTP 200, stream ended before any content" ]
+	[ "$(upstream_count)" = 6 ]
+	for i in 0 1 2; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+		[ "$(key $i last_error.reason)" = "empty answer" ]
+	done
+}
+
+@test "only generate answers are judged: other calls pass an empty 200 on" {
+	upstream_script '[{"body":{}},{"body":{}},{"body":{}},{"body":{"models":[]}}]'
+	for p in models/m:countTokens models/m:embedContent \
+	    models/m:batchEmbedContents; do
+		run -0 --separate-stderr gbcall POST "$p" <req.json
+		assert_output '{}'
+		[ "$(jq .attempts status)" = 1 ]
+	done
+	run -0 --separate-stderr gbcall GET models
+	assert_output '{"models":[]}'
+	[ "$(upstream_count)" = 4 ]
+}
+
+@test "-s: a stream is held until its first content, then flows event by event" {
+	U='{"usageMetadata":{"promptTokenCount":1}}'
+	upstream_script '{"events":['"$U,$U,$(E 1),$(E 2)"'],"wait_before":[3]}'
+	mkfifo out
+	gb-call -s -S 4 POST "$STREAM" <req.json >out 2>err 4>status 3>&- &
+	pid=$!
+	exec 5<out
+	# the held events and the first content, before upstream sends more
+	for want in "data: $U" '' "data: $U" '' "data: $(E 1)" ''; do
+		IFS= read -r -t 10 l <&5
+		[ "$l" = "$want"$'\r' ]
+	done
+	status_is "{\"status\":200,\"key\":\"$M1\",\"attempts\":1}"
+	[ "$(upstream_request 1 .events_sent)" = 3 ]
+	upstream_go
+	run cat <&5
+	exec 5<&-
+	assert_output "data: $(E 2)"$'\r\n\r'
+	wait "$pid"
+	[ "$(cat err)" = "" ]
+}
+
+@test "-s: past 1 MiB held without content, a stream is passed on unjudged" {
+	python3 -c 'import json; print(json.dumps({"events": [{"usageMetadata": {}, "pad": "x" * (1024 * 1024 + 10)}, {"usageMetadata": {}}]}))' >big.json
+	upstream_script "$(cat big.json)"
+	run -0 --separate-stderr gbcall -s POST "$STREAM" <req.json
+	[ "$(grep -c '^data: ' <<<"$output")" = 2 ]
+	[ "$(jq .attempts status)" = 1 ]
+	[ "$(upstream_count)" = 1 ]
 }
 
 # --- keys stay secret --------------------------------------------------
@@ -572,6 +773,145 @@ gb-call: giving up after 1 attempt: timed out" ]
 	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
 	[ "$(upstream_request 1 .headers.host)" = gemini.invalid ]
 	[ "$(upstream_request 1 .path)" = /v1beta/models/gemini-2.0-flash ]
+}
+
+@test "PROXIES: every request through a proxy, each key always through the same one" {
+	proxy_start A
+	proxy_start B
+	many_keys 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	calls 90
+	[ "$(cat err)" = "" ]
+	[ "$(upstream_count)" = 90 ]
+	# every request came through a proxy, and both carried some
+	[ "$(via | jq -c 'map(.[1]) | unique')" = '["A","B"]' ]
+	# each of the 30 keys three times, always through the same proxy
+	run -0 via_by_key
+	[ "$(jq length <<<"$output")" = 30 ]
+	[ "$(jq -c 'map([length, unique]) | map([.[0], (.[1] | length)]) | unique' <<<"$output")" = '[[3,1]]' ]
+}
+
+@test "PROXIES: removing a proxy moves only the keys it carried" {
+	proxy_start A
+	proxy_start B
+	proxy_start C
+	many_keys 30
+	# the comma form, then the JSON one without B
+	export PROXIES="$(proxy_url A), $(proxy_url B) ,$(proxy_url C)"
+	calls 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url C)\"]"
+	calls 30
+	[ "$(cat err)" = "" ]
+	run -0 via_by_key
+	moves=$output
+	# each key once with each list
+	[ "$(jq -c 'map(length) | unique' <<<"$moves")" = '[2]' ]
+	# A's and C's keys stayed where they were
+	[ "$(jq '[.[] | select(.[0] != "B" and .[0] != .[1])] | length' <<<"$moves")" = 0 ]
+	[ "$(jq '[.[] | select(.[0] != "B")] | length' <<<"$moves")" -gt 0 ]
+	# B carried some keys, and they went to A and C
+	[ "$(jq '[.[] | select(.[0] == "B")] | length' <<<"$moves")" -gt 0 ]
+	[ "$(jq -c '[.[] | select(.[0] == "B") | .[1]] - ["A", "C"]' <<<"$moves")" = '[]' ]
+}
+
+@test "PROXIES: a proxy that cannot be reached costs an attempt, not the key" {
+	proxy_start A
+	proxy_start B
+	many_keys 30
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	export MAX_RETRIES=30
+	# B goes away: its URL still in the list, its port refusing
+	proxy_stop B
+	b=$PROXY_PORT_B
+	calls 30
+	# every call was answered, some only on a later key
+	[ "$(jq -sc 'map(.status) | unique' status)" = '[200]' ]
+	(($(jq -s 'map(.attempts) | max' status) > 1))
+	# every failed attempt was one through B, refused
+	[ -s err ]
+	run -1 grep -v "^gb-call: attempt [0-9]* with key AIzaSy…[0-9]* via http://127.0.0.1:$b: proxy failed: Failed to connect to 127.0.0.1 port $b after [0-9]* ms: Couldn't connect to server\$" err
+	# what reached upstream came through A
+	[ "$(via | jq -c 'map(.[1]) | unique')" = '["A"]' ]
+	# B's keys: still active, no failure counted, the proxy noted
+	list=$(gb-keys list --json)
+	[ "$(jq -c '[.keys[] | select(.last_error != null) |
+	    [.state, .consecutive_failures, .last_error.status, .last_error.reason]] | unique' <<<"$list")" = '[["active",0,null,"proxy error"]]' ]
+	[ "$(jq '[.keys[] | select(.last_error != null)] | length' <<<"$list")" -gt 0 ]
+}
+
+@test "a proxy that refuses, cannot be resolved or speaks no SOCKS: retried, 502, keys not blamed" {
+	proxy_start R refuse
+	r=$(proxy_url R)
+	# a refused CONNECT (an https upstream goes through a tunnel)
+	PROXIES=$r BASE_URL=https://gemini.invalid/v1beta \
+	    run -111 --separate-stderr gbcall GET models
+	assert_output '{"error":{"code":502,"message":"upstream unreachable: the proxy failed","status":"INTERNAL"}}'
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "$stderr" = "gb-call: attempt 1 with key $M1 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: attempt 2 with key $M2 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: attempt 3 with key $M3 via $r: proxy failed: CONNECT tunnel failed, response 503
+gb-call: giving up after 3 attempts: proxy failed: CONNECT tunnel failed, response 503" ]
+	# a proxy name that does not resolve (this once was 502 at once)
+	PROXIES=http://proxy.invalid:3128 run -111 --separate-stderr \
+	    gbcall GET models
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[ "${stderr%%$'\n'*}" = "gb-call: attempt 1 with key $M1 via http://proxy.invalid:3128: proxy failed: Could not resolve proxy: proxy.invalid" ]
+	# a SOCKS handshake refused
+	PROXIES=socks5h://127.0.0.1:$PROXY_PORT_R run -111 --separate-stderr \
+	    gbcall GET models
+	status_is "{\"status\":502,\"key\":\"$M3\",\"attempts\":3}"
+	[[ ${stderr%%$'\n'*} == "gb-call: attempt 1 with key $M1 via socks5h://127.0.0.1:$PROXY_PORT_R: proxy failed: "* ]]
+	[ "$(upstream_count)" = 0 ]
+	for i in 0 1 2; do
+		[ "$(key $i state)" = active ]
+		[ "$(key $i consecutive_failures)" = 0 ]
+		[ "$(key $i last_error.reason)" = "proxy error" ]
+	done
+}
+
+@test "PROXIES: socks5 and socks5h proxies, with a user and password" {
+	proxy_start S
+	PROXIES="socks5h://127.0.0.1:$PROXY_PORT_S" run -0 --separate-stderr \
+	    gbcall GET models/gemini-2.0-flash
+	PROXIES="socks5://alice:s3cr3t-pw@127.0.0.1:$PROXY_PORT_S" \
+	    run -0 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[ "$(jq -r .name <<<"$output")" = models/gemini-2.0-flash ]
+	[ "$(upstream_request 1 '.headers["x-via-proxy"]')" = S ]
+	[ "$(upstream_request 2 '.headers["x-via-proxy"]')" = S ]
+	[ "$(upstream_request 2 '.headers["x-via-proxy-user"]')" = alice ]
+}
+
+@test "a proxy's user and password reach the proxy, never a message" {
+	proxy_start A
+	a=$PROXY_PORT_A
+	PROXIES="[\"http://alice:s3cr3t-pw@127.0.0.1:$a\"]" LOG_LEVEL=debug \
+	    run -0 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[ "$(upstream_request 1 '.headers["x-via-proxy-user"]')" = alice ]
+	[ "$stderr" = "gb-call: attempt 1 of 3: GET models/gemini-2.0-flash with key $M1 via http://***@127.0.0.1:$a" ]
+	proxy_stop A
+	PROXIES="[\"http://alice:s3cr3t-pw@127.0.0.1:$a\"]" LOG_LEVEL=debug \
+	    run -111 --separate-stderr gbcall GET models/gemini-2.0-flash
+	[[ $stderr == *"with key $M2 via http://***@127.0.0.1:$a: proxy failed: "* ]]
+	[[ $stderr != *s3cr3t* && $stderr != *alice* && $output != *s3cr3t* ]]
+	run -0 gb-keys list --json
+	[[ $output != *s3cr3t* ]]
+	PROXIES="http://a:b@127.0.0.1:$a, ftp://alice:s3cr3t-pw@127.0.0.1:1" \
+	    run -100 --separate-stderr gb-call GET models
+	[ "$stderr" = 'gb-call: PROXIES: "ftp://***@127.0.0.1:1" is not an http://, https://, socks5:// or socks5h:// URL' ]
+}
+
+@test "PROXIES wins over PROXY; without the hash a key's attempts go through any proxy" {
+	proxy_start A
+	proxy_start B
+	PROXY=$(proxy_url A) PROXIES=$(proxy_url B) run -0 gb-call GET models
+	[ "$(upstream_request 1 '.headers["x-via-proxy"]')" = B ]
+	export API_KEYS=$K1 PROXIES="$(proxy_url A),$(proxy_url B)"
+	calls 20
+	[ "$(via | jq -c '.[1:] | map(.[1]) | unique | length')" = 1 ]
+	export PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY=false
+	calls 20
+	[ "$(via | jq -c '.[21:] | map(.[1]) | unique')" = '["A","B"]' ]
+	[ "$(cat err)" = "" ]
 }
 
 @test "http_proxy is honoured when PROXY is not set" {

@@ -11,6 +11,7 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/proxy
 
 setup_file() {
 	serve_file_upstream
@@ -29,6 +30,7 @@ setup() {
 teardown() {
 	[ -n "${SERVE_PID:-}" ] && stop_serve
 	SERVE_PID=
+	proxy_stop_all
 }
 
 USER_AUTH='Authorization: Bearer tok-user'
@@ -233,5 +235,142 @@ print(json.dumps({"status": 500, "body": "x" * (2 << 20), "repeat": True}))' > h
 	[ "${#output}" -lt 1000 ]
 	run -0 keys
 	assert_output $'1 0 0 active network error -\n1 0 0 active network error -'
+	run -0 no_leftovers
+}
+
+@test "PROXIES: each upstream request through its key's proxy; a proxy down costs an attempt, not the key" {
+	proxy_start A
+	proxy_start B
+	API_KEYS=$(for i in $(seq 20); do
+		printf 'AIzaSyP1b2C3d4E5f6G7h8I9j0KlMnOpQrS%04d,' "$i"; done)
+	export API_KEYS=${API_KEYS%,} MAX_RETRIES=20
+	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
+	start_serve listen
+	for i in $(seq 20); do
+		run -0 chat
+		[[ $output == *' 200' ]]
+		run -0 chat '"stream":true,'
+		[[ $output == *'data: [DONE]'*' 200' ]]
+	done
+	run -0 upstream_requests 40
+	reqs=$output
+	[ "$(jq length <<<"$reqs")" = 40 ]
+	[ "$(jq -c '[.[].headers["x-via-proxy"]] - ["A", "B"]' <<<"$reqs")" = '[]' ]
+	# each key twice (a chat and a stream), through one proxy
+	[ "$(jq -c 'group_by(.key) | map([length, ([.[].headers["x-via-proxy"]] | unique | length)]) | unique' <<<"$reqs")" = '[[2,1]]' ]
+	# the first key's proxy goes away: its keys' attempts fail, the
+	# others' answer; nothing is held against a key
+	down=$(jq -r 'sort_by(.seq)[0].headers["x-via-proxy"]' <<<"$reqs")
+	proxy_stop "$down"
+	upstream_reset
+	for i in $(seq 10); do
+		run -0 chat
+		[[ $output == *' 200' ]]
+	done
+	up=A
+	[ "$down" = B ] || up=B
+	[ "$(upstream_requests | jq -c '[.[].headers["x-via-proxy"]] | unique')" = "[\"$up\"]" ]
+	grep -q "via $(proxy_url "$down"): proxy failed: " "$SERVE_LOG"
+	run -0 keys
+	refute_output --partial invalid
+	[ "$(gb-keys list --json | jq -c '[.keys[].consecutive_failures] | unique')" = '[0]' ]
+	[ "$(gb-keys list --json | jq '[.keys[] | select(.last_error.reason == "proxy error")] | length')" -gt 0 ]
+	run -0 no_leftovers
+}
+
+# native PATH: a native call; the body then " STATUS"
+native() {
+	curl -sS -N -w ' %{http_code}' -H 'x-goog-api-key: tok-user' \
+	    "$(url "/v1beta/models/gemini-2.0-flash:$1")" \
+	    -d '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}'
+}
+
+# deltas: the text of a chat stream's deltas (output without " STATUS")
+deltas() {
+	sed -n 's/^data: //p' <<<"${output% 200}" | sed '$d' |
+	    jq -rj '.choices[0].delta.content // empty'
+}
+
+@test "an empty answer is retried: the client sees only the second key's (chat, native; streamed and not)" {
+	start_serve listen
+	upstream_script '{"gemini":"empty_text"}'
+	run -0 chat
+	[[ $output == *' 200' ]]
+	[ "$(jq -r '.choices[0].message.content' <<<"${output% 200}")" = 'echo: hi' ]
+	upstream_script '{"gemini":"no_candidates"}'
+	run -0 chat '"stream":true,'
+	[[ $output == *'data: [DONE]'*' 200' ]]
+	[ "$(deltas)" = 'echo: hi' ]
+	upstream_script '{"gemini":"no_parts"}'
+	run -0 native generateContent
+	[[ $output == *' 200' ]]
+	[ "$(jq -r '.candidates[0].content.parts[0].text' <<<"${output% 200}")" = 'echo: hi' ]
+	upstream_script '{"gemini":"empty_parts"}'
+	run -0 native 'streamGenerateContent?alt=sse'
+	[[ $output == *' 200' ]]
+	[[ $output != *'"modelVersion":"fake"'* ]]
+	[ "$(sed -n 's/^data: //p' <<<"${output% 200}" | jq -rj '.candidates[0].content.parts[0].text')" = 'echo: hi' ]
+	# two upstream requests each, the empty one first
+	[ "$(upstream_requests | jq -c '[.[].outcome]')" = '["complete","complete","complete","complete","complete","complete","complete","complete"]' ]
+	run -0 keys
+	# the first key got every empty answer, the second every real one
+	assert_output $'4 0 0 active empty answer 200\n4 0 0 active - -'
+	grep -q 'HTTP 200, stream ended before any content' "$SERVE_LOG"
+	grep -q 'HTTP 200, empty answer (no content)' "$SERVE_LOG"
+	run -0 no_leftovers
+}
+
+@test "a blocked prompt is answered at once: one upstream request each" {
+	start_serve listen
+	upstream_script '{"gemini":"blocked"}'
+	run -0 chat
+	[ "$(jq -r '.choices[0].finish_reason' <<<"${output% 200}")" = content_filter ]
+	upstream_script '{"gemini":"safety"}'
+	run -0 chat '"stream":true,'
+	[[ $output == *'"finish_reason":"content_filter"'*'data: [DONE]'*' 200' ]]
+	upstream_script '{"gemini":"blocked"}'
+	run -0 native generateContent
+	[ "$(jq -r .promptFeedback.blockReason <<<"${output% 200}")" = SAFETY ]
+	upstream_script '{"gemini":"blocked"}'
+	run -0 native 'streamGenerateContent?alt=sse'
+	[[ $output == *'"blockReason":"SAFETY"'*' 200' ]]
+	[ "$(upstream_count)" = 4 ]
+	run -0 keys
+	assert_output --regexp '^[0-9]+ 0 0 active - -'$'\n''[0-9]+ 0 0 active - -$'
+}
+
+@test "every attempt empty: a 502 saying so, in each route's dialect" {
+	upstream_script '{"gemini":"empty_text","repeat":true}'
+	start_serve listen
+	msg='upstream answer is empty (no content)'
+	run -0 chat
+	assert_openai_error 502
+	[ "$(jq -r .error.message <<<"${output% 502}")" = "$msg" ]
+	run -0 chat '"stream":true,'
+	assert_openai_error 502
+	[ "$(jq -r .error.message <<<"${output% 502}")" = "$msg" ]
+	run -0 native generateContent
+	assert_output "{\"error\":{\"code\":502,\"message\":\"$msg\",\"status\":\"INTERNAL\"}} 502"
+	run -0 native 'streamGenerateContent?alt=sse'
+	assert_output "{\"error\":{\"code\":502,\"message\":\"$msg\",\"status\":\"INTERNAL\"}} 502"
+	run -0 curl -sS -w ' %{http_code}' -H "$USER_AUTH" "$(url /v1/responses)" \
+	    -d '{"model":"gemini-2.0-flash","input":"hi"}'
+	assert_openai_error 502
+	[ "$(jq -r .error.message <<<"${output% 502}")" = "$msg" ]
+	run -0 curl -sS -w ' %{http_code}' -H "$USER_AUTH" "$(url /v1/responses)" \
+	    -d '{"model":"gemini-2.0-flash","input":"hi","stream":true}'
+	assert_openai_error 502
+	run -0 curl -sS -w ' %{http_code}' -H 'x-api-key: tok-user' \
+	    -H 'anthropic-version: 2023-06-01' "$(url /v1/messages)" \
+	    -d '{"model":"gemini-2.0-flash","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}'
+	assert_output "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"$msg\"}} 502"
+	run -0 curl -sS -w ' %{http_code}' -H 'x-api-key: tok-user' \
+	    -H 'anthropic-version: 2023-06-01' "$(url /v1/messages)" \
+	    -d '{"model":"gemini-2.0-flash","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+	assert_output "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"$msg\"}} 502"
+	# MAX_RETRIES (2) attempts each, no key charged
+	[ "$(upstream_count)" = 16 ]
+	run -0 keys
+	assert_output --regexp '^8 0 0 active empty answer 200'$'\n''8 0 0 active empty answer 200$'
 	run -0 no_leftovers
 }

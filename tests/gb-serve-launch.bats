@@ -177,7 +177,7 @@ with open(sys.argv[2], "w") as f:
 
 @test "SIGTERM: no new connections, the request in flight still finishes" {
 	start_serve activate
-	upstream_script '{"path":"generateContent","wait_headers":true,"body":{"late":true}}'
+	upstream_script '{"path":"generateContent","wait_headers":true,"body":{"candidates":[{"content":{"parts":[{"text":"late"}]}}]}}'
 	curl -sS -o inflight.out -w '%{http_code}' -H 'x-goog-api-key: tok-user' \
 	    "$(url /v1beta/models/gemini-2.0-flash:generateContent)" -d "$GEN" \
 	    > inflight.code 3>&- &
@@ -195,7 +195,7 @@ with open(sys.argv[2], "w") as f:
 	run -0 cat inflight.code
 	assert_output 200
 	run -0 cat inflight.out
-	assert_output '{"late":true}'
+	assert_output '{"candidates":[{"content":{"parts":[{"text":"late"}]}}]}'
 	wait "$SERVE_PID"
 }
 

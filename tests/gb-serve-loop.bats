@@ -191,7 +191,7 @@ no_clients() {
 
 @test "SIGTERM: no new connections, a request and a stream in flight finish, then exit 0" {
 	start_serve listen -i 600
-	upstream_script '{"path":"generateContent","wait_headers":true,"body":{"late":true}}'
+	upstream_script '{"path":"generateContent","wait_headers":true,"body":{"candidates":[{"content":{"parts":[{"text":"late"}]}}]}}'
 	hold_streams
 	conns_start
 	conns open idle
@@ -212,7 +212,7 @@ no_clients() {
 	run ! curl -sS -m 5 "$(url /health)"
 	upstream_go 2
 	conns recv busy
-	conns_wait 'busy 200 {"late":true}'
+	conns_wait 'busy 200 {"candidates":[{"content":{"parts":[{"text":"late"}]}}]}'
 	conns finish stream
 	conns_wait 'stream finished done'
 	conns check busy
