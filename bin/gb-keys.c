@@ -20,6 +20,7 @@
 #include "gb.h"
 #include "keys.h"
 #include "mask.h"
+#include "proxy.h"
 
 #define CHECK_BODY_MAX	(64 * 1024)
 
@@ -255,6 +256,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	int rc = GB_EXIT_OK;
 	unsigned char *todo;
 	struct gb_curl api;
+	const char *proxy;
 
 	if (gb_keys_load(k, &err) == -1)
 		return fail(&err);
@@ -302,8 +304,9 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 		api.easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
 		api.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 		api.easy_setopt(c, CURLOPT_WRITEDATA, &body);
-		if (cfg->proxy != NULL)
-			api.easy_setopt(c, CURLOPT_PROXY, cfg->proxy);
+		/* the key's own egress, as gb-call would take it */
+		if ((proxy = gb_proxy_pick(cfg, gb_keys_key(k, i), i)) != NULL)
+			api.easy_setopt(c, CURLOPT_PROXY, proxy);
 		cc = h == NULL ? CURLE_OUT_OF_MEMORY : api.easy_perform(c);
 		api.slist_free_all(h);
 		status = 0;

@@ -4,6 +4,7 @@
 bats_require_minimum_version 1.5.0
 load test_helper
 load lib/keys
+load lib/proxy
 
 K1=$(gbk_key 1)
 K2=$(gbk_key 2)
@@ -28,6 +29,7 @@ teardown() {
 	# (stop_pid's wait reports the TERM; that is no failure here)
 	stop_pid "${GBK_HOLDER:-}" || true
 	stop_pid "${GBK_UPSTREAM:-}" || true
+	proxy_stop_all
 	if [ -n "${GBK_SHM:-}" ]; then rm -rf "$GBK_SHM"; fi
 }
 
@@ -736,6 +738,21 @@ GET /v1beta/models?pageSize=1 $K2" ]
 	[ "$output" = "active 400,cooling 400,active null" ]
 	run -0 gb-keys next
 	[ "$output" = "$K1" ]
+}
+
+@test "check: through the key's egress proxy of PROXIES" {
+	gbk_fake_upstream "$K2"
+	export BASE_URL=http://127.0.0.1:$GBK_PORT/v1beta
+	proxy_start p refuse
+	export PROXIES=$(proxy_url p)
+	run -0 gb-keys cool 1 300
+	run -0 --separate-stderr gb-keys check
+	# the proxy answered (503), the upstream saw nothing
+	[[ $output == "1 $M2 still cooling (503 "* ]]
+	[ ! -s upstream.log ]
+	unset PROXIES
+	run -0 gb-keys check
+	[ "$output" = "1 $M2 revived" ]
 }
 
 @test "check: nothing to check is a quiet success" {
