@@ -113,7 +113,7 @@ upcall() {
 
 @test "cancel during a backoff: done at once, no other key tried" {
 	upstream_script '{"status":503,"repeat":true}'
-	run -0 --separate-stderr upcall -k 50 GET models
+	run -0 --separate-stderr upcall -w GET models
 	assert_output 'done 0.0 111 the caller went away'
 	[ "$(upstream_count)" = 1 ]
 }

@@ -6,7 +6,7 @@
  * no body while paused). Built by tests/gb-call-core.bats.
  *
  * usage: upcall [-s] [-n calls] [-r rounds] [-p ms] [-c bytes] [-k ms]
- *        [-f bytes] method path [bodyfile]
+ *        [-w] [-f bytes] method path [bodyfile]
  *
  *   -s        stream (pass 2xx bodies on as they arrive)
  *   -n calls  calls started at once in each round (default 1)
@@ -16,6 +16,8 @@
  *             resume it ms later from a timer
  *   -c bytes  cancel a call from its body callback once it got this many
  *   -k ms     cancel every call from a timer ms after the start
+ *   -w        cancel a call from the loop right after its first failed
+ *             attempt is logged: while it waits out the backoff
  *   -f bytes  once any call got this many body bytes, free the upstream
  *             with its calls running (their done must not come) and stop
  *
@@ -53,7 +55,7 @@ struct call {
 	FILE			*out;
 	size_t			 got;
 	int			 heads, dones, pieces;
-	int			 paused;
+	int			 paused, warned;
 	sd_event_source		*resume;
 };
 
@@ -65,7 +67,7 @@ static struct call		 calls[MAXCALLS];
 static int			 ncalls = 1, rounds = 1, round_no, left;
 static long			 pause_ms = -1, cancel_at = -1, kill_ms = -1;
 static long			 free_at = -1;
-static int			 broken, freed;
+static int			 broken, freed, cancel_warned;
 
 static void	start_round(void);
 
@@ -176,12 +178,28 @@ on_done(void *arg, int rc, const struct gb_err *e)
 	}
 }
 
+static int
+cancel_one(sd_event_source *s, void *arg)
+{
+	struct call *k = arg;
+
+	(void)s;	/* one-shot, owned by the loop */
+	if (k->c != NULL)
+		gb_upcall_cancel(k->c);
+	return 0;
+}
+
 static void
 on_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
 {
-	(void)arg;
-	if (l <= GB_UP_LOG_WARN)
-		fprintf(stderr, "upcall: %s\n", msg);
+	struct call *k = arg;
+
+	if (l > GB_UP_LOG_WARN)
+		return;
+	fprintf(stderr, "upcall: %s\n", msg);
+	/* from the loop's next turn: the backoff has begun by then */
+	if (cancel_warned && !k->warned++)
+		sd_event_add_defer(ev, NULL, cancel_one, k);
 }
 
 static int
@@ -257,7 +275,7 @@ main(int argc, char *argv[])
 	struct gb_buf body;
 	int ch, fd;
 
-	while ((ch = getopt(argc, argv, "sn:r:p:c:k:f:")) != -1) {
+	while ((ch = getopt(argc, argv, "sn:r:p:c:k:wf:")) != -1) {
 		switch (ch) {
 		case 's':
 			req.stream = 1;
@@ -277,6 +295,9 @@ main(int argc, char *argv[])
 		case 'k':
 			kill_ms = num(optarg);
 			break;
+		case 'w':
+			cancel_warned = 1;
+			break;
 		case 'f':
 			free_at = num(optarg);
 			break;
@@ -288,7 +309,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 2 || argc > 3 || ncalls < 1 || ncalls > MAXCALLS) {
 		fprintf(stderr, "usage: upcall [-s] [-n calls] [-r rounds] "
-		    "[-p ms] [-c bytes] [-k ms] [-f bytes] method path "
+		    "[-p ms] [-c bytes] [-k ms] [-w] [-f bytes] method path "
 		    "[bodyfile]\n");
 		return 2;
 	}
