@@ -34,6 +34,9 @@ endif
 
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl jansson libsystemd 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl jansson libsystemd 2>/dev/null)
+# MP3 encoding for /v1/audio/speech (lib/audio.c): LAME has no .pc file
+# on every system, so it is named directly
+DEP_LIBS   += -lmp3lame
 
 ALL_CFLAGS  = $(WARN) -pthread -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -pthread -Wl,--as-needed

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
     "       gb-convert error [-I fd] -s status\n"
+    "       gb-convert speech-request [-I fd]\n"
+    "       gb-convert speech-response [-f mp3 | wav | pcm] [-m model]\n"
     "       gb-convert -W\n";
 
 /* The options each mode takes and the ones it needs. */
@@ -70,6 +72,8 @@ static const struct mode {
 	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = { "I", "" },
 	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = { "", "" },
 	[GB_CONVERT_ANTHROPIC_MODELS] = { "i", "" },
+	[GB_CONVERT_SPEECH_REQUEST] = { "I", "" },
+	[GB_CONVERT_SPEECH_RESPONSE] = { "fm", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */
@@ -156,7 +160,7 @@ convert_main(int argc, char *argv[])
 		return usage();
 	argc--;
 	argv++;
-	while ((ch = getopt(argc, argv, "+I:e:i:m:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "+I:e:f:i:m:s:")) != -1) {
 		if (ch == '?' || strchr(modes[job.mode].opts, ch) == NULL)
 			return usage();
 		if (strlen(seen) < sizeof(seen) - 1 && !strchr(seen, ch))
@@ -175,6 +179,13 @@ convert_main(int argc, char *argv[])
 				job.base64 = 1;
 			else if (strcmp(optarg, "float") != 0)
 				return usage();
+			break;
+		case 'f':
+			if (strcmp(optarg, "mp3") != 0 &&
+			    strcmp(optarg, "wav") != 0 &&
+			    strcmp(optarg, "pcm") != 0)
+				return usage();
+			job.format = optarg;
 			break;
 		case 'i':
 			job.id = optarg;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "io.h"
 #include "proxy.h"
+#include "voice.h"
 
 #define ENV_FILE_MAX	(1024 * 1024)
 #define ENV_VARS_MAX	1024
@@ -518,6 +519,29 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 		    lv);
 		goto fail;
 	}
+	/* speech: a model name and a voice /v1/audio/speech accepts */
+	if (get_str(env, "TTS_MODEL", "gemini-2.5-flash-preview-tts",
+	    &c->tts_model, err) == -1 ||
+	    get_str(env, "TTS_VOICE", "Zephyr", &c->tts_voice, err) == -1)
+		goto fail;
+	if (strspn(c->tts_model, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	    strlen(c->tts_model) || strlen(c->tts_model) > 200) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "TTS_MODEL: \"%.64s\" is "
+		    "not a model name", c->tts_model);
+		goto fail;
+	}
+	if ((lv = gb_voice_find(c->tts_voice)) == NULL) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "TTS_VOICE: \"%.64s\" is "
+		    "neither a Gemini voice nor an OpenAI one",
+		    c->tts_voice);
+		goto fail;
+	}
+	free(c->tts_voice);
+	if ((c->tts_voice = strdup(lv)) == NULL) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+		goto fail;
+	}
 	gb_env_close(env);
 	return 0;
 fail:
@@ -537,5 +561,7 @@ gb_config_free(struct gb_config *c)
 	free(c->proxy);
 	gb_strlist_free(&c->proxies);
 	free(c->state_dir);
+	free(c->tts_model);
+	free(c->tts_voice);
 	memset(c, 0, sizeof(*c));
 }

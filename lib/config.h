@@ -40,6 +40,8 @@ struct gb_config {
 	long	 timeout;			/* TIMEOUT, seconds */
 	long long max_body;			/* MAX_BODY, bytes */
 	enum gb_loglevel log_level;		/* LOG_LEVEL */
+	char	*tts_model;			/* TTS_MODEL */
+	char	*tts_voice;			/* TTS_VOICE, as Gemini's name */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

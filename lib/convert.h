@@ -108,6 +108,31 @@ json_t	*gb_convert_models(const json_t *, const struct gb_config *,
 	    const char *, struct gb_err *);
 
 /*
+ * Speech (convert_speech.c). An OpenAI /v1/audio/speech request -> a
+ * Gemini generateContent body asking a TTS model for audio in one
+ * prebuilt voice; OpenAI's model names and a missing model or voice
+ * take TTS_MODEL and TTS_VOICE. *meta: {"model","upstream_model",
+ * "path","voice","response_format","content_type"}, content_type being
+ * the MIME type of what speech-response will make of the answer.
+ * input and instructions are capped at GB_SPEECH_INPUT_MAX characters.
+ */
+#define GB_SPEECH_INPUT_MAX	4096
+
+json_t	*gb_convert_speech_request(const json_t *, const struct gb_config *,
+	    json_t **, struct gb_err *);
+
+/*
+ * A TTS model's GenerateContentResponse -> the audio bytes, appended to
+ * out: format "pcm" (the samples as they came), "wav" (a RIFF WAVE file)
+ * or "mp3" (NULL: the default). model (or NULL) names the model in the
+ * message of an answer without audio. Returns 0, or -1 with err set
+ * (GB_EXIT_NO, status 502: the answer holds no usable audio) and out as
+ * it was.
+ */
+int	 gb_convert_speech_response(const json_t *, const char *,
+	    const char *, struct gb_buf *, struct gb_err *);
+
+/*
  * gb-convert's modes, and one run of a mode as a typed call: what the
  * command line does between reading its input and writing its output,
  * and what a host that runs conversions on worker threads does with a
@@ -126,7 +151,9 @@ enum gb_convert_mode {
 	GB_CONVERT_ANTHROPIC_RESPONSE,	/* anthropic-response */
 	GB_CONVERT_ANTHROPIC_COUNT_REQUEST,	/* anthropic-count-request */
 	GB_CONVERT_ANTHROPIC_COUNT_RESPONSE,	/* anthropic-count-response */
-	GB_CONVERT_ANTHROPIC_MODELS	/* anthropic-models */
+	GB_CONVERT_ANTHROPIC_MODELS,	/* anthropic-models */
+	GB_CONVERT_SPEECH_REQUEST,	/* speech-request */
+	GB_CONVERT_SPEECH_RESPONSE	/* speech-response */
 };
 
 struct gb_convert_job {
@@ -138,6 +165,8 @@ struct gb_convert_job {
 	const char	*id;		/* -i: models, one model; or NULL */
 	int		 base64;	/* -e base64: embed-response */
 	int		 status;	/* -s: error, upstream HTTP status */
+	const char	*format;	/* -f: speech-response's audio
+					   format, or NULL (mp3) */
 };
 
 /* Mode name (as on the command line) <-> mode; parse returns 0 or -1. */
@@ -152,9 +181,10 @@ const char	*gb_convert_mode_name(enum gb_convert_mode);
  *
  * On success appends to out the output as gb-convert writes it on
  * stdout (one line of compact JSON, or one line per batch for
- * embed-request) and returns GB_EXIT_OK. With meta not NULL, *meta gets
+ * embed-request; speech-response: the audio bytes) and returns
+ * GB_EXIT_OK. With meta not NULL, *meta gets
  * what gb-convert -I writes (a new reference) for chat-request,
- * embed-request and error, NULL for the other modes.
+ * embed-request, speech-request and error, NULL for the other modes.
  *
  * On failure returns the exit status (GB_EXIT_NO: models -i found no
  * such model; GB_EXIT_USAGE: bad input; GB_EXIT_TEMP: out of memory,

@@ -38,6 +38,8 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = "anthropic-count-request",
 	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = "anthropic-count-response",
 	[GB_CONVERT_ANTHROPIC_MODELS] = "anthropic-models",
+	[GB_CONVERT_SPEECH_REQUEST] = "speech-request",
+	[GB_CONVERT_SPEECH_RESPONSE] = "speech-response",
 };
 
 int
@@ -310,6 +312,17 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 		    "error: status %d not in 100..599", job->status);
 		return GB_EXIT_USAGE;
 	}
+	/* speech-response: the output is audio bytes, not JSON */
+	if (job->mode == GB_CONVERT_SPEECH_RESPONSE) {
+		if ((doc = load_json(in, err)) != NULL &&
+		    gb_convert_speech_response(doc, job->format, job->model,
+		    out, err) == 0) {
+			json_decref(doc);
+			return GB_EXIT_OK;
+		}
+		json_decref(doc);
+		goto fail;
+	}
 	switch (job->mode) {
 	case GB_CONVERT_CHAT_REQUEST:
 		if ((doc = load_json(in, err)) != NULL)
@@ -348,6 +361,10 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 	case GB_CONVERT_ANTHROPIC_COUNT_RESPONSE:
 		if ((doc = load_json(in, err)) != NULL)
 			res = gb_convert_anthropic_count_response(doc, err);
+		break;
+	case GB_CONVERT_SPEECH_REQUEST:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_speech_request(doc, cfg, meta, err);
 		break;
 	case GB_CONVERT_EMBED_REQUEST:
 		if ((doc = load_json(in, err)) != NULL)

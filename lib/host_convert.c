@@ -289,6 +289,10 @@ convert_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	c->cj.id = c->arg[0] != '\0' ? c->arg : NULL;
 	c->cj.base64 = (job->flags & GB_JOB_BASE64) != 0;
 	c->cj.status = job->num;
+	if ((job->flags & GB_JOB_WAV) != 0)
+		c->cj.format = "wav";
+	else if ((job->flags & GB_JOB_PCM) != 0)
+		c->cj.format = "pcm";
 	gb_buf_init(&c->in, (size_t)gb_host_config(h)->max_body);
 	gb_buf_init(&c->out, OUT_MAX);
 	if (gb_hostjob_slurp(j, &c->in, slurped, c) == -1)

@@ -56,6 +56,8 @@ enum gb_tool {
 #define GB_JOB_STREAM	0x1	/* gb-call -s */
 #define GB_JOB_USAGE	0x4	/* gb-sse -u */
 #define GB_JOB_BASE64	0x8	/* gb-convert embed-response -e base64 */
+#define GB_JOB_WAV	0x10	/* gb-convert speech-response -f wav */
+#define GB_JOB_PCM	0x20	/* gb-convert speech-response -f pcm */
 
 #define GB_JOB_IN	0x1	/* the message carries the job's stdin */
 #define GB_JOB_OUT	0x2	/* ... and its stdout (after stdin) */

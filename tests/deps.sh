@@ -13,6 +13,9 @@ for p in libcurl:libcurl4-openssl-dev jansson:libjansson-dev \
     libsystemd:libsystemd-dev; do
 	pkg-config --exists "${p%%:*}" 2>/dev/null || need "${p#*:}"
 done
+# MP3 encoding (lib/audio.c); `file` checks what the speech tests get
+[ -f /usr/include/lame/lame.h ] || need libmp3lame-dev
+command -v file >/dev/null 2>&1 || need file
 command -v bats >/dev/null 2>&1 || need bats
 [ -f /usr/lib/bats/bats-assert/load.bash ] || need bats-assert
 [ -f /usr/lib/bats/bats-support/load.bash ] || need bats-support

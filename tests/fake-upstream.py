@@ -25,6 +25,10 @@ Gemini routes (default behaviour, when no scripted response matches)
   POST /v1beta/models/{m}:countTokens            {"totalTokens": <words>}
   POST /v1beta/models/{m}:embedContent           a deterministic vector
   POST /v1beta/models/{m}:batchEmbedContents     one vector per request
+  POST /v1beta/models/{m}:generateContent        for a model whose name holds
+                                                 "tts": speech, one inlineData
+                                                 part of audio/L16 24 kHz PCM,
+                                                 tests/fixtures/media/tone.pcm
 The key is taken from the x-goog-api-key header (or ?key=). No key: 403
 PERMISSION_DENIED as Google answers. Any other key is valid unless a
 scripted response says otherwise. Unknown paths: 404 NOT_FOUND.
@@ -294,6 +298,22 @@ def default_response(method, path, query, raw, key, seq):
     return spec
 
 
+def speech_answer(model, action):
+    """A TTS model's answer: the tone fixture as Gemini sends speech."""
+    import base64
+    if action != "generateContent" or "tts" not in model:
+        return None
+    tone = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "fixtures", "media", "tone.pcm")
+    with open(tone, "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    part = {"inlineData": {"mimeType": "audio/L16;codec=pcm;rate=24000",
+                           "data": data}}
+    return {"body": {"candidates": [{"content": {"parts": [part],
+                                                 "role": "model"},
+                                     "finishReason": "STOP"}]}}
+
+
 def default_spec(method, path, query, raw, key, seq, d):
     q = urllib.parse.parse_qs(query)
     if not path.startswith("/v1beta/"):
@@ -330,6 +350,9 @@ def default_spec(method, path, query, raw, key, seq, d):
     req = parse_body(raw)
     if req is None:
         return {"status": 400, "message": "Invalid JSON payload received."}
+    spoken = speech_answer(model, action)
+    if spoken is not None:
+        return spoken
     if action in ("generateContent", "streamGenerateContent"):
         text = last_user_text(req)
         answer = ("echo: " + text) if text else "Hello from the fake upstream."

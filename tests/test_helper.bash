@@ -20,7 +20,7 @@ unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH \
 	TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS \
 	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY PROXIES \
 	PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY MAX_BODY STATE_DIRECTORY \
-	LOG_LEVEL ENV_FILE \
+	LOG_LEVEL ENV_FILE TTS_MODEL TTS_VOICE \
 	http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 # The tests run in their own directory so ./.env and ./state are theirs.
@@ -79,5 +79,6 @@ build_driver() {
 	fi
 	# shellcheck disable=SC2086
 	cc $flags -o "$BATS_FILE_TMPDIR/$1" "$src/$2" \
-	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lpthread
+	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lmp3lame \
+	    -lpthread
 }

@@ -213,6 +213,11 @@ argv_of(const struct gb_msg_job *mj, char **av, char *num, char *hb)
 			av[n++] = (char *)(uintptr_t)"-e";
 			av[n++] = (char *)(uintptr_t)"base64";
 		}
+		if ((mj->flags & (GB_JOB_WAV | GB_JOB_PCM)) != 0) {
+			av[n++] = (char *)(uintptr_t)"-f";
+			av[n++] = (char *)(uintptr_t)((mj->flags &
+			    GB_JOB_WAV) != 0 ? "wav" : "pcm");
+		}
 		break;
 	case GB_TOOL_CALL:
 		av[n++] = (char *)(uintptr_t)"gb-call";

@@ -127,6 +127,9 @@ static const struct route routes[] = {
 	    NULL },
 	{ "*", P_NATIVE, "/interactions*", A_GOOG, D_GEMINI, do_resource,
 	    NULL },
+	/* speech (speech.c) */
+	{ "POST", P_OPENAI, "/audio/speech", A_BEARER, D_OPENAI, do_speech,
+	    NULL },
 };
 
 static const char *const native_actions[] = {
@@ -729,6 +732,30 @@ void
 rq_call_error(struct rq *rq, struct job *j)
 {
 	call_error(rq, j);
+}
+
+/* For handlers in files of their own (speech.c). */
+static struct job	*convert_request(struct rq *, const char *,
+			    void (*)(struct job *, enum job_event));
+static int		 request_converted(struct rq *, struct job *);
+
+struct job *
+rq_convert_request(struct rq *rq, const char *mode,
+    void (*cb)(struct job *, enum job_event))
+{
+	return convert_request(rq, mode, cb);
+}
+
+int
+rq_request_converted(struct rq *rq, struct job *j)
+{
+	return request_converted(rq, j);
+}
+
+void
+rq_start_failed(struct rq *rq, const char *what)
+{
+	start_failed(rq, what);
 }
 
 /* gb_stream's output, when gb-serve itself must end a stream. */

@@ -288,6 +288,22 @@ struct job	*rq_call(struct rq *, const char *, const char *, const char *,
 int		 rq_call_head(struct rq *, struct job *);
 void		 rq_call_error(struct rq *, struct job *);
 
+/*
+ * More shared steps, for handlers in files of their own: run a request
+ * converter (MODE) on the client body; when it ends, 0 with rq->meta,
+ * rq->model and rq->upath set, or -1 once its error was answered (400
+ * for the client's mistakes); a job that could not start answered (503
+ * when descriptors ran out, else 500) after job_start failed.
+ */
+struct job	*rq_convert_request(struct rq *, const char *,
+		    void (*)(struct job *, enum job_event));
+int		 rq_request_converted(struct rq *, struct job *);
+void		 rq_start_failed(struct rq *, const char *);
+
+/* ---- speech.c: POST /v1/audio/speech ---- */
+
+void	do_speech(struct rq *);
+
 /* ---- resources.c: key affinity ---- */
 
 struct res;
