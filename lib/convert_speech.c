@@ -1,7 +1,7 @@
 /*
  * convert_speech.c - speech: an OpenAI /v1/audio/speech request -> a
  * Gemini generateContent body for a TTS model, and the model's answer
- * -> the audio file the client asked for (gb-convert(1), SPEECH).
+ * -> the audio file the client asked for (gb-convert(1), Speech).
  *
  * Gemini speaks through generateContent with responseModalities AUDIO
  * and a prebuilt voice; the answer is one or more inlineData parts of
@@ -376,8 +376,8 @@ b64val(unsigned char c)
 static int
 b64_decode(const char *s, size_t n, struct gb_buf *out, struct gb_err *err)
 {
-	unsigned char q[3];
-	size_t i, len = out->len;
+	unsigned char *d;
+	size_t i, o = 0;
 	uint32_t acc = 0;
 	int v, bits = 0;
 
@@ -385,31 +385,27 @@ b64_decode(const char *s, size_t n, struct gb_buf *out, struct gb_err *err)
 		n--;
 	if (n % 4 == 1)
 		return UPBAD(err, "upstream audio: invalid base64");
-	if (gb_buf_reserve(out, n / 4 * 3 + 3) == -1)
-		goto full;
+	if (gb_buf_reserve(out, n / 4 * 3 + 2) == -1) {
+		if (errno == E2BIG)
+			return gb_err_set(err, GB_EXIT_TEMP, 500, "output: "
+			    "more than %zu bytes", out->cap);
+		return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+	}
+	d = (unsigned char *)out->data + out->len;
 	for (i = 0; i < n; i++) {
 		if ((v = b64val((unsigned char)s[i])) < 0) {
-			out->len = len;
-			out->data[len] = '\0';
+			out->data[out->len] = '\0';
 			return UPBAD(err, "upstream audio: invalid base64");
 		}
-		acc = acc << 6 | (uint32_t)v;
+		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
 		if ((bits += 6) >= 8) {
 			bits -= 8;
-			q[0] = (unsigned char)(acc >> bits);
-			if (gb_buf_append(out, q, 1) == -1)
-				goto full;
+			d[o++] = (unsigned char)(acc >> bits);
 		}
 	}
+	out->len += o;
+	out->data[out->len] = '\0';
 	return 0;
-full:
-	out->len = len;
-	if (out->data != NULL)
-		out->data[len] = '\0';
-	if (errno == E2BIG)
-		return gb_err_set(err, GB_EXIT_TEMP, 500, "output: more than "
-		    "%zu bytes", out->cap);
-	return gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 }
 
 /* Why an answer has no audio, for the 502. */

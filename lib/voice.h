@@ -2,7 +2,7 @@
  * voice.h - the speech voices /v1/audio/speech and TTS_VOICE accept:
  * Gemini's 30 prebuilt voices by name (any case), and OpenAI's voice
  * names, each mapped to one Gemini voice by a fixed table (gb-convert(1),
- * VOICES). No dependencies, so the configuration can check TTS_VOICE.
+ * Speech). No dependencies, so the configuration can check TTS_VOICE.
  */
 #ifndef GB_VOICE_H
 #define GB_VOICE_H

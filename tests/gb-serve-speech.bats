@@ -77,7 +77,7 @@ MP3_FIELDS="mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames=11 samples=6336"
 	assert_output '["audio/wav",9644]'
 	run -0 audiocheck wav alloy.wav
 	assert_output "$WAV_FIELDS"
-	# tts-1 is TTS_MODEL, alloy is Schedar (gb-convert(1), VOICES)
+	# tts-1 is TTS_MODEL, alloy is Schedar (gb-convert(1), Speech)
 	run -0 upstream_request 2 .path
 	assert_output /v1beta/models/gemini-2.5-flash-preview-tts:generateContent
 	run -0 voice_seen 2

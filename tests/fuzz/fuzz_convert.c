@@ -2,8 +2,8 @@
  * fuzz_convert.c - every gb-convert mode on arbitrary JSON. The first
  * byte picks the mode, the rest is the document; modes 5 to 7 run
  * gb_convert_run() on the bytes as they are, JSON or not (its mode from
- * bits 3-7: every mode, the Responses and Anthropic ones included), as a
- * host does. Inputs that mention "http" are skipped:
+ * bits 3-7: every mode, the Responses, Anthropic and speech ones
+ * included), as a host does. Inputs that mention "http" are skipped:
  * chat-request would try to download them.
  */
 #include <stddef.h>
@@ -29,11 +29,13 @@ run_core(const uint8_t *data, size_t len, const struct gb_config *cfg)
 
 	memset(&job, 0, sizeof(job));
 	job.mode = (enum gb_convert_mode)((data[0] >> 3) %
-	    (GB_CONVERT_ANTHROPIC_MODELS + 1));
+	    (GB_CONVERT_SPEECH_RESPONSE + 1));
 	job.model = "gemini-2.0-flash-exp-search";
 	job.id = data[0] & 0x40 ? "gemini-2.0-flash-exp" : NULL;
 	job.base64 = data[0] & 0x80;
 	job.status = data[0] & 0x40 ? 400 : 503;
+	job.format = (data[0] & 0x7) == 6 ? "wav" : (data[0] & 0x7) == 7 ?
+	    "pcm" : NULL;
 	gb_buf_init(&out, 1 << 24);
 	gb_convert_run(&job, cfg, (const char *)data + 1, len - 1, &out,
 	    &meta, &err);
@@ -58,6 +60,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	cfg.show_thinking = data[0] & 0x80 ? 1 : 0;
 	cfg.code_execution = data[0] & 0x40 ? 1 : 0;
 	cfg.max_body = 1 << 20;
+	cfg.tts_model = (char *)(uintptr_t)"gemini-2.5-flash-preview-tts";
+	cfg.tts_voice = (char *)(uintptr_t)"Zephyr";
 	if ((data[0] & 0x7) >= 5) {
 		run_core(data, len, &cfg);
 		return 0;
