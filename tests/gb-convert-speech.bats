@@ -20,6 +20,17 @@ audiocheck() {
 	python3 "$BATS_TEST_DIRNAME/lib/audiocheck.py" "$@"
 }
 
+# mp3_ok FILE: MPEG-2 layer III frames, 64 kbit/s, 24 kHz mono, holding
+# at least the 4800 samples of the tone (LAME adds its delay and pads
+# the last frame, so the count depends on its version)
+mp3_ok() {
+	local out
+	out=$(audiocheck mp3 "$1") || return 1
+	[[ $out =~ ^"mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames="[0-9]+" samples="([0-9]+)$ ]] ||
+	    { echo "$1: $out"; return 1; }
+	(( BASH_REMATCH[1] >= 4800 )) || { echo "$1: $out"; return 1; }
+}
+
 # answer MIME PART_B64...: a GenerateContentResponse, one inlineData
 # part per base64 argument
 answer() {
@@ -123,9 +134,7 @@ answer() {
 
 @test "speech-response -f mp3 (and by default): MPEG-2 layer III frames, 24 kHz mono" {
 	gb-convert speech-response -f mp3 < "$ANSWER" > out.mp3
-	run -0 audiocheck mp3 out.mp3
-	# 4800 samples and LAME's delay fit in 11 frames of 576
-	assert_output "mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames=11 samples=6336"
+	mp3_ok out.mp3
 	run -0 file -b out.mp3
 	assert_output --regexp '^MPEG ADTS, layer III, v2, +64 kbps, 24 kHz, Monaural$'
 	gb-convert speech-response < "$ANSWER" > default.mp3
@@ -147,6 +156,15 @@ answer() {
 	    gb-convert speech-response -f mp3 > out.mp3
 	run -0 audiocheck mp3 out.mp3
 	[[ $output == "mp3 MPEG-2 layer III 64 kbit/s 16000 Hz mono "* ]]
+	# two channels, interleaved
+	answer 'audio/L16;codec=pcm;rate=24000;channels=2' "$(base64 -w0 < "$TONE")" |
+	    gb-convert speech-response -f wav > out.wav
+	run -0 audiocheck wav out.wav
+	assert_output "wav format=1 channels=2 rate=24000 bits=16 byterate=96000 align=4 data=9600"
+	answer 'audio/L16;codec=pcm;rate=24000;channels=2' "$(base64 -w0 < "$TONE")" |
+	    gb-convert speech-response -f mp3 > out.mp3
+	run -0 audiocheck mp3 out.mp3
+	[[ $output == "mp3 MPEG-2 layer III 64 kbit/s 24000 Hz stereo "* ]]
 	# no rate said: Gemini's 24 kHz
 	answer 'audio/L16' "$(base64 -w0 < "$TONE")" |
 	    gb-convert speech-response -f wav > out.wav

@@ -39,6 +39,17 @@ audiocheck() {
 	python3 "$BATS_TEST_DIRNAME/lib/audiocheck.py" "$@"
 }
 
+# mp3_ok FILE: MPEG-2 layer III frames, 64 kbit/s, 24 kHz mono, holding
+# at least the 4800 samples of the tone (LAME adds its delay and pads
+# the last frame, so the count depends on its version)
+mp3_ok() {
+	local out
+	out=$(audiocheck mp3 "$1") || return 1
+	[[ $out =~ ^"mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames="[0-9]+" samples="([0-9]+)$ ]] ||
+	    { echo "$1: $out"; return 1; }
+	(( BASH_REMATCH[1] >= 4800 )) || { echo "$1: $out"; return 1; }
+}
+
 # post PATH BODY [TOKEN]: the answer's headers and body into ./h and
 # ./b; prints the status
 post() {
@@ -55,7 +66,6 @@ voice_seen() {
 }
 
 WAV_FIELDS="wav format=1 channels=1 rate=24000 bits=16 byterate=48000 align=2 data=9600"
-MP3_FIELDS="mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames=11 samples=6336"
 
 @test "speech: wav for a Gemini voice and an OpenAI voice" {
 	need_npm
@@ -102,16 +112,14 @@ MP3_FIELDS="mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames=11 samples=6336"
 @test "speech: mp3 (OpenAI's default) decodes as MPEG-2 layer III, 24 kHz mono" {
 	need_npm
 	run -0 speech create '{"model":"tts-1-hd","voice":"Zephyr","input":"Hi","response_format":"mp3"}' zephyr.mp3
-	assert_output '["audio/mpeg",2112]'
-	run -0 audiocheck mp3 zephyr.mp3
-	assert_output "$MP3_FIELDS"
+	assert_output --regexp '^\["audio/mpeg",[0-9]+\]$'
+	mp3_ok zephyr.mp3
 	run -0 file -b zephyr.mp3
 	assert_output --regexp '^MPEG ADTS, layer III, v2, +64 kbps, 24 kHz, Monaural$'
 	# no response_format: mp3, as OpenAI answers
 	run -0 speech create '{"model":"tts-1","voice":"nova","input":"Hi"}' nova.mp3
-	assert_output '["audio/mpeg",2112]'
-	run -0 audiocheck mp3 nova.mp3
-	assert_output "$MP3_FIELDS"
+	assert_output --regexp '^\["audio/mpeg",[0-9]+\]$'
+	mp3_ok nova.mp3
 	run -0 voice_seen 2
 	assert_output Autonoe
 }
@@ -196,10 +204,10 @@ MP3_FIELDS="mp3 MPEG-2 layer III 64 kbit/s 24000 Hz mono frames=11 samples=6336"
 	cmp "$TONE" b
 	run -0 post /v1/audio/speech '{"input":"Hi"}'
 	assert_output 200
-	audiocheck mp3 b > mp3.txt
+	cp b out.mp3
 	stop_pid "$SERVE_PID"
 	SERVE_PORT=$port SERVE_PID=$pid GB_URL=http://127.0.0.1:$port
-	run -0 cat wav.txt mp3.txt
-	assert_line --index 0 "$WAV_FIELDS"
-	assert_line --index 1 "$MP3_FIELDS"
+	run -0 cat wav.txt
+	assert_output "$WAV_FIELDS"
+	mp3_ok out.mp3
 }
