@@ -50,6 +50,8 @@ static const char usage_text[] =
     "       gb-convert embed-response [-e float | base64] -m model\n"
     "       gb-convert models [-i id]\n"
     "       gb-convert error [-I fd] -s status\n"
+    "       gb-convert image-request [-I fd]\n"
+    "       gb-convert image-response\n"
     "       gb-convert -W\n";
 
 /* The options each mode takes and the ones it needs. */
@@ -70,6 +72,8 @@ static const struct mode {
 	[GB_CONVERT_ANTHROPIC_COUNT_REQUEST] = { "I", "" },
 	[GB_CONVERT_ANTHROPIC_COUNT_RESPONSE] = { "", "" },
 	[GB_CONVERT_ANTHROPIC_MODELS] = { "i", "" },
+	[GB_CONVERT_IMAGE_REQUEST] = { "I", "" },
+	[GB_CONVERT_IMAGE_RESPONSE] = { "", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

@@ -40,6 +40,7 @@ struct gb_config {
 	long	 timeout;			/* TIMEOUT, seconds */
 	long long max_body;			/* MAX_BODY, bytes */
 	enum gb_loglevel log_level;		/* LOG_LEVEL */
+	char	*image_model;			/* IMAGE_MODEL */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

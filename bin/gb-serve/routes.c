@@ -104,6 +104,9 @@ static const struct route routes[] = {
 	    do_stored, NULL },
 	{ "POST", P_OPENAI, "/embeddings", A_BEARER, D_OPENAI, do_embed,
 	    NULL },
+	/* images (images.c) */
+	{ "POST", P_OPENAI, "/images/generations", A_BEARER, D_OPENAI,
+	    do_images, NULL },
 	{ "GET", P_V1 | P_HF, "/keys/list", A_ADMIN, D_OPENAI, do_keys,
 	    NULL },
 	{ "GET", P_NATIVE, "/models", A_GOOG, D_GEMINI, do_gmodels, NULL },
@@ -729,6 +732,12 @@ void
 rq_call_error(struct rq *rq, struct job *j)
 {
 	call_error(rq, j);
+}
+
+void
+rq_start_failed(struct rq *rq, const char *what)
+{
+	start_failed(rq, what);
 }
 
 /* gb_stream's output, when gb-serve itself must end a stream. */

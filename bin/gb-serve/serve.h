@@ -288,6 +288,13 @@ struct job	*rq_call(struct rq *, const char *, const char *, const char *,
 int		 rq_call_head(struct rq *, struct job *);
 void		 rq_call_error(struct rq *, struct job *);
 
+/* A job could not start: 503 when out of descriptors, else 500. */
+void		 rq_start_failed(struct rq *, const char *);
+
+/* ---- images.c: POST /v1/images/generations ---- */
+
+void	do_images(struct rq *);
+
 /* ---- resources.c: key affinity ---- */
 
 struct res;
