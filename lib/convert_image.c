@@ -518,8 +518,11 @@ candidates(struct gather *g, const json_t *doc, size_t a, struct gb_err *err)
 		if (fr != NULL && strcmp(fr, "STOP") != 0)
 			why(g, "finishReason %s", fr);
 		else if (text != NULL && len > 0) {
-			utf8_cut(text, REASON_MAX);
-			why(g, "the model said: %s", text);
+			if (len > REASON_MAX) {
+				utf8_cut(text, REASON_MAX);
+				why(g, "the model said: %s...", text);
+			} else
+				why(g, "the model said: %s", text);
 		}
 	}
 	if ((fr = json_string_value(json_object_get(json_object_get(doc,
