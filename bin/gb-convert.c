@@ -52,6 +52,7 @@ static const char usage_text[] =
     "       gb-convert error [-I fd] -s status\n"
     "       gb-convert image-request [-I fd]\n"
     "       gb-convert image-response\n"
+    "       gb-convert image-edit-request [-I fd]\n"
     "       gb-convert -W\n";
 
 /* The options each mode takes and the ones it needs. */
@@ -74,6 +75,7 @@ static const struct mode {
 	[GB_CONVERT_ANTHROPIC_MODELS] = { "i", "" },
 	[GB_CONVERT_IMAGE_REQUEST] = { "I", "" },
 	[GB_CONVERT_IMAGE_RESPONSE] = { "", "" },
+	[GB_CONVERT_IMAGE_EDIT_REQUEST] = { "I", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

@@ -482,7 +482,7 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	c->max_body = n;
 
 	/* images: the model drawing for OpenAI's model names */
-	if (get_str(env, "IMAGE_MODEL", "imagen-4.0-generate-001",
+	if (get_str(env, "IMAGE_MODEL", GB_IMAGE_MODEL,
 	    &c->image_model, err) == -1)
 		goto fail;
 	if (strlen(c->image_model) > 200 || strspn(c->image_model,

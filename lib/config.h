@@ -41,6 +41,7 @@ struct gb_config {
 	long long max_body;			/* MAX_BODY, bytes */
 	enum gb_loglevel log_level;		/* LOG_LEVEL */
 	char	*image_model;			/* IMAGE_MODEL */
+#define GB_IMAGE_MODEL	"imagen-4.0-generate-001"	/* its default */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "convert.h"
+#include "multipart.h"
 
 #define BAD(err, ...)	gb_err_set((err), GB_EXIT_USAGE, 400, __VA_ARGS__)
 
@@ -35,6 +36,7 @@
 #define PROMPT_MAX	32000	/* bytes of prompt (OpenAI's own cap) */
 #define SIDE_MAX	16384	/* pixels of one side of a size */
 #define REASON_MAX	200	/* bytes of model text in an error */
+#define IMAGE_EDIT_MAX	16	/* input images of one edit */
 
 /* The aspect ratios each kind of model takes. */
 static const char *const gemini_ratios[] = {
@@ -157,30 +159,36 @@ parse_size(const json_t *req, int imagen, const char **ratio,
 	return 0;
 }
 
-/* The model to ask: IMAGE_MODEL for none or OpenAI's names. */
+/*
+ * The model to ask: IMAGE_MODEL for none or OpenAI's names; for an edit
+ * a Gemini image model, IMAGE_MODEL when it is one, else
+ * GB_IMAGE_EDIT_MODEL.
+ */
 static const char *
-pick_model(const json_t *req, const struct gb_config *cfg,
+pick_model(const json_t *req, const struct gb_config *cfg, int edit,
     struct gb_err *err)
 {
 	const json_t *v = json_object_get(req, "model");
-	const char *m;
+	const char *m = NULL, *def;
 
-	if (v == NULL || json_is_null(v))
-		return cfg->image_model;
-	if ((m = json_string_value(v)) == NULL) {
+	def = cfg->image_model != NULL ? cfg->image_model : GB_IMAGE_MODEL;
+	if (edit && strncmp(def, "imagen", 6) == 0)
+		def = GB_IMAGE_EDIT_MODEL;
+	if (v != NULL && !json_is_null(v) &&
+	    (m = json_string_value(v)) == NULL) {
 		BAD(err, "model: expected a string");
 		return NULL;
 	}
-	if (*m == '\0' || strncmp(m, "dall-e", 6) == 0 ||
+	if (m == NULL || *m == '\0' || strncmp(m, "dall-e", 6) == 0 ||
 	    strncmp(m, "gpt-image", 9) == 0 ||
 	    strncmp(m, "chatgpt-image", 13) == 0)
-		return cfg->image_model;
+		return def;
 	return m;
 }
 
-/* One generateContent body asking for an image. */
+/* The generationConfig asking for an image (new reference). */
 static json_t *
-gemini_body(const json_t *prompt, const char *ratio, const char *res)
+gemini_config(const char *ratio, const char *res)
 {
 	json_t *ic = json_object(), *gc;
 
@@ -189,11 +197,10 @@ gemini_body(const json_t *prompt, const char *ratio, const char *res)
 	if (res != NULL)
 		json_object_set_new(ic, "imageSize", json_string(res));
 	gc = json_pack("{s:[s,s]}", "responseModalities", "TEXT", "IMAGE");
-	if (json_object_size(ic) > 0)
+	if (gc != NULL && json_object_size(ic) > 0)
 		json_object_set(gc, "imageConfig", ic);
 	json_decref(ic);
-	return json_pack("{s:[{s:s,s:[{s:O}]}],s:o}", "contents", "role",
-	    "user", "parts", "text", prompt, "generationConfig", gc);
+	return gc;
 }
 
 /* One predict body for count images. */
@@ -219,9 +226,24 @@ imagen_body(const json_t *prompt, json_int_t count, const char *ratio,
 	    "parameters", par);
 }
 
-json_t *
-gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
-    json_t **meta, struct gb_err *err)
+/* A request's fields, checked. */
+struct opts {
+	const json_t	*prompt;
+	const char	*model;		/* as asked, or the default */
+	char		*up;		/* the upstream model (malloc'd) */
+	int		 imagen;
+	json_int_t	 n;
+	const char	*ratio, *res, *fmt;
+	const json_t	*comp;
+};
+
+/*
+ * Check the fields of a generation (edit 0) or an edit (1) into o:
+ * 0, or -1 with err naming the field (o->up freed).
+ */
+static int
+check(const json_t *req, const struct gb_config *cfg, int edit,
+    struct opts *o, struct gb_err *err)
 {
 	static const char *const rfmts[] = { "b64_json", "url", NULL };
 	static const char *const qualities[] = {
@@ -233,37 +255,30 @@ gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
 	};
 	static const char *const ofmts[] = { "png", "jpeg", "webp", NULL };
 	static const char *const mods[] = { "auto", "low", NULL };
-	const json_t *prompt, *v, *comp;
-	const char *model, *ratio, *res, *s, *fmt;
-	json_t *calls = NULL;
-	json_int_t n = 1, left;
-	char *up = NULL, path[512];
-	int imagen;
+	static const char *const fids[] = { "low", "high", NULL };
+	const json_t *v;
+	const char *s;
 
-	if (meta != NULL)
-		*meta = NULL;
-	if (!json_is_object(req)) {
-		BAD(err, "request: expected a JSON object");
-		return NULL;
+	memset(o, 0, sizeof(*o));
+	o->n = 1;
+	if (!json_is_object(req))
+		return BAD(err, "request: expected a JSON object");
+	o->prompt = json_object_get(req, "prompt");
+	if (o->prompt == NULL || json_is_null(o->prompt))
+		return BAD(err, "prompt: missing");
+	if (!json_is_string(o->prompt) || json_string_length(o->prompt) == 0)
+		return BAD(err, "prompt: expected a non-empty string");
+	if (json_string_length(o->prompt) > PROMPT_MAX)
+		return BAD(err, "prompt: longer than %d bytes", PROMPT_MAX);
+	if ((o->model = pick_model(req, cfg, edit, err)) == NULL ||
+	    (o->up = gb_convert_model_name("model", o->model, err)) == NULL)
+		return -1;
+	o->imagen = strncmp(o->up, "imagen", 6) == 0;
+	if (edit && o->imagen) {
+		BAD(err, "model: %s cannot edit images here; name a Gemini "
+		    "image model such as %s", o->up, GB_IMAGE_EDIT_MODEL);
+		goto fail;
 	}
-	prompt = json_object_get(req, "prompt");
-	if (prompt == NULL || json_is_null(prompt)) {
-		BAD(err, "prompt: missing");
-		return NULL;
-	}
-	if (!json_is_string(prompt) || json_string_length(prompt) == 0) {
-		BAD(err, "prompt: expected a non-empty string");
-		return NULL;
-	}
-	if (json_string_length(prompt) > PROMPT_MAX) {
-		BAD(err, "prompt: longer than %d bytes", PROMPT_MAX);
-		return NULL;
-	}
-	if ((model = pick_model(req, cfg, err)) == NULL)
-		return NULL;
-	if ((up = gb_convert_model_name("model", model, err)) == NULL)
-		return NULL;
-	imagen = strncmp(up, "imagen", 6) == 0;
 	v = json_object_get(req, "n");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
@@ -272,7 +287,7 @@ gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
 			    IMAGE_N_MAX);
 			goto fail;
 		}
-		n = json_integer_value(v);
+		o->n = json_integer_value(v);
 	}
 	if (enum_field(req, "response_format", rfmts, &s, err) == -1)
 		goto fail;
@@ -284,6 +299,7 @@ gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
 	if (enum_field(req, "quality", qualities, &s, err) == -1 ||
 	    enum_field(req, "style", styles, &s, err) == -1 ||
 	    enum_field(req, "moderation", mods, &s, err) == -1 ||
+	    enum_field(req, "input_fidelity", fids, &s, err) == -1 ||
 	    enum_field(req, "background", bgs, &s, err) == -1)
 		goto fail;
 	if (s != NULL && strcmp(s, "transparent") == 0) {
@@ -291,17 +307,17 @@ gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
 		    "draws opaque images)");
 		goto fail;
 	}
-	if (enum_field(req, "output_format", ofmts, &fmt, err) == -1)
+	if (enum_field(req, "output_format", ofmts, &o->fmt, err) == -1)
 		goto fail;
-	if (fmt != NULL && strcmp(fmt, "png") != 0 &&
-	    (!imagen || strcmp(fmt, "jpeg") != 0)) {
-		BAD(err, "output_format: %s is not offered by %s (%s)", fmt,
-		    up, imagen ? "png or jpeg" : "png");
+	if (o->fmt != NULL && strcmp(o->fmt, "png") != 0 &&
+	    (!o->imagen || strcmp(o->fmt, "jpeg") != 0)) {
+		BAD(err, "output_format: %s is not offered by %s (%s)", o->fmt,
+		    o->up, o->imagen ? "png or jpeg" : "png");
 		goto fail;
 	}
-	comp = json_object_get(req, "output_compression");
-	if (comp != NULL && !json_is_null(comp) && (!json_is_integer(comp) ||
-	    json_integer_value(comp) < 0 || json_integer_value(comp) > 100)) {
+	o->comp = v = json_object_get(req, "output_compression");
+	if (v != NULL && !json_is_null(v) && (!json_is_integer(v) ||
+	    json_integer_value(v) < 0 || json_integer_value(v) > 100)) {
 		BAD(err, "output_compression: expected an integer from 0 "
 		    "to 100");
 		goto fail;
@@ -316,30 +332,225 @@ gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
 		BAD(err, "user: expected a string");
 		goto fail;
 	}
-	if (parse_size(req, imagen, &ratio, &res, err) == -1)
+	if (parse_size(req, o->imagen, &o->ratio, &o->res, err) == -1)
 		goto fail;
+	return 0;
+fail:
+	free(o->up);
+	o->up = NULL;
+	return -1;
+}
 
+json_t *
+gb_convert_image_request(const json_t *req, const struct gb_config *cfg,
+    json_t **meta, struct gb_err *err)
+{
+	struct opts o;
+	json_t *calls = NULL, *b;
+	json_int_t left;
+	char path[512];
+
+	if (meta != NULL)
+		*meta = NULL;
+	if (check(req, cfg, 0, &o, err) == -1)
+		return NULL;
 	if ((calls = json_array()) == NULL)
 		goto mem;
-	for (left = n; left > 0; left -= imagen ? IMAGEN_BATCH : 1)
-		if (json_array_append_new(calls, imagen ? imagen_body(prompt,
-		    left < IMAGEN_BATCH ? left : IMAGEN_BATCH, ratio, res, fmt,
-		    comp) : gemini_body(prompt, ratio, res)) == -1)
+	for (left = o.n; left > 0; left -= o.imagen ? IMAGEN_BATCH : 1) {
+		b = o.imagen ? imagen_body(o.prompt, left < IMAGEN_BATCH ?
+		    left : IMAGEN_BATCH, o.ratio, o.res, o.fmt, o.comp) :
+		    json_pack("{s:[{s:s,s:[{s:O}]}],s:o}", "contents", "role",
+		    "user", "parts", "text", o.prompt, "generationConfig",
+		    gemini_config(o.ratio, o.res));
+		if (json_array_append_new(calls, b) == -1)
 			goto mem;
-	snprintf(path, sizeof(path), "models/%s:%s", up, imagen ? "predict" :
-	    "generateContent");
+	}
+	snprintf(path, sizeof(path), "models/%s:%s", o.up, o.imagen ?
+	    "predict" : "generateContent");
 	if (meta != NULL && (*meta = json_pack("{s:s,s:s,s:s,s:I,s:I}",
-	    "model", model, "upstream_model", up, "path", path, "n", n,
+	    "model", o.model, "upstream_model", o.up, "path", path, "n", o.n,
 	    "calls", (json_int_t)json_array_size(calls))) == NULL)
 		goto mem;
-	free(up);
+	free(o.up);
 	return calls;
 mem:
 	gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
-fail:
 	json_decref(calls);
-	free(up);
+	free(o.up);
 	return NULL;
+}
+
+/* ---- edits: multipart/form-data in ---- */
+
+/* The form's text fields and how they become JSON. */
+static const struct {
+	const char	*name;
+	int		 integer;	/* else a string; stream: a boolean */
+} edit_fields[] = {
+	{ "prompt", 0 }, { "model", 0 }, { "n", 1 }, { "size", 0 },
+	{ "response_format", 0 }, { "quality", 0 }, { "background", 0 },
+	{ "output_format", 0 }, { "output_compression", 1 }, { "user", 0 },
+	{ "input_fidelity", 0 }, { "moderation", 0 }, { "stream", 0 },
+	{ "style", 0 }, { "partial_images", 1 },
+};
+
+/* A text field's value as JSON (new reference), or NULL after a 400. */
+static json_t *
+field_value(const struct gb_mpart *m, int integer, struct gb_err *err)
+{
+	json_t *v;
+	long long x = 0;
+	size_t i;
+
+	if (strcmp(m->name, "stream") == 0) {
+		if (m->len == 4 && memcmp(m->data, "true", 4) == 0)
+			return json_true();
+		if (m->len == 5 && memcmp(m->data, "false", 5) == 0)
+			return json_false();
+		BAD(err, "stream: expected true or false");
+		return NULL;
+	}
+	if (integer) {
+		if (m->len == 0 || m->len > 9) {
+			BAD(err, "%s: expected an integer", m->name);
+			return NULL;
+		}
+		for (i = 0; i < m->len; i++) {
+			if (m->data[i] < '0' || m->data[i] > '9') {
+				BAD(err, "%s: expected an integer", m->name);
+				return NULL;
+			}
+			x = x * 10 + (m->data[i] - '0');
+		}
+		return json_integer(x);
+	}
+	if (m->len > PROMPT_MAX) {
+		BAD(err, "%s: longer than %d bytes", m->name, PROMPT_MAX);
+		return NULL;
+	}
+	if ((v = json_stringn(m->data, m->len)) == NULL)
+		BAD(err, "%s: not UTF-8 text", m->name);
+	return v;
+}
+
+/* An image part's type: its own if an image we take, else its magic. */
+static const char *
+image_type(const struct gb_mpart *m)
+{
+	const unsigned char *d = (const unsigned char *)m->data;
+
+	if (strcmp(m->ctype, "image/png") == 0 ||
+	    strcmp(m->ctype, "image/jpeg") == 0 ||
+	    strcmp(m->ctype, "image/webp") == 0)
+		return m->ctype;
+	if (strcmp(m->ctype, "image/jpg") == 0)
+		return "image/jpeg";
+	if (m->ctype[0] != '\0' && strcmp(m->ctype,
+	    "application/octet-stream") != 0)
+		return NULL;
+	if (m->len >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+		return "image/png";
+	if (m->len >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
+		return "image/jpeg";
+	if (m->len >= 12 && memcmp(d, "RIFF", 4) == 0 &&
+	    memcmp(d + 8, "WEBP", 4) == 0)
+		return "image/webp";
+	return NULL;
+}
+
+json_t *
+gb_convert_image_edit_request(const char *body, size_t len,
+    const struct gb_config *cfg, json_t **meta, struct gb_err *err)
+{
+	struct gb_mpart *parts;
+	struct opts o;
+	json_t *req = NULL, *imgs = NULL, *v, *res = NULL;
+	const char *mime;
+	char path[512], *b64;
+	size_t i, k, nimg = 0, blen;
+	int n;
+
+	if (meta != NULL)
+		*meta = NULL;
+	memset(&o, 0, sizeof(o));
+	if ((parts = calloc(GB_MPART_MAX, sizeof(*parts))) == NULL ||
+	    (req = json_object()) == NULL || (imgs = json_array()) == NULL)
+		goto mem;
+	if ((n = gb_multipart_parse(body, len, parts, GB_MPART_MAX,
+	    err)) == -1)
+		goto fail;
+	for (i = 0; i < (size_t)n; i++) {
+		if (strcmp(parts[i].name, "image") == 0 ||
+		    strcmp(parts[i].name, "image[]") == 0) {
+			if (++nimg > IMAGE_EDIT_MAX) {
+				BAD(err, "image: more than %d images",
+				    IMAGE_EDIT_MAX);
+				goto fail;
+			}
+			if (parts[i].len == 0 ||
+			    (mime = image_type(&parts[i])) == NULL) {
+				BAD(err, "image %zu: not a PNG, JPEG or WebP "
+				    "image", nimg);
+				goto fail;
+			}
+			if ((b64 = gb_b64_encode(parts[i].data, parts[i].len,
+			    &blen)) == NULL)
+				goto mem;
+			v = json_pack("{s:{s:s,s:s%}}", "inlineData",
+			    "mimeType", mime, "data", b64, blen);
+			free(b64);
+			if (v == NULL || json_array_append_new(imgs, v) == -1)
+				goto mem;
+			continue;
+		}
+		if (strcmp(parts[i].name, "mask") == 0) {
+			BAD(err, "mask: not offered (Gemini edits by the "
+			    "prompt alone)");
+			goto fail;
+		}
+		for (k = 0; k < GB_NELEM(edit_fields); k++)
+			if (strcmp(parts[i].name, edit_fields[k].name) == 0)
+				break;
+		if (k == GB_NELEM(edit_fields))
+			continue;	/* others are ignored, as on JSON */
+		if (json_object_get(req, parts[i].name) != NULL) {
+			BAD(err, "%s: given twice", parts[i].name);
+			goto fail;
+		}
+		if ((v = field_value(&parts[i], edit_fields[k].integer,
+		    err)) == NULL || json_object_set_new(req, parts[i].name,
+		    v) == -1)
+			goto fail;
+	}
+	if (nimg == 0) {
+		BAD(err, "image: missing");
+		goto fail;
+	}
+	if (check(req, cfg, 1, &o, err) == -1)
+		goto fail;
+	if (json_array_append_new(imgs, json_pack("{s:O}", "text",
+	    o.prompt)) == -1)
+		goto mem;
+	res = json_pack("{s:[{s:s,s:O}],s:o}", "contents", "role", "user",
+	    "parts", imgs, "generationConfig", gemini_config(o.ratio, o.res));
+	snprintf(path, sizeof(path), "models/%s:generateContent", o.up);
+	if (res == NULL || (meta != NULL && (*meta = json_pack(
+	    "{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "model", o.model,
+	    "upstream_model", o.up, "path", path, "n", o.n, "calls", o.n,
+	    "repeat", o.n, "images", (json_int_t)nimg)) == NULL))
+		goto mem;
+	goto out;
+mem:
+	gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
+fail:
+	json_decref(res);
+	res = NULL;
+out:
+	free(o.up);
+	free(parts);
+	json_decref(req);
+	json_decref(imgs);
+	return res;
 }
 
 /* ---- the answers ---- */

@@ -40,6 +40,7 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_ANTHROPIC_MODELS] = "anthropic-models",
 	[GB_CONVERT_IMAGE_REQUEST] = "image-request",
 	[GB_CONVERT_IMAGE_RESPONSE] = "image-response",
+	[GB_CONVERT_IMAGE_EDIT_REQUEST] = "image-edit-request",
 };
 
 int
@@ -377,6 +378,13 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 	case GB_CONVERT_IMAGE_RESPONSE:
 		if ((doc = load_json_seq(in, err)) != NULL)
 			res = gb_convert_image_response(doc, err);
+		break;
+	case GB_CONVERT_IMAGE_EDIT_REQUEST:
+		gb_buf_init(&raw, 0);
+		if (load_raw(in, &raw, err) == 0)
+			res = gb_convert_image_edit_request(in->data != NULL ?
+			    in->data : "", in->len, cfg, meta, err);
+		gb_buf_free(&raw);
 		break;
 	case GB_CONVERT_ERROR:
 		gb_buf_init(&raw, 0);

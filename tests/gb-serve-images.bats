@@ -212,6 +212,70 @@ gemini_image() {
 	assert_output 0
 }
 
+@test "openai images.edit: the image inline before the prompt, n 2 as two calls, two images" {
+	need_npm
+	upstream_script "{\"path\":\":generateContent\",\"repeat\":true,\"body\":$(gemini_image 'Blue now.')}"
+	run -0 images edit
+	assert_output '[2,[true,true],["Blue now.","Blue now."]]'
+	run -0 upstream_requests
+	run -0 jq -c '[.[].path] | unique, length' <<<"$output"
+	assert_line --index 0 '["/v1beta/models/gemini-2.5-flash-image:generateContent"]'
+	assert_line --index 1 2
+	run -0 upstream_request 2 .body
+	run -0 jq -c '[.contents[0].parts[0].inlineData.mimeType, .contents[0].parts[0].inlineData.data == $png, .contents[0].parts[1].text, .generationConfig]' --arg png "$PNG" <<<"$output"
+	assert_output '["image/png",true,"make it blue",{"responseModalities":["TEXT","IMAGE"]}]'
+}
+
+@test "openai images.edit: two images as image[], an OpenAI model name, a size" {
+	need_npm
+	upstream_script "{\"path\":\":generateContent\",\"body\":$(gemini_image '')}"
+	run -0 images edit2
+	assert_output '[1,[true],[null]]'
+	run -0 upstream_request 1 .body
+	run -0 jq -c '[(.contents[0].parts | length), ([.contents[0].parts[0,1].inlineData.data] | unique == [$png]), .contents[0].parts[2].text, .generationConfig.imageConfig]' --arg png "$PNG" <<<"$output"
+	assert_output '[3,true,"merge them",{"aspectRatio":"2:3"}]'
+	run -0 upstream_request 1 .path
+	assert_output /v1beta/models/gemini-2.5-flash-image:generateContent
+}
+
+@test "images.edit refusals: a mask, a body that is not a form, an Imagen model; nothing goes upstream" {
+	if [ -z "${NO_NPM:-}" ]; then
+		run -0 images editmask
+		assert_output '[400,"mask: not offered (Gemini edits by the prompt alone)"]'
+	fi
+	run -0 post /v1/images/edits '{"prompt":"x"}'
+	assert_line --index 1 400
+	run -0 jq -r .error.message <<<"${lines[0]}"
+	assert_output 'Content-Type: expected multipart/form-data (an image edit is a form with the image files)'
+	run -0 curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer tok-user' \
+	    -F "image=@$PIXEL;type=image/png" -F prompt=x -F model=imagen-4.0-generate-001 \
+	    "$GB_URL/v1/images/edits"
+	assert_line --index 1 400
+	run -0 jq -r .error.message <<<"${lines[0]}"
+	assert_output 'model: imagen-4.0-generate-001 cannot edit images here; name a Gemini image model such as gemini-2.5-flash-image'
+	run -0 curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer tok-user' \
+	    -H 'Content-Type: multipart/form-data; boundary=x' --data-binary 'garbage' \
+	    "$GB_URL/hf/v1/images/edits"
+	assert_line --index 1 400
+	run -0 jq -r .error.message <<<"${lines[0]}"
+	assert_output 'multipart: the body does not start with its boundary line'
+	run -0 upstream_count
+	assert_output 0
+}
+
+@test "curl -F: an edit from a plain form, the image's type from its bytes" {
+	upstream_script "{\"path\":\":generateContent\",\"body\":$(gemini_image 'ok')}"
+	run -0 curl -sS -w '\n%{http_code}' -H 'Authorization: Bearer tok-user' \
+	    -F "image=@$PIXEL;type=application/octet-stream" -F 'prompt=a hat' \
+	    "$GB_URL/images/edits"
+	assert_line --index 1 200
+	run -0 jq -r '.data[0].b64_json' <<<"${lines[0]}"
+	assert_output "$PNG"
+	run -0 upstream_request 1 .body
+	run -0 jq -c '[.contents[0].parts[0].inlineData.mimeType, .contents[0].parts[1].text]' <<<"$output"
+	assert_output '["image/png","a hat"]'
+}
+
 @test "native predict passes through: Imagen with sampleCount 2 gives two predictions" {
 	run -0 g POST /v1beta/models/imagen-4.0-generate-001:predict '{"instances":[{"prompt":"two cats"}],"parameters":{"sampleCount":2}}'
 	assert_line --index 1 200

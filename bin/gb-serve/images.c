@@ -11,8 +11,13 @@
  * order; job 2 turns them all into the OpenAI answer. An upstream error
  * on any call is the answer, in OpenAI's shape with its real status,
  * as on chat; an answer without any image is a 502 saying why.
+ *
+ * POST /v1/images/edits is the same with image-edit-request on the
+ * multipart/form-data body: one generateContent body, with the images
+ * inline, sent n times (the meta object's "repeat").
  */
 #include <string.h>
+#include <strings.h>
 
 #include "serve.h"
 
@@ -116,34 +121,66 @@ images_ev(struct job *j, enum job_event e)
 	}
 }
 
-/* The next line's call, or, after the last, the answer's conversion. */
+/*
+ * The next call: each line "repeat" times (meta; an edit's one body is
+ * sent n times), or, after the last, the answer's conversion.
+ */
 static void
 images_next(struct rq *rq)
 {
 	struct gb_buf *lines = &rq->job[0]->out;	/* one call a line */
-	char *line, *nl;
+	json_int_t repeat;
+	const char *line, *nl;
+	size_t n;
 
+	repeat = json_integer_value(json_object_get(rq->meta, "repeat"));
+	if (repeat < 1 || repeat > 64)
+		repeat = 1;
 	while (rq->pos < lines->len) {
 		line = lines->data + rq->pos;
-		if ((nl = memchr(line, '\n', lines->len - rq->pos)) != NULL)
-			*nl = '\0';
-		rq->pos += strlen(line) + (nl != NULL ? 1 : 0);
-		if (*line == '\0')
-			continue;
-		rq_debug(rq, "upstream request", line, strlen(line));
-		rq->job[1] = rq_call(rq, "POST", rq->upath, line,
-		    strlen(line), NULL, NULL, images_ev);
-		return;
+		nl = memchr(line, '\n', lines->len - rq->pos);
+		n = nl != NULL ? (size_t)(nl - line) : lines->len - rq->pos;
+		if (n > 0 && rq->calls < repeat) {
+			rq->calls++;
+			rq->job[1] = rq_call(rq, "POST", rq->upath, line, n,
+			    NULL, NULL, images_ev);
+			return;
+		}
+		rq->calls = 0;
+		rq->pos += n + (nl != NULL ? 1 : 0);
 	}
 	rq->job[2] = convert(rq, "image-response", rq->acc.data,
 	    rq->acc.len, ANSWER_MAX, images_ev);
 }
 
+/* Generations: a JSON body. */
 void
 do_images(struct rq *rq)
 {
 	rq_debug(rq, "request", rq->req->body.data, rq->req->body.len);
 	rq->job[0] = convert(rq, "image-request", rq->req->body.data,
+	    rq->req->body.len, (size_t)rq->cfg->max_body * 2 + META_MAX,
+	    images_ev);
+}
+
+/*
+ * Edits: a multipart/form-data body (its boundary on its first line,
+ * which gb-convert reads), the images inline in one generateContent
+ * body sent n times.
+ */
+void
+do_image_edits(struct rq *rq)
+{
+	const char *ct = gb_http_header(rq->req, "Content-Type");
+
+	if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0 ||
+	    (ct[19] != ';' && ct[19] != '\0' && ct[19] != ' ')) {
+		scopy(rq->fail, sizeof(rq->fail), "not multipart");
+		rq_error(rq, 400, "Content-Type: expected multipart/form-data "
+		    "(an image edit is a form with the image files)", NULL);
+		return;
+	}
+	rq->job[0] = convert(rq, "image-edit-request", rq->req->body.data,
 	    rq->req->body.len, (size_t)rq->cfg->max_body * 2 + META_MAX,
 	    images_ev);
 }

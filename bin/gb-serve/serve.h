@@ -224,6 +224,7 @@ struct rq {
 	enum gb_stream_dialect	 sse;		/* a stream's output */
 	char			 mode[GB_PROTO_MODE];	/* a conversion */
 	struct gb_buf		 acc;		/* answers gathered */
+	int			 calls;		/* images: of the line */
 	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */
 	int			 done;		/* answer complete */
@@ -294,6 +295,7 @@ void		 rq_start_failed(struct rq *, const char *);
 /* ---- images.c: POST /v1/images/generations ---- */
 
 void	do_images(struct rq *);
+void	do_image_edits(struct rq *);
 
 /* ---- resources.c: key affinity ---- */
 

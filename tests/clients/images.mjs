@@ -3,7 +3,7 @@
 // token, PIXEL the PNG the fake upstream draws. Prints one compact JSON
 // line per result for the bats test (tests/gb-serve-images.bats).
 import fs from "node:fs";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
 
 const client = new OpenAI({
   apiKey: process.env.GB_TOKEN,
@@ -58,6 +58,34 @@ const cases = {
     await refused({ model: "imagen-4.0-generate-001" });
     await refused({ model: "imagen-4.0-generate-001", prompt: "x",
       size: "big" });
+  },
+  async edit() {
+    // one image, n 2: the same edit asked twice
+    const image = await toFile(pixel, "pixel.png", { type: "image/png" });
+    const r = await client.images.edit({
+      model: "gemini-2.5-flash-image", image, prompt: "make it blue", n: 2,
+    });
+    out(summary(r));
+  },
+  async edit2() {
+    // two images (image[] parts), no model: a Gemini image model edits
+    const a = await toFile(pixel, "a.png", { type: "image/png" });
+    const b = await toFile(pixel, "b.png", { type: "image/png" });
+    const r = await client.images.edit({
+      model: "gpt-image-1", image: [a, b], prompt: "merge them",
+      size: "1024x1536",
+    });
+    out(summary(r));
+  },
+  async editmask() {
+    const image = await toFile(pixel, "pixel.png", { type: "image/png" });
+    const mask = await toFile(pixel, "mask.png", { type: "image/png" });
+    try {
+      await client.images.edit({ image, mask, prompt: "x" });
+      out(["no error"]);
+    } catch (e) {
+      out([e.status, e.error?.message ?? e.message]);
+    }
   },
   async upstream() {
     await refused({ model: "gemini-2.5-flash-image", prompt: "x" });
