@@ -243,12 +243,12 @@ gb_multipart_parse(const char *body, size_t len, struct gb_mpart *parts,
 		if (n == max)
 			return BAD(err, "multipart: more than %zu parts", max);
 		memset(&parts[n], 0, sizeof(parts[n]));
-		if (headers(&p, end, &parts[n], n, err) == -1)
+		if (headers(&p, end, &parts[n], n + 1, err) == -1)
 			return -1;
 		next = memmem(p, (size_t)(end - p), delim, dlen);
 		if (next == NULL)
 			return BAD(err, "multipart part %zu: no boundary after "
-			    "it", n);
+			    "it", n + 1);
 		parts[n].data = p;
 		parts[n].len = (size_t)(next - p);
 		n++;

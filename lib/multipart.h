@@ -30,7 +30,8 @@ struct gb_mpart {
  * headers of at most 1024 bytes a line and 16 lines, a
  * Content-Disposition "form-data" with a name, and the body ends with
  * "--B--" and at most a CRLF. Fills at most max parts; returns how many,
- * or -1 with err (GB_EXIT_USAGE, 400) saying what is wrong and where.
+ * or -1 with err (GB_EXIT_USAGE, 400) saying what is wrong and where
+ * (parts counted from 1).
  */
 int	gb_multipart_parse(const char *, size_t, struct gb_mpart *, size_t,
 	    struct gb_err *);

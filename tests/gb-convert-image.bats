@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# gb-convert image-request and image-response (gb-convert(1), IMAGES):
+# gb-convert image-request, image-edit-request and image-response
+# (gb-convert(1), Images):
 # golden fixtures under tests/fixtures/image/<mode>/<case>.in with the
 # roles of tests/lib/convert.bash (.args, .env, .out, .meta, .err,
 # .status); image-response's creation time is checked for its shape and
