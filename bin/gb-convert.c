@@ -52,6 +52,9 @@ static const char usage_text[] =
     "       gb-convert error [-I fd] -s status\n"
     "       gb-convert speech-request [-I fd]\n"
     "       gb-convert speech-response [-f mp3 | wav | pcm] [-m model]\n"
+    "       gb-convert image-request [-I fd]\n"
+    "       gb-convert image-response\n"
+    "       gb-convert image-edit-request [-I fd]\n"
     "       gb-convert -W\n";
 
 /* The options each mode takes and the ones it needs. */
@@ -74,6 +77,9 @@ static const struct mode {
 	[GB_CONVERT_ANTHROPIC_MODELS] = { "i", "" },
 	[GB_CONVERT_SPEECH_REQUEST] = { "I", "" },
 	[GB_CONVERT_SPEECH_RESPONSE] = { "fm", "" },
+	[GB_CONVERT_IMAGE_REQUEST] = { "I", "" },
+	[GB_CONVERT_IMAGE_RESPONSE] = { "", "" },
+	[GB_CONVERT_IMAGE_EDIT_REQUEST] = { "I", "" },
 };
 
 /* "gb-convert: <message>" on stderr; returns code. */

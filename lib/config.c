@@ -482,6 +482,18 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 		goto fail;
 	c->max_body = n;
 
+	/* images: the model drawing for OpenAI's model names */
+	if (get_str(env, "IMAGE_MODEL", GB_IMAGE_MODEL,
+	    &c->image_model, err) == -1)
+		goto fail;
+	if (strlen(c->image_model) > 200 || strspn(c->image_model,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(c->image_model)) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "IMAGE_MODEL: \"%s\" is not "
+		    "a model name", c->image_model);
+		goto fail;
+	}
+
 	/* systemd may pass several directories, colon-separated */
 	if ((colon = strchr(c->state_dir, ':')) != NULL)
 		*colon = '\0';
@@ -563,5 +575,6 @@ gb_config_free(struct gb_config *c)
 	free(c->state_dir);
 	free(c->tts_model);
 	free(c->tts_voice);
+	free(c->image_model);
 	memset(c, 0, sizeof(*c));
 }

@@ -42,6 +42,8 @@ struct gb_config {
 	enum gb_loglevel log_level;		/* LOG_LEVEL */
 	char	*tts_model;			/* TTS_MODEL */
 	char	*tts_voice;			/* TTS_VOICE, as Gemini's name */
+	char	*image_model;			/* IMAGE_MODEL */
+#define GB_IMAGE_MODEL	"imagen-4.0-generate-001"	/* its default */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

@@ -133,6 +133,32 @@ int	 gb_convert_speech_response(const json_t *, const char *,
 	    const char *, struct gb_buf *, struct gb_err *);
 
 /*
+ * OpenAI images request (POST /v1/images/generations) -> an array of
+ * upstream bodies, one per call (convert_image.c): n generateContent
+ * bodies for a Gemini image model, or predict bodies of at most 4
+ * samples each for Imagen; no model or an OpenAI name means IMAGE_MODEL.
+ * *meta: {"model","upstream_model","path","n","calls"}.
+ * The answers of those calls, in order -> one OpenAI images answer
+ * {"created","data":[{"b64_json","revised_prompt"?}],"usage"?}; no image
+ * at all is err->code GB_EXIT_NO, saying why.
+ */
+json_t	*gb_convert_image_request(const json_t *, const struct gb_config *,
+	    json_t **, struct gb_err *);
+json_t	*gb_convert_image_response(const json_t *, struct gb_err *);
+
+/*
+ * An OpenAI image edit (POST /v1/images/edits), multipart/form-data
+ * bytes (multipart.h) -> one generateContent body with the images
+ * inline before the prompt, to be sent n times; the model must be a
+ * Gemini image model (none or OpenAI's: IMAGE_MODEL if it is one, else
+ * GB_IMAGE_EDIT_MODEL). *meta: as for image-request, plus "repeat" (n)
+ * and "images".
+ */
+#define GB_IMAGE_EDIT_MODEL	"gemini-2.5-flash-image"
+json_t	*gb_convert_image_edit_request(const char *, size_t,
+	    const struct gb_config *, json_t **, struct gb_err *);
+
+/*
  * gb-convert's modes, and one run of a mode as a typed call: what the
  * command line does between reading its input and writing its output,
  * and what a host that runs conversions on worker threads does with a
@@ -153,7 +179,11 @@ enum gb_convert_mode {
 	GB_CONVERT_ANTHROPIC_COUNT_RESPONSE,	/* anthropic-count-response */
 	GB_CONVERT_ANTHROPIC_MODELS,	/* anthropic-models */
 	GB_CONVERT_SPEECH_REQUEST,	/* speech-request */
-	GB_CONVERT_SPEECH_RESPONSE	/* speech-response */
+	GB_CONVERT_SPEECH_RESPONSE,	/* speech-response */
+	/* images (convert_image.c) */
+	GB_CONVERT_IMAGE_REQUEST,	/* image-request */
+	GB_CONVERT_IMAGE_RESPONSE,	/* image-response */
+	GB_CONVERT_IMAGE_EDIT_REQUEST	/* image-edit-request */
 };
 
 struct gb_convert_job {

@@ -40,6 +40,9 @@ static const char *const mode_names[] = {
 	[GB_CONVERT_ANTHROPIC_MODELS] = "anthropic-models",
 	[GB_CONVERT_SPEECH_REQUEST] = "speech-request",
 	[GB_CONVERT_SPEECH_RESPONSE] = "speech-response",
+	[GB_CONVERT_IMAGE_REQUEST] = "image-request",
+	[GB_CONVERT_IMAGE_RESPONSE] = "image-response",
+	[GB_CONVERT_IMAGE_EDIT_REQUEST] = "image-edit-request",
 };
 
 int
@@ -385,6 +388,21 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 			res = gb_convert_anthropic_models(doc, cfg, job->id,
 			    err);
 		break;
+	case GB_CONVERT_IMAGE_REQUEST:
+		if ((doc = load_json(in, err)) != NULL)
+			res = gb_convert_image_request(doc, cfg, meta, err);
+		break;
+	case GB_CONVERT_IMAGE_RESPONSE:
+		if ((doc = load_json_seq(in, err)) != NULL)
+			res = gb_convert_image_response(doc, err);
+		break;
+	case GB_CONVERT_IMAGE_EDIT_REQUEST:
+		gb_buf_init(&raw, 0);
+		if (load_raw(in, &raw, err) == 0)
+			res = gb_convert_image_edit_request(in->data != NULL ?
+			    in->data : "", in->len, cfg, meta, err);
+		gb_buf_free(&raw);
+		break;
 	case GB_CONVERT_ERROR:
 		gb_buf_init(&raw, 0);
 		if (load_raw(in, &raw, err) == 0) {
@@ -411,7 +429,8 @@ run(const struct gb_convert_job *job, const struct gb_config *cfg,
 			gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 		goto fail;
 	}
-	if (job->mode == GB_CONVERT_EMBED_REQUEST) {
+	if (job->mode == GB_CONVERT_EMBED_REQUEST ||
+	    job->mode == GB_CONVERT_IMAGE_REQUEST) {
 		json_array_foreach(res, i, line)
 			if (put_json(out, line, err) == -1)
 				goto fail;

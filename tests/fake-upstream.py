@@ -29,6 +29,9 @@ Gemini routes (default behaviour, when no scripted response matches)
                                                  "tts": speech, one inlineData
                                                  part of audio/L16 24 kHz PCM,
                                                  tests/fixtures/media/tone.pcm
+  POST /v1beta/models/imagen-*:predict           sampleCount (default 1)
+                                                 predictions, each the PNG
+                                                 tests/fixtures/media/pixel.png
 The key is taken from the x-goog-api-key header (or ?key=). No key: 403
 PERMISSION_DENIED as Google answers. Any other key is valid unless a
 scripted response says otherwise. Unknown paths: 404 NOT_FOUND.
@@ -126,6 +129,8 @@ created gets the same)
   POST models/{m}:batchGenerateContent  batches/{id}: GET, DELETE,
                                      POST :cancel; GET /v1beta/batches
   POST models/{m}:predictLongRunning models/{m}/operations/{id}: GET
+                                     (also as operations/{id}); done: true
+                                     from the first GET on
   POST /v1beta/interactions          previous_interaction_id must be the
                                      key's; GET, DELETE interactions/{id},
                                      POST interactions/{id}/cancel
@@ -139,6 +144,7 @@ A client that closes its connection during a wait or delay is noticed at
 once (outcome "client_gone").
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -419,7 +425,43 @@ def default_spec(method, path, query, raw, key, seq, d):
                            (r.get("content") or {}).get("parts") or [])
             embs.append({"values": vector(text, dims)})
         return {"body": {"embeddings": embs}}
+    media = media_default(model, action, req)
+    if media is not None:
+        return media
     return {"status": 404, "message": "Unknown action " + action}
+
+
+PIXEL = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     "fixtures", "media", "pixel.png")
+
+
+def media_default(model, action, req):
+    """The unscripted answers of the media actions, or None: Imagen's
+    predict gives sampleCount copies of the fixture PNG."""
+    if action == "predict" and model.startswith("imagen"):
+        params = req.get("parameters") or {}
+        n = params.get("sampleCount", 1)
+        if not isinstance(n, int) or n < 1 or n > 4:
+            return {"status": 400, "message": "sampleCount must be "
+                    "between 1 and 4"}
+        with open(PIXEL, "rb") as f:
+            png = base64.b64encode(f.read()).decode("ascii")
+        return {"body": {"predictions": [
+            {"bytesBase64Encoded": png, "mimeType": "image/png"}
+            for _ in range(n)]}}
+    return None
+
+
+def operation_alias(name):
+    """operations/ID -> the models/M/operations/ID it names, if any."""
+    if not name.startswith("operations/") or name.count("/") != 1:
+        return name
+    with STATE:
+        for n in RESOURCES:
+            if n.startswith("models/") and \
+                    n.endswith("/" + name):
+                return n
+    return name
 
 
 RESOURCES = {}     # name -> {"key": owner, "obj": the resource}
@@ -599,6 +641,7 @@ def resource_response(method, path, query, raw, key, headers, port):
     verb = None
     if name.endswith(":cancel") or name.endswith("/cancel"):
         name, verb = name[:-len(":cancel")], "cancel"
+    name = operation_alias(name)
     if not owned(name, key):
         return denied(name)
     with STATE:

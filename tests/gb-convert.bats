@@ -30,7 +30,7 @@ teardown() {
 @test "--help prints the usage on stdout and exits 0" {
 	run -0 --separate-stderr gb-convert --help
 	[ "${lines[0]}" = "usage: gb-convert chat-request [-I fd]" ]
-	[ "${#lines[@]}" -eq 16 ]
+	[ "${#lines[@]}" -eq 19 ]
 	[ -z "$stderr" ]
 }
 

@@ -226,10 +226,19 @@ void
 res_created(struct rq *rq, const struct job *j, const json_t *doc)
 {
 	const char *name = json_string_value(json_object_get(doc, "name"));
+	const char *op;
 
 	if (name != NULL && (strcmp(rq->action, "batchGenerateContent") == 0 ||
 	    strcmp(rq->action, "predictLongRunning") == 0))
 		remember(rq, name, j->head.key_id, doc);
+	/*
+	 * models/M/operations/ID is also polled as operations/ID: the same
+	 * key for both names
+	 */
+	if (name != NULL && strcmp(rq->action, "predictLongRunning") == 0 &&
+	    strncmp(name, "models/", 7) == 0 &&
+	    (op = strstr(name, "/operations/")) != NULL)
+		remember(rq, op + 1, j->head.key_id, doc);
 }
 
 void

@@ -104,6 +104,11 @@ static const struct route routes[] = {
 	    do_stored, NULL },
 	{ "POST", P_OPENAI, "/embeddings", A_BEARER, D_OPENAI, do_embed,
 	    NULL },
+	/* images (images.c) */
+	{ "POST", P_OPENAI, "/images/generations", A_BEARER, D_OPENAI,
+	    do_images, NULL },
+	{ "POST", P_OPENAI, "/images/edits", A_BEARER, D_OPENAI,
+	    do_image_edits, NULL },
 	{ "GET", P_V1 | P_HF, "/keys/list", A_ADMIN, D_OPENAI, do_keys,
 	    NULL },
 	{ "GET", P_NATIVE, "/models", A_GOOG, D_GEMINI, do_gmodels, NULL },

@@ -224,6 +224,7 @@ struct rq {
 	enum gb_stream_dialect	 sse;		/* a stream's output */
 	char			 mode[GB_PROTO_MODE];	/* a conversion */
 	struct gb_buf		 acc;		/* answers gathered */
+	int			 calls;		/* images: of the line */
 	size_t			 pos;		/* in job[0]'s output */
 	int			 begun;		/* stream head sent */
 	int			 done;		/* answer complete */
@@ -303,6 +304,10 @@ void		 rq_start_failed(struct rq *, const char *);
 /* ---- speech.c: POST /v1/audio/speech ---- */
 
 void	do_speech(struct rq *);
+/* ---- images.c: POST /v1/images/generations ---- */
+
+void	do_images(struct rq *);
+void	do_image_edits(struct rq *);
 
 /* ---- resources.c: key affinity ---- */
 
