@@ -40,6 +40,8 @@ struct gb_config {
 	long	 timeout;			/* TIMEOUT, seconds */
 	long long max_body;			/* MAX_BODY, bytes */
 	enum gb_loglevel log_level;		/* LOG_LEVEL */
+	/* media (issue 16): chat answers with images */
+	struct gb_strlist image_models;		/* IMAGE_MODELS */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */
