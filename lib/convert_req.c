@@ -833,12 +833,13 @@ fail:
 }
 
 /*
- * What the answer may hold, worked out before the tools: "modalities"
- * naming "image" or "text" asks for exactly those (TEXT before IMAGE);
+ * What the answer may hold, worked out before the tools. Asked of an
+ * IMAGE_MODELS model, or with "modalities" naming "image": modalities
+ * naming "text" or "image" get exactly those (TEXT before IMAGE), and
  * without either (absent, empty, only "audio", which this route does
- * not produce: speech is /v1/audio/speech's), an IMAGE_MODELS model
- * gets TEXT and IMAGE and any other model Gemini's default (nothing
- * sent). Unknown names are an error.
+ * not produce: speech is /v1/audio/speech's) TEXT and IMAGE. Any other
+ * request sends none, Gemini's default (text). Unknown names are an
+ * error.
  */
 static int
 modalities(struct req *r, const json_t *req)
@@ -861,11 +862,10 @@ modalities(struct req *r, const json_t *req)
 			return BAD(r, "modalities[%zu]: unknown value \"%s\" "
 			    "(text, image or audio)", i, s);
 	}
-	if (!text && !image) {
-		if (!r->image_model)
-			return 0;
+	if (!image && !r->image_model)
+		return 0;	/* Gemini's default, as before images came */
+	if (!text && !image)
 		text = image = 1;
-	}
 	if ((r->modalities = json_array()) == NULL ||
 	    (text && json_array_append_new(r->modalities,
 	    json_string("TEXT")) == -1) ||

@@ -89,8 +89,8 @@ int	gb_parts_walk_cut(struct gb_parts *, const json_t *,
 	    const struct gb_parts_opts *, gb_parts_cut, void *);
 
 /* What an EINVAL of the walk means, for error messages. */
-#define GB_PARTS_BAD_IMAGE	"an inlineData image whose mimeType is not " \
-				"type/subtype or whose data is not base64"
+#define GB_PARTS_BAD_IMAGE	"inlineData image with a mimeType not " \
+				"type/subtype or data not base64"
 
 /* Empty again: both buffers, no calls, no images (textual stays). */
 void	gb_parts_clear(struct gb_parts *);
