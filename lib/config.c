@@ -25,6 +25,12 @@
 #define ENV_FILE_MAX	(1024 * 1024)
 #define ENV_VARS_MAX	1024
 
+/* the Gemini models known to draw in a chat */
+#define IMAGE_MODELS_DEFAULT	"[\"gemini-2.0-flash-exp-image-generation\"," \
+	"\"gemini-2.0-flash-preview-image-generation\"," \
+	"\"gemini-2.5-flash-image\",\"gemini-2.5-flash-image-preview\"," \
+	"\"gemini-3-pro-image-preview\",\"gemini-3.1-flash-image-preview\"]"
+
 struct gb_env {
 	char	*names[ENV_VARS_MAX];
 	char	*values[ENV_VARS_MAX];
@@ -465,6 +471,10 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	    get_bool(env, "SHOW_THINKING_PROCESS", 1, &c->show_thinking,
 	    err) == -1)
 		goto fail;
+	/* models that answer chats with images */
+	if (get_list(env, "IMAGE_MODELS", IMAGE_MODELS_DEFAULT, 0,
+	    &c->image_models, err) == -1)
+		goto fail;
 	if (get_num(env, "MAX_FAILURES", 3, 1, 1000000, &n, err) == -1)
 		goto fail;
 	c->max_failures = (long)n;
@@ -572,6 +582,7 @@ gb_config_free(struct gb_config *c)
 	free(c->base_url);
 	free(c->proxy);
 	gb_strlist_free(&c->proxies);
+	gb_strlist_free(&c->image_models);
 	free(c->state_dir);
 	free(c->tts_model);
 	free(c->tts_voice);

@@ -44,6 +44,8 @@ struct gb_config {
 	char	*tts_voice;			/* TTS_VOICE, as Gemini's name */
 	char	*image_model;			/* IMAGE_MODEL */
 #define GB_IMAGE_MODEL	"imagen-4.0-generate-001"	/* its default */
+	/* chats whose answers may hold images */
+	struct gb_strlist image_models;		/* IMAGE_MODELS */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

@@ -17,7 +17,10 @@
  * The answer is the candidate with the lowest index: a thinking block
  * (thought text, with the first call's signature), or a
  * redacted_thinking block holding that signature when no thought text
- * came; a text block; a tool_use block per call.
+ * came; a text block; a tool_use block per call. An image the model
+ * drew (inlineData) has no block of its own in a Messages answer: it is
+ * in the text as a markdown data URL, "![image](data:MIME;base64,...)",
+ * byte for byte, where it came (parts.h).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -940,6 +943,9 @@ gb_convert_anthropic_response(const json_t *resp, const char *model,
 		if (errno == E2BIG)
 			gb_err_set(err, GB_EXIT_USAGE, 502, "candidate text "
 			    "longer than %d bytes", TEXT_MAX);
+		else if (errno == EINVAL)
+			gb_err_set(err, GB_EXIT_USAGE, 502, "candidate: %s",
+			    GB_PARTS_BAD_IMAGE);
 		else
 			gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 		goto done;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "convert.h"
 #include "gemini.h"
@@ -37,6 +38,8 @@ struct req {
 	char		*upstream;	/* without models/ and -search */
 	int		 search;	/* -search on a MODEL_SEARCH model */
 	int		 gemini3;
+	int		 image_model;	/* an IMAGE_MODELS model (or alias) */
+	json_t		*modalities;	/* responseModalities, or NULL */
 	json_t		*contents;
 	json_t		*sys;		/* systemInstruction parts */
 	int		 last_fr;	/* last content holds tool results */
@@ -748,11 +751,15 @@ thinking_config(struct req *r, const json_t *tc)
 /*
  * Models that take a thinkingConfig: 2.5, 3, the old "thinking"
  * experiments and the unversioned aliases (gemini-flash-latest, ...),
- * which point at thinking models. Others answer 400 to one.
+ * which point at thinking models. Others answer 400 to one, and so do
+ * the image models before Gemini 3 (gemini-2.5-flash-image does not
+ * think).
  */
 static int
 thinking_capable(const char *m)
 {
+	if (strstr(m, "-image") != NULL && strncmp(m, "gemini-3", 8) != 0)
+		return 0;
 	return strstr(m, "gemini-2.5") != NULL ||
 	    strncmp(m, "gemini-3", 8) == 0 || strstr(m, "thinking") != NULL ||
 	    strncmp(m, "gemini-flash", 12) == 0 ||
@@ -825,6 +832,112 @@ fail:
 	return -1;
 }
 
+/*
+ * What the answer may hold, worked out before the tools. Asked of an
+ * IMAGE_MODELS model, or with "modalities" naming "image": modalities
+ * naming "text" or "image" get exactly those (TEXT before IMAGE), and
+ * without either (absent, empty, only "audio", which this route does
+ * not produce: speech is /v1/audio/speech's) TEXT and IMAGE. Any other
+ * request sends none, Gemini's default (text). Unknown names are an
+ * error.
+ */
+static int
+modalities(struct req *r, const json_t *req)
+{
+	const json_t *m = json_object_get(req, "modalities"), *v;
+	const char *s;
+	int text = 0, image = 0;
+	size_t i;
+
+	if (m != NULL && !json_is_null(m) && !json_is_array(m))
+		return BAD(r, "modalities: expected an array of strings");
+	json_array_foreach(m, i, v) {
+		if ((s = json_string_value(v)) == NULL)
+			return BAD(r, "modalities[%zu]: expected a string", i);
+		if (strcasecmp(s, "text") == 0)
+			text = 1;
+		else if (strcasecmp(s, "image") == 0)
+			image = 1;
+		else if (strcasecmp(s, "audio") != 0)
+			return BAD(r, "modalities[%zu]: unknown value \"%s\" "
+			    "(text, image or audio)", i, s);
+	}
+	if (!image && !r->image_model)
+		return 0;	/* Gemini's default, as before images came */
+	if (!text && !image)
+		text = image = 1;
+	if ((r->modalities = json_array()) == NULL ||
+	    (text && json_array_append_new(r->modalities,
+	    json_string("TEXT")) == -1) ||
+	    (image && json_array_append_new(r->modalities,
+	    json_string("IMAGE")) == -1))
+		return nomem(r);
+	return 0;
+}
+
+/* Does the answer asked for hold images? */
+static int
+image_out(const struct req *r)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(r->modalities, i, v)
+		if (strcmp(json_string_value(v), "IMAGE") == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * image_config (or extra_body.google.image_config) -> imageConfig:
+ * aspect_ratio ("16:9", ...) -> aspectRatio, image_size ("1K", "2K",
+ * "4K") -> imageSize, the camelCase names taken too; the values are
+ * Gemini's to judge. Sent whenever given: a model that cannot draw
+ * says so itself.
+ */
+static int
+image_config(struct req *r, json_t *gc, const json_t *req, const json_t *g)
+{
+	static const char *const map[] = {
+		"aspect_ratio", "aspectRatio", "aspectRatio", "aspectRatio",
+		"image_size", "imageSize", "imageSize", "imageSize", NULL
+	};
+	const char *where = "image_config", *k;
+	const json_t *ic = json_object_get(req, "image_config"), *v;
+	json_t *o;
+	size_t i;
+
+	if (ic == NULL || json_is_null(ic)) {
+		ic = json_object_get(g, "image_config");
+		where = "extra_body.google.image_config";
+	}
+	if (ic == NULL || json_is_null(ic))
+		return 0;
+	if (!json_is_object(ic))
+		return BAD(r, "%s: expected an object", where);
+	if ((o = json_object()) == NULL)
+		return nomem(r);
+	json_object_set_new(gc, "imageConfig", o);
+	json_object_foreach((json_t *)(uintptr_t)ic, k, v) {
+		for (i = 0; map[i] != NULL; i += 2)
+			if (strcmp(k, map[i]) == 0)
+				break;
+		if (map[i] == NULL)
+			return BAD(r, "%s.%s: unknown (aspect_ratio or "
+			    "image_size)", where, k);
+		if (json_is_null(v))
+			continue;
+		if (!json_is_string(v))
+			return BAD(r, "%s.%s: expected a string", where, k);
+		if (json_object_set(o, map[i + 1], (json_t *)(uintptr_t)v) ==
+		    -1)
+			return nomem(r);
+	}
+	if (json_object_size(o) == 0)
+		json_object_del(gc, "imageConfig");
+	return 0;
+}
+
 static int
 generation_config(struct req *r, json_t *out, const json_t *req,
     const json_t *g)
@@ -889,8 +1002,12 @@ generation_config(struct req *r, json_t *out, const json_t *req,
 	}
 	if (set_int(r, gc, "logprobs", req, "top_logprobs", 0, 20) == -1 ||
 	    response_format(r, gc, json_object_get(req, "response_format")) ==
-	    -1 || reasoning(r, gc, req, g) == -1)
+	    -1 || reasoning(r, gc, req, g) == -1 ||
+	    image_config(r, gc, req, g) == -1)
 		return -1;
+	if (r->modalities != NULL && json_object_set(gc, "responseModalities",
+	    r->modalities) == -1)
+		return nomem(r);
 	if (json_object_size(gc) == 0)
 		json_object_del(out, "generationConfig");
 	return 0;
@@ -1087,6 +1204,17 @@ model(struct req *r, const json_t *req)
 		else
 			r->upstream[n - 7] = '-';
 	}
+	/* IMAGE_MODELS, or the original's "-image" alias of one */
+	n = strlen(r->upstream);
+	if (gb_strlist_has(&r->cfg->image_models, r->upstream))
+		r->image_model = 1;
+	else if (n > 6 && strcmp(r->upstream + n - 6, "-image") == 0) {
+		r->upstream[n - 6] = '\0';
+		if (gb_strlist_has(&r->cfg->image_models, r->upstream))
+			r->image_model = 1;
+		else
+			r->upstream[n - 6] = '-';
+	}
 	r->gemini3 = strncmp(r->upstream, "gemini-3", 8) == 0;
 	return 0;
 }
@@ -1149,7 +1277,8 @@ gb_convert_chat_request(const json_t *req, const struct gb_config *cfg,
 		BAD(&r, "request: expected a JSON object");
 		return NULL;
 	}
-	if (model(&r, req) == -1 || check_types(&r, req) == -1)
+	if (model(&r, req) == -1 || check_types(&r, req) == -1 ||
+	    modalities(&r, req) == -1)
 		goto fail;
 	g = json_object_get(json_object_get(req, "extra_body"), "google");
 	if (g == NULL)
@@ -1184,8 +1313,9 @@ gb_convert_chat_request(const json_t *req, const struct gb_config *cfg,
 	if (tools(&r, out, req, &nfunc) == -1)
 		goto fail;
 	tl = json_object_get(out, "tools");
+	/* image models take no code execution */
 	if (cfg->code_execution && nfunc == 0 && !r.search &&
-	    strstr(r.upstream, "-thinking") == NULL &&
+	    strstr(r.upstream, "-thinking") == NULL && !image_out(&r) &&
 	    !has_tool(tl, "codeExecution"))
 		json_array_append_new(tl, json_pack("{s:{}}", "codeExecution"));
 	if (r.search && !has_tool(tl, "googleSearch"))
@@ -1223,6 +1353,7 @@ done:
 	json_decref(r.contents);
 	json_decref(r.sys);
 	json_decref(r.calls);
+	json_decref(r.modalities);
 	free(r.upstream);
 	return out;
 }

@@ -8,8 +8,10 @@
  * text joined with nothing in between, thought text as
  * reasoning_content when SHOW_THINKING_PROCESS, code and results
  * rendered into the text, function calls as tool calls whose ids carry
- * their thoughtSignature; search links are appended for "-search" models
- * when SHOW_SEARCH_LINK. content is null when nothing textual came back.
+ * their thoughtSignature, inlineData images as markdown data URLs in the
+ * text and, the same URLs, an "images" array beside content; search
+ * links are appended for "-search" models when SHOW_SEARCH_LINK.
+ * content is null when nothing textual came back.
  * A prompt blocked before any candidate gives one choice with content
  * null and finish_reason content_filter.
  */
@@ -98,6 +100,9 @@ choice(struct ctx *c, const json_t *cand, size_t pos)
 			gb_err_set(c->err, GB_EXIT_USAGE, 502,
 			    "candidates[%zu]: text longer than %d bytes", pos,
 			    TEXT_MAX);
+		else if (errno == EINVAL)
+			gb_err_set(c->err, GB_EXIT_USAGE, 502,
+			    "candidates[%zu]: %s", pos, GB_PARTS_BAD_IMAGE);
 		else
 			nomem(c);
 		goto out;
@@ -109,6 +114,8 @@ choice(struct ctx *c, const json_t *cand, size_t pos)
 		    p.content.len));
 	else
 		json_object_set_new(msg, "content", json_null());
+	if (p.images != NULL)
+		json_object_set(msg, "images", p.images);
 	if (p.reasoning.len > 0)
 		json_object_set_new(msg, "reasoning_content",
 		    json_stringn(p.reasoning.data, p.reasoning.len));

@@ -21,6 +21,10 @@
  * equivalent for (local_shell, namespace, custom, file_search, mcp,
  * computer_use_preview, image_generation) are left out of the request,
  * and so is web search beside function tools, which Gemini refuses.
+ *
+ * An image the model drew (inlineData) is in the message's output_text
+ * as a markdown data URL, "![image](data:MIME;base64,...)", byte for
+ * byte, where it came (parts.h), as on the chat route.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -839,6 +843,9 @@ gb_convert_responses_response(const json_t *resp, const char *model,
 		if (errno == E2BIG)
 			gb_err_set(err, GB_EXIT_USAGE, 502, "candidate text "
 			    "longer than %d bytes", TEXT_MAX);
+		else if (errno == EINVAL)
+			gb_err_set(err, GB_EXIT_USAGE, 502, "candidate: %s",
+			    GB_PARTS_BAD_IMAGE);
 		else
 			gb_err_set(err, GB_EXIT_TEMP, 500, "out of memory");
 		goto done;

@@ -18,10 +18,23 @@
  *                         -> content, gb_gemini_render_code()
  *   codeExecutionResult, or its legacy name executableCodeResult
  *                         -> content, gb_gemini_render_result()
- *   inlineData, fileData, a bare thoughtSignature, anything else
- *                         -> nothing (not shown, as the original did)
+ *   inlineData with an image/ mimeType
+ *                         -> content, "\n\n![image](data:MIME;base64,DATA)
+ *                            \n\n" (what every chat front-end renders),
+ *                            and the same data URL as an images entry
+ *                            {"type":"image_url","image_url":{"url"}}
+ *                            (what SDK users read); the base64 is
+ *                            passed on as it came, byte for byte
+ *   the same, thought true -> reasoning, the markdown only (dropped
+ *                            unless show_thinking, as thought text is)
+ *   inlineData of another type, fileData, a bare thoughtSignature,
+ *   anything else         -> nothing (not shown, as the original did)
  * and then, when asked, the search links of a candidate's
  * groundingChunks (gb_gemini_render_search()) end the content.
+ *
+ * An image whose mimeType is not a plain type/subtype or whose data is
+ * not standard base64 is an error (EINVAL), never passed on half-broken
+ * nor dropped in silence.
  */
 #ifndef GB_PARTS_H
 #define GB_PARTS_H
@@ -37,6 +50,7 @@ struct gb_parts {
 	struct gb_buf	 content;	/* text, renderings, links */
 	struct gb_buf	 reasoning;	/* thought text */
 	json_t		*calls;		/* tool_calls entries; NULL if none */
+	json_t		*images;	/* images entries; NULL if none */
 	int		 textual;	/* a text, code or result part, or
 					   links, came (content may be "") */
 };
@@ -56,11 +70,30 @@ void	gb_parts_free(struct gb_parts *);
 
 /*
  * Add what the candidate's parts say. Returns 0, or -1 with errno E2BIG
- * (a buffer reached its cap) or ENOMEM; what was added before the
- * failure stays.
+ * (a buffer reached its cap), EINVAL (a bad image) or ENOMEM; what was
+ * added before the failure stays.
  */
 int	gb_parts_walk(struct gb_parts *, const json_t *,
 	    const struct gb_parts_opts *);
+
+/*
+ * The same walk, with cut(arg, p) called just before and just after
+ * each image is added (one whose markdown is kept: not a hidden
+ * thought): the stream hands on what the walk has gathered so far and
+ * empties it (gb_parts_clear), so that an image goes out in a delta of
+ * its own, between the text before it and the text after it. cut
+ * returns 0, or -1 to stop the walk (which then returns -1 as it is).
+ */
+typedef int	(*gb_parts_cut)(void *, struct gb_parts *);
+int	gb_parts_walk_cut(struct gb_parts *, const json_t *,
+	    const struct gb_parts_opts *, gb_parts_cut, void *);
+
+/* What an EINVAL of the walk means, for error messages. */
+#define GB_PARTS_BAD_IMAGE	"inlineData image with a mimeType not " \
+				"type/subtype or data not base64"
+
+/* Empty again: both buffers, no calls, no images (textual stays). */
+void	gb_parts_clear(struct gb_parts *);
 
 /*
  * A part's executableCode (or codeExecution) and codeExecutionResult (or

@@ -318,6 +318,65 @@ gb_stream_oom(struct gb_err *err)
 	    "converted event too large" : "out of memory");
 }
 
+/* The walk of a candidate's parts failed (errno as parts.h says). */
+static int
+walk_failed(struct gb_err *err)
+{
+	if (errno == EINVAL)
+		return gb_err_set(err, GB_EXIT_TEMP, 502, "%s",
+		    GB_PARTS_BAD_IMAGE);
+	return gb_stream_oom(err);
+}
+
+/* What the walk's cut (send_delta) needs of an OpenAI-mode candidate. */
+struct cut {
+	struct gb_stream *st;
+	int		 idx;
+	struct gb_err	*err;
+	int		 failed;	/* err is set: keep it */
+};
+
+/*
+ * Send what the walk has gathered of a choice as one delta, if
+ * anything, and empty it: at the end of the candidate's parts, and
+ * around each image, which so goes out whole in a delta of its own
+ * (content with its markdown, images with its entry).
+ */
+static int
+send_delta(void *arg, struct gb_parts *p)
+{
+	struct cut *a = arg;
+	json_t *delta;
+
+	if (p->calls != NULL)
+		a->st->ch[a->idx].saw_call = 1;
+	if (p->content.len == 0 && p->reasoning.len == 0 && p->calls == NULL &&
+	    p->images == NULL)
+		return 0;
+	if ((delta = json_object()) == NULL) {
+		errno = ENOMEM;
+		gb_stream_oom(a->err);
+		a->failed = 1;
+		return -1;
+	}
+	if (p->reasoning.len > 0)
+		json_object_set_new(delta, "reasoning_content",
+		    json_stringn(p->reasoning.data, p->reasoning.len));
+	if (p->content.len > 0)
+		json_object_set_new(delta, "content",
+		    json_stringn(p->content.data, p->content.len));
+	if (p->images != NULL)
+		json_object_set(delta, "images", p->images);
+	if (p->calls != NULL)
+		json_object_set(delta, "tool_calls", p->calls);
+	gb_parts_clear(p);
+	if (emit_choice(a->st, a->idx, delta, NULL, a->err) == -1) {
+		a->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * One candidate of an OpenAI-mode chunk: its parts by the walk the whole
  * answer uses too (parts.h), the source list when the choice finishes.
@@ -329,7 +388,7 @@ openai_candidate(struct gb_stream *st, int idx, json_t *cand,
 	struct choice *c = &st->ch[idx];
 	struct gb_parts p;
 	struct gb_parts_opts po;
-	json_t *delta;
+	struct cut cut;
 	int rc = -1, finishing;
 
 	gb_parts_init(&p, GB_STREAM_EVENTMAX);
@@ -344,23 +403,15 @@ openai_candidate(struct gb_stream *st, int idx, json_t *cand,
 	po.show_thinking = st->o.show_thinking;
 	po.next_index = &c->next_tool;
 	po.links = finishing && st->o.search_links ? c->ground : NULL;
-	if (gb_parts_walk(&p, cand, &po) == -1)
-		goto nomem;
-	if (p.calls != NULL)
-		c->saw_call = 1;
-	if (p.content.len > 0 || p.reasoning.len > 0 || p.calls != NULL) {
-		if ((delta = json_object()) == NULL)
-			goto nomem;
-		if (p.reasoning.len > 0)
-			json_object_set_new(delta, "reasoning_content",
-			    json_stringn(p.reasoning.data, p.reasoning.len));
-		if (p.content.len > 0)
-			json_object_set_new(delta, "content",
-			    json_stringn(p.content.data, p.content.len));
-		if (p.calls != NULL)
-			json_object_set(delta, "tool_calls", p.calls);
-		if (emit_choice(st, idx, delta, NULL, err) == -1)
-			goto out;
+	cut.st = st;
+	cut.idx = idx;
+	cut.err = err;
+	cut.failed = 0;
+	if (gb_parts_walk_cut(&p, cand, &po, send_delta, &cut) == -1 ||
+	    send_delta(&cut, &p) == -1) {
+		if (!cut.failed)
+			walk_failed(err);
+		goto out;
 	}
 	if (finishing) {
 		c->finished = 1;
@@ -369,9 +420,6 @@ openai_candidate(struct gb_stream *st, int idx, json_t *cand,
 			goto out;
 	}
 	rc = 0;
-	goto out;
-nomem:
-	gb_stream_oom(err);
 out:
 	gb_parts_free(&p);
 	return rc;
@@ -478,7 +526,7 @@ one_candidate(struct gb_stream *st, json_t *cand, struct gb_err *err)
 	    NULL;
 	gb_parts_init(&p, GB_STREAM_EVENTMAX);
 	if (gb_parts_walk(&p, cand, &po) == -1)
-		rc = gb_stream_oom(err);
+		rc = walk_failed(err);
 	else {
 		if (finishing)
 			c->finished = 1;

@@ -20,10 +20,11 @@
  * thought signature, which is also given as
  * extra_content.google.thought_signature), executableCode /
  * codeExecutionResult (and their legacy names) -> rendered content,
- * grounding links -> rendered content just before the finish; the
- * finish reason always in a chunk of its own with an empty delta; an
- * optional usage chunk (choices []) from the last usageMetadata;
- * data: [DONE].
+ * an inlineData image -> a delta of its own, its markdown data URL in
+ * content and the same URL in images, grounding links -> rendered
+ * content just before the finish; the finish reason always in a chunk
+ * of its own with an empty delta; an optional usage chunk (choices [])
+ * from the last usageMetadata; data: [DONE].
  *
  * Responses mode (stream_responses.c): named events ("event: TYPE"),
  * each with its type and a sequence_number counting from 0:

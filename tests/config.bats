@@ -107,3 +107,11 @@ keys() {
 	API_KEYS='[]' run -100 --separate-stderr gb-keys list
 	[[ $stderr == "gb-keys: API_KEYS is empty" ]]
 }
+
+@test "IMAGE_MODELS: a list like the others, a bad one names the variable" {
+	export API_KEYS=k1234567
+	IMAGE_MODELS='[broken' run -100 --separate-stderr gb-keys list
+	[[ $stderr == "gb-keys: IMAGE_MODELS: not a JSON list of strings: "* ]]
+	IMAGE_MODELS='["a", 2]' run -100 --separate-stderr gb-convert chat-request
+	[[ $stderr == 'gb-convert: IMAGE_MODELS: item 1 is not a string' ]]
+}

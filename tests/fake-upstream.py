@@ -22,6 +22,12 @@ Gemini routes (default behaviour, when no scripted response matches)
   POST /v1beta/models/{m}:streamGenerateContent  ?alt=sse: the same answer in
                                                  3 SSE events (CRLF framing);
                                                  without alt=sse: a JSON array
+  POST /v1beta/models/{m}:generateContent        of a model whose name holds
+       and :streamGenerateContent               "image": a text part, an
+                                                inlineData part (image/png,
+                                                fixtures/media/pixel.png),
+                                                a text part; streamed, one
+                                                event each
   POST /v1beta/models/{m}:countTokens            {"totalTokens": <words>}
   POST /v1beta/models/{m}:embedContent           a deterministic vector
   POST /v1beta/models/{m}:batchEmbedContents     one vector per request
@@ -359,6 +365,9 @@ def default_spec(method, path, query, raw, key, seq, d):
     spoken = speech_answer(model, action)
     if spoken is not None:
         return spoken
+    if action in ("generateContent", "streamGenerateContent") \
+            and "image" in model:
+        return image_answer(model, action, q, req, seq)
     if action in ("generateContent", "streamGenerateContent"):
         text = last_user_text(req)
         answer = ("echo: " + text) if text else "Hello from the fake upstream."
@@ -462,6 +471,38 @@ def operation_alias(name):
                     n.endswith("/" + name):
                 return n
     return name
+# Images in chat answers: a model whose name contains "image" draws
+# tests/fixtures/media/pixel.png (PIXEL).
+
+
+def image_answer(model, action, q, req, seq):
+    """generateContent / streamGenerateContent of an image model: a text
+    part, an inlineData part (pixel.png, image/png), another text part;
+    streamed, each part in an event of its own."""
+    with open(PIXEL, "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    parts = [{"text": "Here is a pixel for: " + last_user_text(req)},
+             {"inlineData": {"mimeType": "image/png", "data": data}},
+             {"text": "That was the pixel."}]
+    usage = {"promptTokenCount": 3, "candidatesTokenCount": 1300,
+             "totalTokenCount": 1303}
+    if action == "generateContent":
+        return {"body": {
+            "candidates": [{"content": {"parts": parts, "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": usage, "modelVersion": model,
+            "responseId": "fake-%d" % seq}}
+    evs = []
+    for i, part in enumerate(parts):
+        cand = {"content": {"parts": [part], "role": "model"}, "index": 0}
+        if i == len(parts) - 1:
+            cand["finishReason"] = "STOP"
+        evs.append({"candidates": [cand], "usageMetadata": usage,
+                    "modelVersion": model, "responseId": "fake-%d" % seq})
+    if q.get("alt", [""])[0] == "sse":
+        return {"events": evs,
+                "headers": {"Content-Type": "text/event-stream"}}
+    return {"body": evs}
 
 
 RESOURCES = {}     # name -> {"key": owner, "obj": the resource}

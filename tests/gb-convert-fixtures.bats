@@ -98,6 +98,10 @@ load lib/convert
 	check_convert_fixture anthropic-response call-signature-without-thoughts-redacted
 }
 
+@test "anthropic-response/image-markdown-in-text" {
+	check_convert_fixture anthropic-response image-markdown-in-text
+}
+
 @test "anthropic-response/max-tokens" {
 	check_convert_fixture anthropic-response max-tokens
 }
@@ -210,6 +214,22 @@ load lib/convert
 	check_convert_fixture chat-request generation-params-mapped
 }
 
+@test "chat-request/image-config-extra-body-camel-case" {
+	check_convert_fixture chat-request image-config-extra-body-camel-case
+}
+
+@test "chat-request/image-config-not-object-error" {
+	check_convert_fixture chat-request image-config-not-object-error
+}
+
+@test "chat-request/image-config-unknown-key-error" {
+	check_convert_fixture chat-request image-config-unknown-key-error
+}
+
+@test "chat-request/image-config-value-not-string-error" {
+	check_convert_fixture chat-request image-config-value-not-string-error
+}
+
 @test "chat-request/image-data-url-png-inline-data" {
 	check_convert_fixture chat-request image-data-url-png-inline-data
 }
@@ -226,8 +246,28 @@ load lib/convert
 	check_convert_fixture chat-request image-jpg-becomes-jpeg
 }
 
+@test "chat-request/image-model-alias-suffix-stripped" {
+	check_convert_fixture chat-request image-model-alias-suffix-stripped
+}
+
+@test "chat-request/image-model-asks-text-and-image" {
+	check_convert_fixture chat-request image-model-asks-text-and-image
+}
+
+@test "chat-request/image-model-no-code-execution" {
+	check_convert_fixture chat-request image-model-no-code-execution
+}
+
+@test "chat-request/image-models-configured-list" {
+	check_convert_fixture chat-request image-models-configured-list
+}
+
 @test "chat-request/image-only-message-no-text-invented" {
 	check_convert_fixture chat-request image-only-message-no-text-invented
+}
+
+@test "chat-request/image-suffix-off-list-kept-as-is" {
+	check_convert_fixture chat-request image-suffix-off-list-kept-as-is
 }
 
 @test "chat-request/image-url-bare-string-accepted" {
@@ -264,6 +304,30 @@ load lib/convert
 
 @test "chat-request/messages-missing-error" {
 	check_convert_fixture chat-request messages-missing-error
+}
+
+@test "chat-request/modalities-image-only" {
+	check_convert_fixture chat-request modalities-image-only
+}
+
+@test "chat-request/modalities-not-array-error" {
+	check_convert_fixture chat-request modalities-not-array-error
+}
+
+@test "chat-request/modalities-text-audio-not-image-model-adds-nothing" {
+	check_convert_fixture chat-request modalities-text-audio-not-image-model-adds-nothing
+}
+
+@test "chat-request/modalities-text-image-and-image-config" {
+	check_convert_fixture chat-request modalities-text-image-and-image-config
+}
+
+@test "chat-request/modalities-text-only-on-image-model" {
+	check_convert_fixture chat-request modalities-text-only-on-image-model
+}
+
+@test "chat-request/modalities-unknown-error" {
+	check_convert_fixture chat-request modalities-unknown-error
 }
 
 @test "chat-request/model-bad-characters-error" {
@@ -698,6 +762,38 @@ load lib/convert
 	check_convert_fixture chat-response function-call-signature-in-id-and-extra-content
 }
 
+@test "chat-response/image-between-texts-markdown-and-images" {
+	check_convert_fixture chat-response image-between-texts-markdown-and-images
+}
+
+@test "chat-response/image-data-not-base64-error" {
+	check_convert_fixture chat-response image-data-not-base64-error
+}
+
+@test "chat-response/image-mime-type-bad-error" {
+	check_convert_fixture chat-response image-mime-type-bad-error
+}
+
+@test "chat-response/image-only-content-not-null" {
+	check_convert_fixture chat-response image-only-content-not-null
+}
+
+@test "chat-response/image-thought-hidden" {
+	check_convert_fixture chat-response image-thought-hidden
+}
+
+@test "chat-response/image-thought-to-reasoning" {
+	check_convert_fixture chat-response image-thought-to-reasoning
+}
+
+@test "chat-response/images-two-kept-in-order" {
+	check_convert_fixture chat-response images-two-kept-in-order
+}
+
+@test "chat-response/inline-data-not-image-not-shown" {
+	check_convert_fixture chat-response inline-data-not-image-not-shown
+}
+
 @test "chat-response/logprobs-mapped" {
 	check_convert_fixture chat-response logprobs-mapped
 }
@@ -1024,6 +1120,10 @@ load lib/convert
 
 @test "responses-response/code-execution-rendered" {
 	check_convert_fixture responses-response code-execution-rendered
+}
+
+@test "responses-response/image-markdown-in-output-text" {
+	check_convert_fixture responses-response image-markdown-in-output-text
 }
 
 @test "responses-response/lowest-index-candidate-is-the-answer" {

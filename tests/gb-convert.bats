@@ -229,6 +229,10 @@ assert "data:image/png;base64," + o["data"] == i["image_url"]["url"]'
 	    chat-request/not-json-error \
 	    chat-response/code-execution-rendered-as-original \
 	    chat-response/function-call-signature-in-id-and-extra-content \
+	    chat-response/images-two-kept-in-order \
+	    chat-response/image-data-not-base64-error \
+	    chat-request/modalities-text-image-and-image-config \
+	    chat-request/image-config-unknown-key-error \
 	    embed-request/three-strings-in-order \
 	    embed-response/base64-little-endian-float32 \
 	    models/unknown-id-exit-1 error/api-key-invalid-becomes-401; do

@@ -135,6 +135,51 @@ read_event() {
 	done
 }
 
+@test "a large image goes out whole, in a delta and a write of its own" {
+	# 384 KiB of image bytes (512 KiB of base64) between two texts, all
+	# in one upstream event, then a text in the next
+	python3 -c '
+import base64, json, os
+img = os.urandom(384 * 1024)
+open("img.bin", "wb").write(img)
+b64 = base64.b64encode(img).decode()
+def ev(parts, fin=None):
+    c = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if fin:
+        c["finishReason"] = fin
+    return "data: " + json.dumps({"candidates": [c]}) + "\r\n\r\n"
+open("in", "w").write(ev([{"text": "Before."},
+    {"inlineData": {"mimeType": "image/jpeg", "data": b64}},
+    {"text": "After."}]) + ev([{"text": " End."}], "STOP"))
+'
+	strace -o /dev/null true 2> /dev/null && trace=(strace -s 0 -e trace=write
+	    -e signal=none -o trace) || trace=()
+	run -0 --separate-stderr "${trace[@]}" gb-sse -m m < in
+	printf '%s\n' "$output" > out
+	run -0 python3 -c '
+import base64, json
+want = "data:image/jpeg;base64," + base64.b64encode(
+    open("img.bin", "rb").read()).decode()
+deltas = [json.loads(b[6:])["choices"][0]["delta"]
+          for b in open("out").read().split("\n\n") if b.startswith("data: {")]
+print(json.dumps([d.get("content", "")[:9] + "|" + str(len(d.get("images", [])))
+                  for d in deltas]))
+img = [d for d in deltas if "images" in d]
+assert len(img) == 1
+assert img[0]["images"] == [{"type": "image_url", "image_url": {"url": want}}]
+assert img[0]["content"] == "\n\n![image](" + want + ")\n\n"
+url = img[0]["images"][0]["image_url"]["url"]
+assert base64.b64decode(url.split(",", 1)[1]) == open("img.bin", "rb").read()
+'
+	# role, Before., the image, After., End., the finish
+	assert_output '["|0", "Before.|0", "\n\n![image|1", "After.|0", " End.|0", "|0"]'
+	if [ ${#trace[@]} -gt 0 ]; then
+		# one write(2) per event, the image's among them
+		[ "$(grep -c '^write(1, ' trace)" -eq "$(grep -c '^data: ' out)" ]
+		grep -Eq '^write\(1, .*, ([5-9][0-9]{5}|[0-9]{7,})\) += ' trace
+	fi
+}
+
 @test "-g re-emits each event as soon as it is complete" {
 	mkfifo up down
 	gb-sse -g < up > down 2> err &
@@ -272,7 +317,8 @@ data: [DONE]' ]
 	[ "${SANITIZE:-}" = 1 ] && skip "the sanitizer build checks memory itself"
 	local c
 	for c in tool-calls-two-chunks search error-mid-stream cut-mid-event \
-	    native; do
+	    native image-two-in-one-event image-thought image-bad-data \
+	    responses-image; do
 		read -ra args < "$SSE_FIXTURES/$c.args"
 		run valgrind -q --leak-check=full --errors-for-leak-kinds=all \
 		    --error-exitcode=86 gb-sse "${args[@]}" < "$SSE_FIXTURES/$c.in"

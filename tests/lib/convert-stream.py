@@ -3,7 +3,8 @@
 # GenerateContentResponse to "gb-convert chat-response ARGS" whole, and
 # the same candidates to "gb-sse ARGS" as a stream, then check that the
 # deltas of the stream, joined per choice, say what the whole answer's
-# message says: content, reasoning_content, tool_calls, finish_reason.
+# message says: content, reasoning_content, tool_calls, images,
+# finish_reason.
 #
 # The stream gives every part of every candidate an event of its own (so
 # the joining is exercised), in the candidates' order, each candidate
@@ -68,6 +69,7 @@ def whole_choices(doc, problems):
             "reasoning_content": msg.get("reasoning_content", ""),
             "tool_calls": [norm_call(t, "whole", problems)
                            for t in msg.get("tool_calls", [])],
+            "images": msg.get("images", []),
             "finish_reason": ch["finish_reason"],
         }
     return got
@@ -83,10 +85,12 @@ def stream_choices(raw, problems):
             c = got.setdefault(ch["index"], {"content": "",
                                               "reasoning_content": "",
                                               "tool_calls": [],
+                                              "images": [],
                                               "finish_reason": None})
             d = ch["delta"]
             c["content"] += d.get("content", "")
             c["reasoning_content"] += d.get("reasoning_content", "")
+            c["images"] += d.get("images", [])
             for t in d.get("tool_calls", []):
                 t = dict(t)
                 if t.pop("index", None) != len(c["tool_calls"]):
