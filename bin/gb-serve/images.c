@@ -22,55 +22,22 @@
 #include "serve.h"
 
 #define ANSWER_MAX	(256 * 1024 * 1024)	/* all the answers */
-#define META_MAX	65536
 
 static void	images_next(struct rq *);
-
-static const char *
-jstr(const json_t *j, const char *k)
-{
-	const char *v = json_string_value(json_object_get(j, k));
-
-	return v != NULL ? v : "";
-}
-
-static struct job *
-convert(struct rq *rq, const char *mode, const char *data, size_t len,
-    size_t cap, void (*cb)(struct job *, enum job_event))
-{
-	struct gb_msg_job mj;
-	struct job *j;
-
-	memset(&mj, 0, sizeof(mj));
-	mj.tool = GB_TOOL_CONVERT;
-	scopy(mj.mode, sizeof(mj.mode), mode);
-	if ((j = job_start(rq, &mj, data != NULL ? data : "", len, -1,
-	    OUT_READ, cap, cb)) == NULL)
-		rq_start_failed(rq, "gb-convert");
-	return j;
-}
 
 /* The request converted: 0 with rq->meta, or -1 after the answer. */
 static int
 request_converted(struct rq *rq, struct job *j)
 {
-	if (j->exit == GB_EXIT_OK && json_is_object(j->meta) &&
-	    j->out.len < j->out.cap) {
-		rq->meta = json_incref(j->meta);
-		scopy(rq->model, sizeof(rq->model), jstr(rq->meta,
-		    "upstream_model"));
-		scopy(rq->upath, sizeof(rq->upath), jstr(rq->meta, "path"));
-		return 0;
-	}
-	scopy(rq->fail, sizeof(rq->fail), j->msg[0] != '\0' ? j->msg :
-	    "request conversion failed");
-	if (j->exit == GB_EXIT_USAGE || j->exit == GB_EXIT_NO)
-		rq_error(rq, 400, j->msg[0] != '\0' ? j->msg :
-		    "invalid request", NULL);
-	else
-		rq_error(rq, 500, j->msg[0] != '\0' ? j->msg :
-		    "request conversion failed", NULL);
-	return -1;
+	const char *up;
+
+	if (rq_request_converted(rq, j) == -1)
+		return -1;
+	/* the model the images come from, for the log */
+	if ((up = json_string_value(json_object_get(rq->meta,
+	    "upstream_model"))) != NULL)
+		scopy(rq->model, sizeof(rq->model), up);
+	return 0;
 }
 
 static void
@@ -129,6 +96,7 @@ static void
 images_next(struct rq *rq)
 {
 	struct gb_buf *lines = &rq->job[0]->out;	/* one call a line */
+	struct gb_msg_job mj;
 	json_int_t repeat;
 	const char *line, *nl;
 	size_t n;
@@ -149,18 +117,18 @@ images_next(struct rq *rq)
 		rq->calls = 0;
 		rq->pos += n + (nl != NULL ? 1 : 0);
 	}
-	rq->job[2] = convert(rq, "image-response", rq->acc.data,
-	    rq->acc.len, ANSWER_MAX, images_ev);
+	job_msg(&mj, GB_TOOL_CONVERT, "image-response", NULL, NULL);
+	if ((rq->job[2] = job_start(rq, &mj, rq->acc.data != NULL ?
+	    rq->acc.data : "", rq->acc.len, -1, OUT_READ, ANSWER_MAX,
+	    images_ev)) == NULL)
+		rq_start_failed(rq, "gb-convert");
 }
 
 /* Generations: a JSON body. */
 void
 do_images(struct rq *rq)
 {
-	rq_debug(rq, "request", rq->req->body.data, rq->req->body.len);
-	rq->job[0] = convert(rq, "image-request", rq->req->body.data,
-	    rq->req->body.len, (size_t)rq->cfg->max_body * 2 + META_MAX,
-	    images_ev);
+	rq->job[0] = rq_convert_request(rq, "image-request", images_ev);
 }
 
 /*
@@ -180,7 +148,5 @@ do_image_edits(struct rq *rq)
 		    "(an image edit is a form with the image files)", NULL);
 		return;
 	}
-	rq->job[0] = convert(rq, "image-edit-request", rq->req->body.data,
-	    rq->req->body.len, (size_t)rq->cfg->max_body * 2 + META_MAX,
-	    images_ev);
+	rq->job[0] = rq_convert_request(rq, "image-edit-request", images_ev);
 }

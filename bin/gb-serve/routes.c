@@ -611,7 +611,7 @@ start_failed(struct rq *rq, const char *what)
 	rq_error(rq, 500, m, NULL);
 }
 
-static void
+void
 job_msg(struct gb_msg_job *mj, enum gb_tool tool, const char *mode,
     const char *model, const char *arg)
 {

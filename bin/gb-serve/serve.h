@@ -300,6 +300,9 @@ struct job	*rq_convert_request(struct rq *, const char *,
 		    void (*)(struct job *, enum job_event));
 int		 rq_request_converted(struct rq *, struct job *);
 void		 rq_start_failed(struct rq *, const char *);
+/* A job message for TOOL: mode, model and arg (each may be NULL). */
+void		 job_msg(struct gb_msg_job *, enum gb_tool, const char *,
+		    const char *, const char *);
 
 /* ---- speech.c: POST /v1/audio/speech ---- */
 

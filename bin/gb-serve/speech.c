@@ -33,10 +33,7 @@ encode(struct rq *rq, struct job *callj)
 	    "upstream_model"));
 	struct gb_msg_job mj;
 
-	memset(&mj, 0, sizeof(mj));
-	mj.tool = GB_TOOL_CONVERT;
-	scopy(mj.mode, sizeof(mj.mode), "speech-response");
-	scopy(mj.model, sizeof(mj.model), up != NULL ? up : "");
+	job_msg(&mj, GB_TOOL_CONVERT, "speech-response", up, NULL);
 	if (fmt != NULL && strcmp(fmt, "wav") == 0)
 		mj.flags |= GB_JOB_WAV;
 	else if (fmt != NULL && strcmp(fmt, "pcm") == 0)
