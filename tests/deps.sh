@@ -25,6 +25,8 @@ command -v python3 >/dev/null 2>&1 || need python3
 command -v curl >/dev/null 2>&1 || need curl
 command -v systemd-socket-activate >/dev/null 2>&1 || need systemd
 command -v valgrind >/dev/null 2>&1 || need valgrind
+# make check-valgrind runs its files two at a time (bats --jobs)
+command -v parallel >/dev/null 2>&1 || need parallel
 command -v setsid >/dev/null 2>&1 || need util-linux
 [ -x /usr/bin/time ] || need time
 command -v col >/dev/null 2>&1 || need bsdextrautils

@@ -53,8 +53,13 @@ agree() {
 }
 
 @test "every chat-response fixture that a stream can carry: stream and whole agree" {
-	local f c fails=0 n=0
+	local f c fails=0 n=0 i=0 every=1
+	# under valgrind a quarter of them, spread over the list: the
+	# agreement is checked in full by the plain and sanitizer runs
+	[ -z "${GB_VALGRIND:-}" ] || every=4
 	for f in "$CONVERT_FIXTURES"/chat-response/*.in; do
+		i=$((i + 1))
+		((i % every == 0)) || continue
 		c=${f%.in}
 		[ -f "$c.status" ] && continue
 		# a stream without a finish reason (or a block) is a cut stream
@@ -67,6 +72,6 @@ agree() {
 		agree "$f" "$c.args" "$c.env" ||
 		    { echo "case ${c##*/}"; fails=$((fails + 1)); }
 	done
-	[ "$n" -ge 40 ]
+	[ "$n" -ge $((40 / every)) ]
 	[ "$fails" -eq 0 ]
 }
