@@ -243,7 +243,10 @@ print(json.dumps({"status": 500, "body": "x" * (2 << 20), "repeat": True}))' > h
 	proxy_start B
 	API_KEYS=$(for i in $(seq 20); do
 		printf 'AIzaSyP1b2C3d4E5f6G7h8I9j0KlMnOpQrS%04d,' "$i"; done)
-	export API_KEYS=${API_KEYS%,} MAX_RETRIES=20
+	# TIMEOUT bounds a request's attempts and their backoffs together:
+	# the dead proxy's keys may come several in a row (the hash of a
+	# random port decides), and six backoffs already pass 2 s
+	export API_KEYS=${API_KEYS%,} MAX_RETRIES=20 TIMEOUT=30
 	export PROXIES="[\"$(proxy_url A)\", \"$(proxy_url B)\"]"
 	start_serve listen
 	for i in $(seq 20); do
