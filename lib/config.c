@@ -475,6 +475,11 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	if (get_list(env, "IMAGE_MODELS", IMAGE_MODELS_DEFAULT, 0,
 	    &c->image_models, err) == -1)
 		goto fail;
+	/* downloads of client URLs: which internal networks they reach */
+	if (gb_netlist_parse("FETCH_ALLOW_PRIVATE",
+	    gb_env_get(env, "FETCH_ALLOW_PRIVATE"), &c->fetch_allow,
+	    err) == -1)
+		goto fail;
 	if (get_num(env, "MAX_FAILURES", 3, 1, 1000000, &n, err) == -1)
 		goto fail;
 	c->max_failures = (long)n;
@@ -587,5 +592,6 @@ gb_config_free(struct gb_config *c)
 	free(c->tts_model);
 	free(c->tts_voice);
 	free(c->image_model);
+	gb_netlist_free(&c->fetch_allow);
 	memset(c, 0, sizeof(*c));
 }

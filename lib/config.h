@@ -7,6 +7,7 @@
 #define GB_CONFIG_H
 
 #include "gb.h"
+#include "netaddr.h"
 
 struct gb_strlist {
 	char	**v;
@@ -46,6 +47,8 @@ struct gb_config {
 #define GB_IMAGE_MODEL	"imagen-4.0-generate-001"	/* its default */
 	/* chats whose answers may hold images */
 	struct gb_strlist image_models;		/* IMAGE_MODELS */
+	/* internal networks image downloads may reach */
+	struct gb_netlist fetch_allow;		/* FETCH_ALLOW_PRIVATE */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

@@ -269,11 +269,13 @@ int	 gb_b64_valid(const char *, size_t);
 
 /*
  * Download an http(s) URL into b (whose cap bounds the size), within
- * timeout seconds; *ctype gets the media type (malloc'd, no parameters,
+ * timeout seconds, connecting only to public addresses and those allow
+ * lists (netaddr.h), and then directly, not through a proxy, unless it
+ * allows all; *ctype gets the media type (malloc'd, no parameters,
  * lower case) from Content-Type, or NULL. Returns 0 or -1 (err filled
- * in, naming the URL).
+ * in, naming the URL; an address refused is named as that, nothing more).
  */
-int	 gb_fetch(const char *, long, struct gb_buf *, char **,
-	    struct gb_err *);
+int	 gb_fetch(const char *, long, const struct gb_netlist *,
+	    struct gb_buf *, char **, struct gb_err *);
 
 #endif

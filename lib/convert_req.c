@@ -170,7 +170,8 @@ fetch_url(struct req *r, const char *where, const char *url)
 	json_t *part = NULL;
 
 	gb_buf_init(&b, GB_FETCH_MAX);
-	if (gb_fetch(url, GB_FETCH_TIMEOUT, &b, &ct, r->err) == -1) {
+	if (gb_fetch(url, GB_FETCH_TIMEOUT, &r->cfg->fetch_allow, &b, &ct,
+	    r->err) == -1) {
 		/* prefix the place in the request */
 		char msg[GB_ERR_MSGSIZE];
 
