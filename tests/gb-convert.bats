@@ -150,7 +150,10 @@ image_request() {
 	printf '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"%s"}}]}]}' "$1"
 }
 
+# start_imgserver: the image server on 127.0.0.1, which downloads may
+# reach only when allowed (gb-convert-fetch.bats tests the refusals)
 start_imgserver() {
+	export FETCH_ALLOW_PRIVATE=127.0.0.1/32
 	PORT=$(free_port)
 	python3 "$BATS_TEST_DIRNAME/lib/convert-imgserver.py" "$PORT" 3>&- &
 	SERVER=$!
