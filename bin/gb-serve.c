@@ -124,6 +124,57 @@ raise_nofile(void)
 	    INT_MAX : (long)rl.rlim_cur;
 }
 
+extern char **environ;
+
+/*
+ * Secrets given in the environment (containers, make run) leave it: the
+ * values move to a sealed memfd named by GB_SECRETS_FD, where the
+ * configuration reads them (config.h), and their bytes in the original
+ * environment block, which /proc/PID/environ shows whatever unsetenv()
+ * does, are overwritten. The tools gb-serve starts get an environment
+ * built without them (procs.c). 0, or -1 with errno.
+ */
+static int
+move_secrets(void)
+{
+	const char *names[GB_NSECRETS] = GB_SECRET_NAMES;
+	const char *values[GB_NSECRETS];
+	char num[16], *eq;
+	size_t i, k, l;
+	int fd, any = 0, e;
+
+	for (k = 0; k < GB_NSECRETS; k++) {
+		values[k] = getenv(names[k]);
+		if (values[k] != NULL && *values[k] == '\0')
+			values[k] = NULL;
+		any |= values[k] != NULL;
+	}
+	if (!any)
+		return 0;
+	if ((fd = gb_env_memfd(names, values, GB_NSECRETS)) == -1)
+		return -1;
+	/* clear of the standard descriptors and of systemd's (3 on) */
+	if (fd < 3) {
+		e = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		if ((fd = e) == -1)
+			return -1;
+	}
+	snprintf(num, sizeof(num), "%d", fd);
+	for (i = 0; environ[i] != NULL; i++)
+		for (k = 0; k < GB_NSECRETS; k++) {
+			l = strlen(names[k]);
+			if (strncmp(environ[i], names[k], l) == 0 &&
+			    environ[i][l] == '=') {
+				eq = environ[i] + l + 1;
+				explicit_bzero(eq, strlen(eq));
+			}
+		}
+	for (k = 0; k < GB_NSECRETS; k++)
+		unsetenv(names[k]);
+	return setenv(GB_SECRETS_FD, num, 1);
+}
+
 /* The directory of the running program: where its tools are. */
 static int
 tool_dir(char *out, size_t sz)
@@ -292,6 +343,11 @@ main(int argc, char *argv[])
 
 	/* a client gone is an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
+	if (move_secrets() == -1) {
+		fprintf(stderr, "gb-serve: cannot move the secrets out of the "
+		    "environment: %s\n", strerror(errno));
+		return GB_EXIT_TEMP;
+	}
 	if ((srv.cfg = cfg_load()) == NULL)
 		return GB_EXIT_USAGE;
 	if (check) {

@@ -38,8 +38,6 @@
 #define GONE_WAIT	5	/* seconds from the queue's end to the exit */
 #define READSIZE	65536
 
-extern char **environ;
-
 struct host {
 	struct srv		*srv;
 	enum gb_tool		 tool;
@@ -421,6 +419,7 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	struct host *h;
 	char prog[PATH_MAX + 32];
 	const char *name = tool_names[tool_slot(tool)];
+	struct toolenv te;
 	char *argv[3];
 	int sv[2], e;
 	pid_t pid;
@@ -432,8 +431,15 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
+	if (toolenv_make(&te, &srv->cfg->c, tool, 4) == -1) {
+		e = errno;
+		free(h);
+		errno = e;
+		return NULL;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		e = errno;
+		toolenv_free(&te);
 		free(h);
 		errno = e;
 		return NULL;
@@ -447,16 +453,16 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	/* nothing else gb-serve inherited or holds */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	toolenv_fds(&te, &fa, 4);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF);
-	e = posix_spawn(&pid, prog, &fa, &at, argv, environ);
+	e = posix_spawn(&pid, prog, &fa, &at, argv, te.envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	toolenv_free(&te);
 	close(sv[1]);
 	if (e != 0) {
 		fprintf(stderr, "gb-serve: cannot start %s: %s\n", prog,
