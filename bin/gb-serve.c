@@ -54,6 +54,8 @@ bind_listen(const char *addr)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], *port;
+	const char *es;
+	long long pv;
 	int fd = -1, one = 1, e;
 
 	if (strlen(addr) >= sizeof(host))
@@ -70,6 +72,12 @@ bind_listen(const char *addr)
 	}
 	if (*port == '\0')
 		goto bad;
+	/* getaddrinfo would take 80000 as 80000 mod 65536 */
+	if (gb_strtonum(port, 0, 65535, &pv, &es) == -1) {
+		fprintf(stderr, "gb-serve: %s: port %s is %s (allowed 0 to "
+		    "65535)\n", addr, port, es);
+		exit(GB_EXIT_USAGE);
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
