@@ -74,8 +74,8 @@ bind_listen(const char *addr)
 		goto bad;
 	/* getaddrinfo would take 80000 as 80000 mod 65536 */
 	if (gb_strtonum(port, 0, 65535, &pv, &es) == -1) {
-		fprintf(stderr, "gb-serve: %s: port %s is %s (allowed 0 to "
-		    "65535)\n", addr, port, es);
+		fprintf(stderr, "%sgb-serve: %s: port %s is %s (allowed 0 to "
+		    "65535)\n", gb_log_prio(GB_LOG_ERROR), addr, port, es);
 		exit(GB_EXIT_USAGE);
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -84,7 +84,8 @@ bind_listen(const char *addr)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((e = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
 	    &res)) != 0) {
-		fprintf(stderr, "gb-serve: %s: %s\n", addr, gai_strerror(e));
+		fprintf(stderr, "%sgb-serve: %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), addr, gai_strerror(e));
 		exit(GB_EXIT_USAGE);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -103,12 +104,14 @@ bind_listen(const char *addr)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		fprintf(stderr, "gb-serve: %s: %s\n", addr, strerror(errno));
+		fprintf(stderr, "%sgb-serve: %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), addr, strerror(errno));
 		exit(GB_EXIT_TEMP);
 	}
 	return fd;
 bad:
-	fprintf(stderr, "gb-serve: %s: expected host:port\n", addr);
+	fprintf(stderr, "%sgb-serve: %s: expected host:port\n",
+	    gb_log_prio(GB_LOG_ERROR), addr);
 	exit(GB_EXIT_USAGE);
 }
 
@@ -205,6 +208,53 @@ tool_dir(char *out, size_t sz)
 #endif
 }
 
+/*
+ * Where the key state lives, as the start line names it: the file
+ * backend and its path (another backend names itself here).
+ */
+static void
+state_backend(const struct gb_config *c, char *out, size_t sz)
+{
+	snprintf(out, sz, "file %s/keys.state", c->state_dir != NULL ?
+	    c->state_dir : ".");
+}
+
+/* The address a socket listens on, as host:port ([v6]:port). */
+static void
+sock_name(int fd, char *out, size_t sz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(out, sz, "fd %d", fd);
+		return;
+	}
+	snprintf(out, sz, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	    host, serv);
+}
+
+/* One line at start: what serves, where, with how many keys, where. */
+static void
+log_start(const struct srv *srv, int fd, const char *how)
+{
+	const struct gb_config *c = &srv->cfg->c;
+	char where[NI_MAXHOST + NI_MAXSERV + 8], state[PATH_MAX + 32];
+
+	if (c->log_level < GB_LOG_INFO)
+		return;
+	sock_name(fd, where, sizeof(where));
+	state_backend(c, state, sizeof(state));
+	fprintf(stderr, "%sgb-serve: gemini-balance %s serving on %s (%s), "
+	    "%zu key%s, key state: %s\n", gb_log_prio(GB_LOG_INFO),
+	    GB_VERSION, where, how, c->api_keys.n,
+	    c->api_keys.n == 1 ? "" : "s", state);
+	fflush(stderr);
+}
+
 static struct cfg *
 cfg_load(void)
 {
@@ -212,12 +262,14 @@ cfg_load(void)
 	struct cfg *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		fprintf(stderr, "gb-serve: out of memory\n");
+		fprintf(stderr, "%sgb-serve: out of memory\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		return NULL;
 	}
 	if (gb_config_load(&c->c, GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS,
 	    &err) == -1) {
-		fprintf(stderr, "gb-serve: %s\n", err.msg);
+		fprintf(stderr, "%sgb-serve: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), err.msg);
 		free(c);
 		return NULL;
 	}
@@ -242,13 +294,14 @@ on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 		return 0;
 	sd_notify(0, "RELOADING=1");
 	if ((c = cfg_load()) == NULL)
-		fprintf(stderr, "gb-serve: reload failed; keeping the old "
-		    "configuration\n");
+		fprintf(stderr, "%sgb-serve: reload failed; keeping the old "
+		    "configuration\n", gb_log_prio(GB_LOG_ERROR));
 	else {
 		cfg_unref(srv->cfg);
 		srv->cfg = c;
 		hosts_retire(srv);
-		fprintf(stderr, "gb-serve: configuration reloaded\n");
+		fprintf(stderr, "%sgb-serve: configuration reloaded\n",
+		    gb_log_prio(GB_LOG_INFO));
 	}
 	fflush(stderr);
 	sd_notify(0, "READY=1");
@@ -262,8 +315,9 @@ on_grace(sd_event_source *s, uint64_t usec, void *arg)
 
 	(void)s;
 	(void)usec;
-	fprintf(stderr, "gb-serve: %d connection%s still busy after %d s; "
-	    "exiting\n", srv->nconn, srv->nconn == 1 ? "" : "s",
+	fprintf(stderr, "%sgb-serve: %d connection%s still busy after %d s; "
+	    "exiting\n",
+	gb_log_prio(GB_LOG_WARN), srv->nconn, srv->nconn == 1 ? "" : "s",
 	    STOP_GRACE);
 	fflush(stderr);
 	sd_event_exit(srv->ev, 0);
@@ -314,7 +368,8 @@ main(int argc, char *argv[])
 		case 'c':
 			if (gb_strtonum(optarg, 1, 1000000, &v, &errstr) ==
 			    -1) {
-				fprintf(stderr, "gb-serve: -c %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -c %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -322,7 +377,8 @@ main(int argc, char *argv[])
 			break;
 		case 'i':
 			if (gb_strtonum(optarg, 1, 86400, &v, &errstr) == -1) {
-				fprintf(stderr, "gb-serve: -i %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -i %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -336,7 +392,8 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			if (gb_strtonum(optarg, 1, 86400, &v, &errstr) == -1) {
-				fprintf(stderr, "gb-serve: -t %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -t %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -352,8 +409,9 @@ main(int argc, char *argv[])
 	/* a client gone is an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
 	if (move_secrets() == -1) {
-		fprintf(stderr, "gb-serve: cannot move the secrets out of the "
-		    "environment: %s\n", strerror(errno));
+		fprintf(stderr, "%sgb-serve: cannot move the secrets out of "
+		    "the environment: %s\n", gb_log_prio(GB_LOG_ERROR),
+		    strerror(errno));
 		return GB_EXIT_TEMP;
 	}
 	if ((srv.cfg = cfg_load()) == NULL)
@@ -363,7 +421,8 @@ main(int argc, char *argv[])
 		return GB_EXIT_OK;
 	}
 	if (tool_dir(srv.tooldir, sizeof(srv.tooldir)) == -1) {
-		fprintf(stderr, "gb-serve: cannot tell where its tools are\n");
+		fprintf(stderr, "%sgb-serve: cannot tell where its tools are\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		cfg_unref(srv.cfg);
 		return GB_EXIT_TEMP;
 	}
@@ -384,7 +443,8 @@ main(int argc, char *argv[])
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (sd_event_new(&srv.ev) < 0) {
-		fprintf(stderr, "gb-serve: cannot make an event loop\n");
+		fprintf(stderr, "%sgb-serve: cannot make an event loop\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}
@@ -394,7 +454,8 @@ main(int argc, char *argv[])
 	if (addr != NULL)
 		fd = bind_listen(addr);
 	else if ((n = sd_listen_fds(1)) < 0) {
-		fprintf(stderr, "gb-serve: sd_listen_fds: %s\n",
+		fprintf(stderr, "%sgb-serve: sd_listen_fds: %s\n",
+		    gb_log_prio(GB_LOG_ERROR),
 		    strerror(-n));
 		rc = GB_EXIT_TEMP;
 		goto out;
@@ -407,8 +468,8 @@ main(int argc, char *argv[])
 			rc = conn_serve_fd(&srv, fd, fd);
 			goto loop;
 		} else {
-			fprintf(stderr, "gb-serve: fd %d: not a stream "
-			    "socket\n", fd);
+			fprintf(stderr, "%sgb-serve: fd %d: not a stream "
+			    "socket\n", gb_log_prio(GB_LOG_ERROR), fd);
 			rc = GB_EXIT_USAGE;
 			goto out;
 		}
@@ -417,27 +478,29 @@ main(int argc, char *argv[])
 		rc = conn_serve_fd(&srv, STDIN_FILENO, STDOUT_FILENO);
 		goto loop;
 	} else {
-		fprintf(stderr, "gb-serve: no socket to serve: give -l "
+		fprintf(stderr, "%sgb-serve: no socket to serve: give -l "
 		    "address, or start under systemd socket activation or "
-		    "inetd\n");
+		    "inetd\n", gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_USAGE;
 		goto out;
 	}
 	sd_event_add_signal(srv.ev, NULL, SIGHUP, on_hup, &srv);
 	if (conn_listen(&srv, fd) == -1) {
-		fprintf(stderr, "gb-serve: cannot watch the listening "
-		    "socket\n");
+		fprintf(stderr, "%sgb-serve: cannot watch the listening "
+		    "socket\n", gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}
 	/* the tools' hosts, before the first request needs them */
 	hosts_start(&srv);
+	log_start(&srv, fd, addr != NULL ? "-l" : "socket activation");
 	sd_notify(0, "READY=1");
 	sd_notifyf(0, "STATUS=serving; 0 connections");
 	rc = 0;
 loop:
 	if (rc == -1) {
-		fprintf(stderr, "gb-serve: cannot serve the connection\n");
+		fprintf(stderr, "%sgb-serve: cannot serve the connection\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -814,6 +815,23 @@ fail:
 	gb_env_close(env);
 	gb_config_free(c);
 	return -1;
+}
+
+const char *
+gb_log_prio(enum gb_loglevel l)
+{
+	static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };
+	unsigned long long dev, ino;
+	const char *js;
+	struct stat st;
+
+	if ((js = getenv("JOURNAL_STREAM")) == NULL ||
+	    sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1 ||
+	    (unsigned long long)st.st_dev != dev ||
+	    (unsigned long long)st.st_ino != ino)
+		return "";
+	return (unsigned)l < GB_NELEM(prio) ? prio[l] : "";
 }
 
 void

@@ -22,6 +22,13 @@ enum gb_loglevel {
 	GB_LOG_DEBUG
 };
 
+/*
+ * The prefix a log line of that level starts with: "<3>" error, "<4>"
+ * warning, "<6>" info, "<7>" debug when standard error is the journal
+ * ($JOURNAL_STREAM names its device and inode, sd-daemon(3)), else "".
+ */
+const char	*gb_log_prio(enum gb_loglevel);
+
 struct gb_config {
 	struct gb_strlist api_keys;		/* API_KEYS */
 	struct gb_strlist allowed_tokens;	/* ALLOWED_TOKENS */

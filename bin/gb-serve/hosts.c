@@ -238,7 +238,8 @@ host_gone(struct host *h)
 		snprintf(msg, sizeof(msg), "%s host ended",
 		    tool_names[tool_slot(h->tool)]);
 	if (h->njobs > 0)
-		fprintf(stderr, "gb-serve: %s with %zu job%s in flight\n",
+		fprintf(stderr, "%sgb-serve: %s with %zu job%s in flight\n",
+		    gb_log_prio(GB_LOG_WARN),
 		    msg, h->njobs, h->njobs == 1 ? "" : "s");
 	h->busy++;
 	for (i = 0; i < TABSZ; i++)
@@ -465,7 +466,8 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	toolenv_free(&te);
 	close(sv[1]);
 	if (e != 0) {
-		fprintf(stderr, "gb-serve: cannot start %s: %s\n", prog,
+		fprintf(stderr, "%sgb-serve: cannot start %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), prog,
 		    strerror(e));
 		close(sv[0]);
 		free(h);
@@ -481,7 +483,8 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	    h) < 0 ||
 	    sd_event_add_child(srv->ev, &h->child, pid, WEXITED, on_child,
 	    h) < 0) {
-		fprintf(stderr, "gb-serve: cannot watch %s\n", name);
+		fprintf(stderr, "%sgb-serve: cannot watch %s\n",
+		    gb_log_prio(GB_LOG_ERROR), name);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		h->pid = 0;
@@ -714,6 +717,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	m.type = GB_MSG_JOB;
 	m.id = j->id;
 	m.u.job = *mj;
+	snprintf(m.u.job.rid, sizeof(m.u.job.rid), "%s", rq->rid);
 	m.u.job.fds = (fds[0] >= 0 ? GB_JOB_IN : 0) |
 	    (fds[1] >= 0 ? GB_JOB_OUT : 0);
 	/* the descriptors are the queue's from here on, sent or not */

@@ -40,6 +40,7 @@ struct proc {
 	sd_event_source		*sidesrc, *errsrc, *child;
 	struct gb_buf		 sidebuf, errbuf;
 	enum gb_tool		 tool;
+	char			 rid[GB_PROTO_RID];	/* its request's */
 };
 
 
@@ -182,14 +183,23 @@ maybe_done(struct job *j)
 {
 	struct proc *p = j->proc;
 	struct gb_msg m;
+	const char *prio, *l, *e;
 	char *nl, *msg;
 	int code;
 
 	if (p->pid != 0 || p->side >= 0 || p->err >= 0)
 		return;
 	if (p->errbuf.len > 0) {
-		fprintf(stderr, "%.*s%s", (int)p->errbuf.len, p->errbuf.data,
-		    p->errbuf.data[p->errbuf.len - 1] == '\n' ? "" : "\n");
+		/* a tool's diagnostics: warnings, each line its own */
+		prio = gb_log_prio(GB_LOG_WARN);
+		for (l = p->errbuf.data; l < p->errbuf.data + p->errbuf.len;
+		    l = e + 1) {
+			if ((e = memchr(l, '\n', (size_t)(p->errbuf.data +
+			    p->errbuf.len - l))) == NULL)
+				e = p->errbuf.data + p->errbuf.len;
+			fprintf(stderr, "%s%.*s%s%s\n", prio, (int)(e - l), l,
+			    p->rid[0] != '\0' ? " id=" : "", p->rid);
+		}
 		fflush(stderr);
 	}
 	/* (a buffer reserved but never read into is not terminated) */
@@ -383,6 +393,8 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	}
 	p->side = p->err = -1;
 	p->tool = (enum gb_tool)mj->tool;
+	if (j->rq != NULL)
+		snprintf(p->rid, sizeof(p->rid), "%s", j->rq->rid);
 	gb_buf_init(&p->sidebuf, SIDE_MAX);
 	gb_buf_init(&p->errbuf, ERR_MAX);
 	side = mj->tool == GB_TOOL_CALL ? 4 : 3;
@@ -422,7 +434,8 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	close_fd(&fds[1]);
 	if (e != 0) {
 		p->pid = 0;
-		fprintf(stderr, "gb-serve: cannot run %s: %s\n", prog,
+		fprintf(stderr, "%sgb-serve: cannot run %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), prog,
 		    strerror(e));
 		goto fail;
 	}

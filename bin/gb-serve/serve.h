@@ -192,6 +192,7 @@ struct srv {
 	struct host		*hosts[NTOOLS];	/* current */
 	struct host		*retired;	/* let go, still running */
 	uint32_t		 next_id;
+	unsigned		 next_rid;
 	struct conn		*conns;
 	struct conn		*dead;		/* closed, freed next turn */
 	int			 nproc;		/* tools running as processes */
@@ -235,6 +236,7 @@ struct rq {
 	char			 model[GB_PROTO_MODEL];	/* for the log */
 	char			 key[GB_MASK_SIZE];	/* for the log */
 	char			 fail[96];	/* why it failed, for the log */
+	char			 rid[GB_PROTO_RID];	/* the request's id */
 	/* the handlers' state */
 	struct job		*job[4];
 	json_t			*meta;
