@@ -409,7 +409,8 @@ out:
 static void
 say(const char *msg)
 {
-	fprintf(stderr, "gb-call: %s\n", msg);
+	/* a host's diagnostics, on the journal when stderr is it */
+	fprintf(stderr, "%sgb-call: %s\n", gb_log_prio(GB_LOG_WARN), msg);
 	fflush(stderr);
 }
 

@@ -239,7 +239,8 @@ convert_main(int argc, char *argv[])
 static void
 say(const char *msg)
 {
-	fprintf(stderr, "gb-convert: %s\n", msg);
+	/* a host's diagnostics, on the journal when stderr is it */
+	fprintf(stderr, "%sgb-convert: %s\n", gb_log_prio(GB_LOG_WARN), msg);
 	fflush(stderr);
 }
 

@@ -54,6 +54,8 @@ bind_listen(const char *addr)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], *port;
+	const char *es;
+	long long pv;
 	int fd = -1, one = 1, e;
 
 	if (strlen(addr) >= sizeof(host))
@@ -70,13 +72,20 @@ bind_listen(const char *addr)
 	}
 	if (*port == '\0')
 		goto bad;
+	/* getaddrinfo would take 80000 as 80000 mod 65536 */
+	if (gb_strtonum(port, 0, 65535, &pv, &es) == -1) {
+		fprintf(stderr, "%sgb-serve: %s: port %s is %s (allowed 0 to "
+		    "65535)\n", gb_log_prio(GB_LOG_ERROR), addr, port, es);
+		exit(GB_EXIT_USAGE);
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((e = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
 	    &res)) != 0) {
-		fprintf(stderr, "gb-serve: %s: %s\n", addr, gai_strerror(e));
+		fprintf(stderr, "%sgb-serve: %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), addr, gai_strerror(e));
 		exit(GB_EXIT_USAGE);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -95,12 +104,14 @@ bind_listen(const char *addr)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		fprintf(stderr, "gb-serve: %s: %s\n", addr, strerror(errno));
+		fprintf(stderr, "%sgb-serve: %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), addr, strerror(errno));
 		exit(GB_EXIT_TEMP);
 	}
 	return fd;
 bad:
-	fprintf(stderr, "gb-serve: %s: expected host:port\n", addr);
+	fprintf(stderr, "%sgb-serve: %s: expected host:port\n",
+	    gb_log_prio(GB_LOG_ERROR), addr);
 	exit(GB_EXIT_USAGE);
 }
 
@@ -122,6 +133,57 @@ raise_nofile(void)
 	}
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ?
 	    INT_MAX : (long)rl.rlim_cur;
+}
+
+extern char **environ;
+
+/*
+ * Secrets given in the environment (containers, make run) leave it: the
+ * values move to a sealed memfd named by GB_SECRETS_FD, where the
+ * configuration reads them (config.h), and their bytes in the original
+ * environment block, which /proc/PID/environ shows whatever unsetenv()
+ * does, are overwritten. The tools gb-serve starts get an environment
+ * built without them (procs.c). 0, or -1 with errno.
+ */
+static int
+move_secrets(void)
+{
+	const char *names[GB_NSECRETS] = GB_SECRET_NAMES;
+	const char *values[GB_NSECRETS];
+	char num[16], *eq;
+	size_t i, k, l;
+	int fd, any = 0, e;
+
+	for (k = 0; k < GB_NSECRETS; k++) {
+		values[k] = getenv(names[k]);
+		if (values[k] != NULL && *values[k] == '\0')
+			values[k] = NULL;
+		any |= values[k] != NULL;
+	}
+	if (!any)
+		return 0;
+	if ((fd = gb_env_memfd(names, values, GB_NSECRETS)) == -1)
+		return -1;
+	/* clear of the standard descriptors and of systemd's (3 on) */
+	if (fd < 3) {
+		e = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		if ((fd = e) == -1)
+			return -1;
+	}
+	snprintf(num, sizeof(num), "%d", fd);
+	for (i = 0; environ[i] != NULL; i++)
+		for (k = 0; k < GB_NSECRETS; k++) {
+			l = strlen(names[k]);
+			if (strncmp(environ[i], names[k], l) == 0 &&
+			    environ[i][l] == '=') {
+				eq = environ[i] + l + 1;
+				explicit_bzero(eq, strlen(eq));
+			}
+		}
+	for (k = 0; k < GB_NSECRETS; k++)
+		unsetenv(names[k]);
+	return setenv(GB_SECRETS_FD, num, 1);
 }
 
 /* The directory of the running program: where its tools are. */
@@ -146,6 +208,53 @@ tool_dir(char *out, size_t sz)
 #endif
 }
 
+/*
+ * Where the key state lives, as the start line names it: the file
+ * backend and its path (another backend names itself here).
+ */
+static void
+state_backend(const struct gb_config *c, char *out, size_t sz)
+{
+	snprintf(out, sz, "file %s/keys.state", c->state_dir != NULL ?
+	    c->state_dir : ".");
+}
+
+/* The address a socket listens on, as host:port ([v6]:port). */
+static void
+sock_name(int fd, char *out, size_t sz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(out, sz, "fd %d", fd);
+		return;
+	}
+	snprintf(out, sz, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	    host, serv);
+}
+
+/* One line at start: what serves, where, with how many keys, where. */
+static void
+log_start(const struct srv *srv, int fd, const char *how)
+{
+	const struct gb_config *c = &srv->cfg->c;
+	char where[NI_MAXHOST + NI_MAXSERV + 8], state[PATH_MAX + 32];
+
+	if (c->log_level < GB_LOG_INFO)
+		return;
+	sock_name(fd, where, sizeof(where));
+	state_backend(c, state, sizeof(state));
+	fprintf(stderr, "%sgb-serve: gemini-balance %s serving on %s (%s), "
+	    "%zu key%s, key state: %s\n", gb_log_prio(GB_LOG_INFO),
+	    GB_VERSION, where, how, c->api_keys.n,
+	    c->api_keys.n == 1 ? "" : "s", state);
+	fflush(stderr);
+}
+
 static struct cfg *
 cfg_load(void)
 {
@@ -153,12 +262,14 @@ cfg_load(void)
 	struct cfg *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		fprintf(stderr, "gb-serve: out of memory\n");
+		fprintf(stderr, "%sgb-serve: out of memory\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		return NULL;
 	}
 	if (gb_config_load(&c->c, GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS,
 	    &err) == -1) {
-		fprintf(stderr, "gb-serve: %s\n", err.msg);
+		fprintf(stderr, "%sgb-serve: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), err.msg);
 		free(c);
 		return NULL;
 	}
@@ -183,13 +294,14 @@ on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 		return 0;
 	sd_notify(0, "RELOADING=1");
 	if ((c = cfg_load()) == NULL)
-		fprintf(stderr, "gb-serve: reload failed; keeping the old "
-		    "configuration\n");
+		fprintf(stderr, "%sgb-serve: reload failed; keeping the old "
+		    "configuration\n", gb_log_prio(GB_LOG_ERROR));
 	else {
 		cfg_unref(srv->cfg);
 		srv->cfg = c;
 		hosts_retire(srv);
-		fprintf(stderr, "gb-serve: configuration reloaded\n");
+		fprintf(stderr, "%sgb-serve: configuration reloaded\n",
+		    gb_log_prio(GB_LOG_INFO));
 	}
 	fflush(stderr);
 	sd_notify(0, "READY=1");
@@ -203,8 +315,9 @@ on_grace(sd_event_source *s, uint64_t usec, void *arg)
 
 	(void)s;
 	(void)usec;
-	fprintf(stderr, "gb-serve: %d connection%s still busy after %d s; "
-	    "exiting\n", srv->nconn, srv->nconn == 1 ? "" : "s",
+	fprintf(stderr, "%sgb-serve: %d connection%s still busy after %d s; "
+	    "exiting\n",
+	gb_log_prio(GB_LOG_WARN), srv->nconn, srv->nconn == 1 ? "" : "s",
 	    STOP_GRACE);
 	fflush(stderr);
 	sd_event_exit(srv->ev, 0);
@@ -255,7 +368,8 @@ main(int argc, char *argv[])
 		case 'c':
 			if (gb_strtonum(optarg, 1, 1000000, &v, &errstr) ==
 			    -1) {
-				fprintf(stderr, "gb-serve: -c %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -c %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -263,7 +377,8 @@ main(int argc, char *argv[])
 			break;
 		case 'i':
 			if (gb_strtonum(optarg, 1, 86400, &v, &errstr) == -1) {
-				fprintf(stderr, "gb-serve: -i %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -i %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -277,7 +392,8 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			if (gb_strtonum(optarg, 1, 86400, &v, &errstr) == -1) {
-				fprintf(stderr, "gb-serve: -t %s: %s\n",
+				fprintf(stderr, "%sgb-serve: -t %s: %s\n",
+				    gb_log_prio(GB_LOG_ERROR),
 				    optarg, errstr);
 				return GB_EXIT_USAGE;
 			}
@@ -292,6 +408,12 @@ main(int argc, char *argv[])
 
 	/* a client gone is an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
+	if (move_secrets() == -1) {
+		fprintf(stderr, "%sgb-serve: cannot move the secrets out of "
+		    "the environment: %s\n", gb_log_prio(GB_LOG_ERROR),
+		    strerror(errno));
+		return GB_EXIT_TEMP;
+	}
 	if ((srv.cfg = cfg_load()) == NULL)
 		return GB_EXIT_USAGE;
 	if (check) {
@@ -299,7 +421,8 @@ main(int argc, char *argv[])
 		return GB_EXIT_OK;
 	}
 	if (tool_dir(srv.tooldir, sizeof(srv.tooldir)) == -1) {
-		fprintf(stderr, "gb-serve: cannot tell where its tools are\n");
+		fprintf(stderr, "%sgb-serve: cannot tell where its tools are\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		cfg_unref(srv.cfg);
 		return GB_EXIT_TEMP;
 	}
@@ -320,7 +443,8 @@ main(int argc, char *argv[])
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (sd_event_new(&srv.ev) < 0) {
-		fprintf(stderr, "gb-serve: cannot make an event loop\n");
+		fprintf(stderr, "%sgb-serve: cannot make an event loop\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}
@@ -330,7 +454,8 @@ main(int argc, char *argv[])
 	if (addr != NULL)
 		fd = bind_listen(addr);
 	else if ((n = sd_listen_fds(1)) < 0) {
-		fprintf(stderr, "gb-serve: sd_listen_fds: %s\n",
+		fprintf(stderr, "%sgb-serve: sd_listen_fds: %s\n",
+		    gb_log_prio(GB_LOG_ERROR),
 		    strerror(-n));
 		rc = GB_EXIT_TEMP;
 		goto out;
@@ -343,8 +468,8 @@ main(int argc, char *argv[])
 			rc = conn_serve_fd(&srv, fd, fd);
 			goto loop;
 		} else {
-			fprintf(stderr, "gb-serve: fd %d: not a stream "
-			    "socket\n", fd);
+			fprintf(stderr, "%sgb-serve: fd %d: not a stream "
+			    "socket\n", gb_log_prio(GB_LOG_ERROR), fd);
 			rc = GB_EXIT_USAGE;
 			goto out;
 		}
@@ -353,27 +478,29 @@ main(int argc, char *argv[])
 		rc = conn_serve_fd(&srv, STDIN_FILENO, STDOUT_FILENO);
 		goto loop;
 	} else {
-		fprintf(stderr, "gb-serve: no socket to serve: give -l "
+		fprintf(stderr, "%sgb-serve: no socket to serve: give -l "
 		    "address, or start under systemd socket activation or "
-		    "inetd\n");
+		    "inetd\n", gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_USAGE;
 		goto out;
 	}
 	sd_event_add_signal(srv.ev, NULL, SIGHUP, on_hup, &srv);
 	if (conn_listen(&srv, fd) == -1) {
-		fprintf(stderr, "gb-serve: cannot watch the listening "
-		    "socket\n");
+		fprintf(stderr, "%sgb-serve: cannot watch the listening "
+		    "socket\n", gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}
 	/* the tools' hosts, before the first request needs them */
 	hosts_start(&srv);
+	log_start(&srv, fd, addr != NULL ? "-l" : "socket activation");
 	sd_notify(0, "READY=1");
 	sd_notifyf(0, "STATUS=serving; 0 connections");
 	rc = 0;
 loop:
 	if (rc == -1) {
-		fprintf(stderr, "gb-serve: cannot serve the connection\n");
+		fprintf(stderr, "%sgb-serve: cannot serve the connection\n",
+		    gb_log_prio(GB_LOG_ERROR));
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}

@@ -191,7 +191,8 @@ sse_main(int argc, char *argv[])
 static void
 say(const char *msg)
 {
-	fprintf(stderr, "gb-sse: %s\n", msg);
+	/* a host's diagnostics, on the journal when stderr is it */
+	fprintf(stderr, "%sgb-sse: %s\n", gb_log_prio(GB_LOG_WARN), msg);
 	fflush(stderr);
 }
 

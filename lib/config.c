@@ -5,14 +5,27 @@
  * KEY=VALUE lines, an optional leading "export ", '#' comment lines,
  * values in single quotes (literal) or double quotes (with \n \t \" \\
  * escapes), and for unquoted values an inline comment after whitespace
- * ("KEY=v  # note") is dropped. The environment wins over the file.
- * A missing default ./.env is fine; a missing ENV_FILE that was named
- * explicitly is an error.
+ * ("KEY=v  # note") is dropped. The environment wins over the file,
+ * unless its value is empty: an empty variable counts as unset, so that
+ * a launcher passing a name it does not have (systemd-socket-activate
+ * -E NAME) does not hide the file's value. A missing default ./.env is
+ * fine; a missing ENV_FILE that was named explicitly is an error.
+ *
+ * The secrets (API_KEYS, ALLOWED_TOKENS, AUTH_TOKEN) come from more
+ * places, first found wins: a systemd credential of that name
+ * ($CREDENTIALS_DIRECTORY/NAME), the settings on the descriptor named by
+ * GB_SECRETS_FD (where gb-serve moves them out of its environment, and
+ * hands them to the children that need them), the environment, .env.
+ * A tool reads only the secrets it needs (GB_CONFIG_NEED_*).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -217,14 +230,197 @@ gb_env_get(const struct gb_env *env, const char *name)
 	const char *v;
 	size_t i;
 
-	if ((v = getenv(name)) != NULL)
+	if ((v = getenv(name)) != NULL && *v != '\0')
 		return v;
 	if (env == NULL)
 		return NULL;
 	for (i = 0; i < env->n; i++)
 		if (strcmp(env->names[i], name) == 0)
 			return env->values[i];
+	return v;
+}
+
+/* A variable of env alone (not the environment), or NULL. */
+static const char *
+env_own(const struct gb_env *env, const char *name)
+{
+	size_t i;
+
+	if (env == NULL)
+		return NULL;
+	for (i = 0; i < env->n; i++)
+		if (strcmp(env->names[i], name) == 0)
+			return env->values[i];
 	return NULL;
+}
+
+/*
+ * The settings on the descriptor GB_SECRETS_FD names (.env syntax), read
+ * from its start each time; *out NULL when there is none.
+ */
+static int
+secrets_fd(struct gb_env **out, struct gb_err *err)
+{
+	const char *v, *es;
+	struct gb_buf b;
+	long long fd;
+	ssize_t r;
+	off_t off = 0;
+
+	*out = NULL;
+	if ((v = getenv(GB_SECRETS_FD)) == NULL || *v == '\0')
+		return 0;
+	if (gb_strtonum(v, 0, 1 << 20, &fd, &es) == -1)
+		return gb_err_set(err, GB_EXIT_USAGE, 0, "%s: \"%s\" is %s",
+		    GB_SECRETS_FD, v, es);
+	gb_buf_init(&b, ENV_FILE_MAX);
+	for (;;) {
+		if (gb_buf_reserve(&b, 4096) == -1) {
+			gb_buf_free(&b);
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "%s: larger than %d bytes", GB_SECRETS_FD,
+			    ENV_FILE_MAX);
+		}
+		r = pread((int)fd, b.data + b.len, 4096, off);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			gb_buf_free(&b);
+			return gb_err_set(err, GB_EXIT_USAGE, errno,
+			    "%s: descriptor %lld", GB_SECRETS_FD, fd);
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+		off += r;
+	}
+	*out = gb_env_parse(b.data != NULL ? b.data : "", b.len,
+	    GB_SECRETS_FD, err);
+	gb_buf_free(&b);
+	return *out == NULL ? -1 : 0;
+}
+
+/*
+ * A secret: the systemd credential NAME, else the GB_SECRETS_FD
+ * settings, else the environment or .env. *out is NULL when none has
+ * it, else to be freed.
+ */
+static int
+secret_get(const struct gb_env *env, const struct gb_env *moved,
+    const char *name, char **out, struct gb_err *err)
+{
+	const char *dir, *v;
+	struct gb_buf b;
+	char path[4096];
+
+	*out = NULL;
+	if ((dir = getenv("CREDENTIALS_DIRECTORY")) != NULL && *dir != '\0') {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+		    sizeof(path))
+			return gb_err_set(err, GB_EXIT_USAGE, 0,
+			    "CREDENTIALS_DIRECTORY: path too long");
+		gb_buf_init(&b, ENV_FILE_MAX);
+		if (gb_io_readfile(path, &b) == 0) {
+			/* the file's final newlines are not the value's */
+			while (b.len > 0 && (b.data[b.len - 1] == '\n' ||
+			    b.data[b.len - 1] == '\r'))
+				b.len--;
+			if (b.len > 0 && memchr(b.data, '\0', b.len) != NULL) {
+				gb_buf_free(&b);
+				return gb_err_set(err, GB_EXIT_USAGE, 0,
+				    "%s: contains a NUL byte", path);
+			}
+			*out = strndup(b.len > 0 ? b.data : "", b.len);
+			gb_buf_free(&b);
+			if (*out == NULL)
+				return gb_err_set(err, GB_EXIT_TEMP, 0,
+				    "out of memory");
+			return 0;
+		}
+		if (errno != ENOENT) {
+			gb_err_set(err, GB_EXIT_USAGE, 0, "%s: %s", path,
+			    errno == E2BIG ? "too large" : strerror(errno));
+			gb_buf_free(&b);
+			return -1;
+		}
+		gb_buf_free(&b);
+	}
+	if ((v = env_own(moved, name)) == NULL || *v == '\0')
+		v = gb_env_get(env, name);
+	if (v != NULL && (*out = strdup(v)) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	return 0;
+}
+
+/* One value in double quotes, as env_value() reads it back. */
+static int
+put_quoted(struct gb_buf *b, const char *v)
+{
+	char e[2] = { '\\', 0 };
+
+	if (gb_buf_append(b, "\"", 1) == -1)
+		return -1;
+	for (; *v != '\0'; v++) {
+		switch (*v) {
+		case '\n':
+			e[1] = 'n';
+			break;
+		case '\r':
+			e[1] = 'r';
+			break;
+		case '"':
+		case '\\':
+			e[1] = *v;
+			break;
+		default:
+			if (gb_buf_append(b, v, 1) == -1)
+				return -1;
+			continue;
+		}
+		if (gb_buf_append(b, e, 2) == -1)
+			return -1;
+	}
+	return gb_buf_append(b, "\"\n", 2);
+}
+
+int
+gb_env_memfd(const char *const *names, const char *const *values, size_t n)
+{
+	struct gb_buf b;
+	size_t i;
+	int fd, e;
+
+	gb_buf_init(&b, ENV_FILE_MAX);
+	for (i = 0; i < n; i++) {
+		if (values[i] == NULL)
+			continue;
+		if (gb_buf_append(&b, names[i], strlen(names[i])) == -1 ||
+		    gb_buf_append(&b, "=", 1) == -1 ||
+		    put_quoted(&b, values[i]) == -1) {
+			gb_buf_free(&b);
+			errno = E2BIG;
+			return -1;
+		}
+	}
+	if ((fd = memfd_create("gb-secrets", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) == -1) {
+		e = errno;
+		gb_buf_free(&b);
+		errno = e;
+		return -1;
+	}
+	if (gb_io_writeall(fd, b.data != NULL ? b.data : "", b.len) == -1) {
+		e = errno;
+		gb_buf_free(&b);
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	/* what was written stays what it is */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+	    F_SEAL_SEAL);
+	gb_buf_free(&b);
+	return fd;
 }
 
 void
@@ -416,11 +612,9 @@ get_str(const struct gb_env *env, const char *name, const char *def,
 }
 
 static int
-get_list(const struct gb_env *env, const char *name, const char *def,
-    int required, struct gb_strlist *out, struct gb_err *err)
+list_of(const char *name, const char *v, const char *def, int required,
+    struct gb_strlist *out, struct gb_err *err)
 {
-	const char *v = gb_env_get(env, name);
-
 	if (v == NULL || *v == '\0') {
 		if (required)
 			return gb_err_set(err, GB_EXIT_USAGE, 0,
@@ -435,6 +629,62 @@ get_list(const struct gb_env *env, const char *name, const char *def,
 	return 0;
 }
 
+static int
+get_list(const struct gb_env *env, const char *name, const char *def,
+    int required, struct gb_strlist *out, struct gb_err *err)
+{
+	return list_of(name, gb_env_get(env, name), def, required, out, err);
+}
+
+/*
+ * The secrets a tool needs (need: GB_CONFIG_NEED_*), from the places
+ * secret_get() looks in; the others stay unread.
+ */
+static int
+get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
+    struct gb_err *err)
+{
+	struct gb_env *moved;
+	char *v = NULL;
+	int rc = -1;
+
+	if ((need & (GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS)) == 0)
+		return 0;
+	if (secrets_fd(&moved, err) == -1)
+		return -1;
+	if ((need & GB_CONFIG_NEED_KEYS) != 0) {
+		if (secret_get(env, moved, "API_KEYS", &v, err) == -1 ||
+		    list_of("API_KEYS", v, "", 1, &c->api_keys, err) == -1)
+			goto out;
+		free(v);
+		v = NULL;
+	}
+	if ((need & GB_CONFIG_NEED_TOKENS) != 0) {
+		if (secret_get(env, moved, "ALLOWED_TOKENS", &v, err) == -1 ||
+		    list_of("ALLOWED_TOKENS", v, "", 1, &c->allowed_tokens,
+		    err) == -1)
+			goto out;
+		free(v);
+		v = NULL;
+		if (secret_get(env, moved, "AUTH_TOKEN", &v, err) == -1)
+			goto out;
+		if (v == NULL || *v == '\0') {
+			free(v);
+			v = strdup(c->allowed_tokens.v[0]);
+		}
+		if ((c->auth_token = v) == NULL) {
+			gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+			goto out;
+		}
+		v = NULL;
+	}
+	rc = 0;
+out:
+	free(v);
+	gb_env_close(moved);
+	return rc;
+}
+
 int
 gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 {
@@ -447,14 +697,9 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	memset(c, 0, sizeof(*c));
 	if ((env = gb_env_open(err)) == NULL)
 		return -1;
-	if (get_list(env, "API_KEYS", "", need & GB_CONFIG_NEED_KEYS,
-	    &c->api_keys, err) == -1 ||
-	    get_list(env, "ALLOWED_TOKENS", "", need & GB_CONFIG_NEED_TOKENS,
-	    &c->allowed_tokens, err) == -1 ||
+	if (get_secrets(c, env, need, err) == -1 ||
 	    get_list(env, "MODEL_SEARCH", "[\"gemini-2.0-flash-exp\"]", 0,
 	    &c->model_search, err) == -1 ||
-	    get_str(env, "AUTH_TOKEN", c->allowed_tokens.n ?
-	    c->allowed_tokens.v[0] : NULL, &c->auth_token, err) == -1 ||
 	    get_str(env, "BASE_URL",
 	    "https://generativelanguage.googleapis.com/v1beta", &c->base_url,
 	    err) == -1 ||
@@ -575,6 +820,23 @@ fail:
 	gb_env_close(env);
 	gb_config_free(c);
 	return -1;
+}
+
+const char *
+gb_log_prio(enum gb_loglevel l)
+{
+	static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };
+	unsigned long long dev, ino;
+	const char *js;
+	struct stat st;
+
+	if ((js = getenv("JOURNAL_STREAM")) == NULL ||
+	    sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1 ||
+	    (unsigned long long)st.st_dev != dev ||
+	    (unsigned long long)st.st_ino != ino)
+		return "";
+	return (unsigned)l < GB_NELEM(prio) ? prio[l] : "";
 }
 
 void

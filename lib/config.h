@@ -1,7 +1,9 @@
 /*
  * config.h - the configuration every tool reads: the process environment
  * first, then a .env file (ENV_FILE, default ./.env) for what the
- * environment does not set. Names and defaults: gemini-balance(7).
+ * environment does not set (or sets empty); the secrets also from
+ * systemd credentials and a descriptor (config.c). Names and defaults:
+ * gemini-balance(7).
  */
 #ifndef GB_CONFIG_H
 #define GB_CONFIG_H
@@ -20,6 +22,13 @@ enum gb_loglevel {
 	GB_LOG_INFO,
 	GB_LOG_DEBUG
 };
+
+/*
+ * The prefix a log line of that level starts with: "<3>" error, "<4>"
+ * warning, "<6>" info, "<7>" debug when standard error is the journal
+ * ($JOURNAL_STREAM names its device and inode, sd-daemon(3)), else "".
+ */
+const char	*gb_log_prio(enum gb_loglevel);
 
 struct gb_config {
 	struct gb_strlist api_keys;		/* API_KEYS */
@@ -55,6 +64,16 @@ struct gb_config {
 #define GB_CONFIG_NEED_KEYS	0x1	/* API_KEYS must be set, non-empty */
 #define GB_CONFIG_NEED_TOKENS	0x2	/* ALLOWED_TOKENS must be set */
 
+/*
+ * The secrets: read from $CREDENTIALS_DIRECTORY/NAME first, then from
+ * the descriptor named by the variable GB_SECRETS_FD, then as any other
+ * setting; a process that holds them only in memory hands them on that
+ * way (gb_env_memfd) rather than in the environment.
+ */
+#define GB_SECRET_NAMES	{ "API_KEYS", "ALLOWED_TOKENS", "AUTH_TOKEN" }
+#define GB_NSECRETS	3
+#define GB_SECRETS_FD	"GB_SECRETS_FD"
+
 int	 gb_config_load(struct gb_config *, unsigned, struct gb_err *);
 void	 gb_config_free(struct gb_config *);
 
@@ -69,6 +88,13 @@ struct gb_env	*gb_env_parse(const char *, size_t, const char *,
 		    struct gb_err *);
 const char	*gb_env_get(const struct gb_env *, const char *);
 void		 gb_env_close(struct gb_env *);
+/*
+ * A sealed memfd (close-on-exec) holding NAME="VALUE" lines for the
+ * names whose value is not NULL, as gb_env_parse reads them: the
+ * descriptor, or -1 with errno.
+ */
+int		 gb_env_memfd(const char *const *, const char *const *,
+		    size_t);
 int	 gb_config_parse_list(const char *, const char *, struct gb_strlist *,
 	    struct gb_err *);
 int	 gb_config_parse_bool(const char *, const char *, int *,

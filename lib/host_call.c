@@ -51,6 +51,7 @@ struct cjob {
 	char			 path[GB_PROTO_ARG];
 	char			 pin[GB_PROTO_KEYID];
 	char			 hdrs[GB_PROTO_HDRS];
+	char			 rid[GB_PROTO_RID];	/* request id */
 	int			 stream;
 };
 
@@ -170,7 +171,15 @@ sink_log(void *arg, enum gb_upstream_loglevel l, const char *msg)
 	struct cjob *c = arg;
 	struct gb_host *h = gb_hostjob_host(c->j);
 
-	if ((int)l <= (int)gb_host_config(h)->log_level)
+	char line[GB_ERR_MSGSIZE + GB_PROTO_RID + 8];
+
+	if ((int)l > (int)gb_host_config(h)->log_level)
+		return;
+	/* the request's id, as gb-serve's line for it has it */
+	if (c->rid[0] != '\0') {
+		snprintf(line, sizeof(line), "%s id=%s", msg, c->rid);
+		gb_host_say(h, line);
+	} else
 		gb_host_say(h, msg);
 }
 
@@ -298,6 +307,10 @@ call_start(struct gb_hostjob *j, const struct gb_msg_job *job)
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		gb_hostjob_done(j, GB_EXIT_TEMP, "out of memory");
 		return;
+	}
+	if (strnlen(job->rid, sizeof(job->rid)) < sizeof(job->rid) &&
+	    strspn(job->rid, "0123456789abcdef") == strlen(job->rid)) {
+		memcpy(c->rid, job->rid, sizeof(c->rid));
 	}
 	c->j = j;
 	snprintf(c->method, sizeof(c->method), "%s", job->mode);

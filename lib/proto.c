@@ -85,7 +85,8 @@ msg_ok(const struct gb_msg *m, size_t len)
 		    memchr(m->u.job.model, '\0', sizeof(m->u.job.model)) &&
 		    memchr(m->u.job.arg, '\0', sizeof(m->u.job.arg)) &&
 		    memchr(m->u.job.pin, '\0', sizeof(m->u.job.pin)) &&
-		    memchr(m->u.job.hdrs, '\0', sizeof(m->u.job.hdrs));
+		    memchr(m->u.job.hdrs, '\0', sizeof(m->u.job.hdrs)) &&
+		    memchr(m->u.job.rid, '\0', sizeof(m->u.job.rid));
 	case GB_MSG_HEAD:
 		return len == GB_MSG_HDR + sizeof(m->u.head) &&
 		    memchr(m->u.head.key, '\0', sizeof(m->u.head.key)) &&

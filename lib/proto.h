@@ -33,6 +33,7 @@
 #define GB_PROTO_ARG	2048	/* a path or id, NUL included */
 #define GB_PROTO_META	3072	/* a meta object, NUL included */
 #define GB_PROTO_KEYID	24	/* a key's state id (16 hex), NUL included */
+#define GB_PROTO_RID	16	/* a request id, NUL included */
 #define GB_PROTO_HDRS	1024	/* header lines "Name: value\n", NUL
 				   included */
 
@@ -77,6 +78,8 @@ struct gb_msg_job {
 						   use, by state id, or "" */
 	char		hdrs[GB_PROTO_HDRS];	/* gb-call -H: X-Goog-Upload-*
 						   and Content-Type lines */
+	char		rid[GB_PROTO_RID];	/* the request's id, for the
+						   job's diagnostics, or "" */
 };
 
 struct gb_msg_head {

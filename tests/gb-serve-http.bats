@@ -518,7 +518,7 @@ took_between() {
 	    "$(url /v1/chat/completions)" -d '{"model":"logme","messages":[{"role":"user","content":"hi"}]}'
 	local n=$output key
 	key=$(upstream_request 1 .key)
-	run -0 grep -c "POST /v1/chat/completions 200 [0-9]*ms model=logme key=${key:0:6}…${key: -4} bytes=$n\$" "$SERVE_LOG"
+	run -0 grep -c "POST /v1/chat/completions 200 [0-9]*ms model=logme key=${key:0:6}…${key: -4} bytes=$n client=127.0.0.1:[0-9]* id=[0-9a-f]\{12\}\$" "$SERVE_LOG"
 	assert_output 1
 	run -1 grep -e tok-user -e tok-admin -e AIzaSyAAAA -e AIzaSyBBBB "$SERVE_LOG"
 }

@@ -291,9 +291,15 @@ with open(sys.argv[2], "w") as f:
 	[ "$stderr" = "gb-serve: no socket to serve: give -l address, or start under systemd socket activation or inetd" ]
 	run -100 --separate-stderr gb-serve -l nonsense
 	[ "$stderr" = "gb-serve: nonsense: expected host:port" ]
+	# not taken modulo 65536 (80000 would listen on 14464)
+	run -100 --separate-stderr gb-serve -l 127.0.0.1:80000
+	[ "$stderr" = "gb-serve: 127.0.0.1:80000: port 80000 is too large (allowed 0 to 65535)" ]
+	run -100 --separate-stderr gb-serve -l 127.0.0.1:http
+	[ "$stderr" = "gb-serve: 127.0.0.1:http: port http is invalid (allowed 0 to 65535)" ]
 }
 
-@test "make run without a .env says what to put there and fails" {
+@test "make run without a .env or the settings says what to put there and fails" {
+	unset API_KEYS ALLOWED_TOKENS
 	run -2 --separate-stderr env ENV_FILE="$BATS_TEST_TMPDIR/none.env" \
 	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run
 	[[ $stderr == *'API_KEYS=["AIzaSy...your-first-key","AIzaSy...your-second-key"]'* ]]
@@ -328,6 +334,48 @@ with open(sys.argv[2], "w") as f:
 	stop_other "$SERVE_PID"
 	SERVE_PID=
 	wait "$makepid" || true
+}
+
+@test "make run with the settings in the environment alone serves a chat completion" {
+	local b=build
+	[ "${SANITIZE:-}" = 1 ] && b=build-san
+	[ -x "$BATS_TEST_DIRNAME/../$b/bin/gb-convert" ] ||
+	    skip "gb-convert is not built in $b yet"
+	mkdir empty
+	cd empty
+	[ ! -e .env ]
+	SERVE_PORT=$(free_port)
+	API_KEYS='["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]' ALLOWED_TOKENS=tok-env \
+	    STATE_DIRECTORY=$BATS_TEST_TMPDIR/state GB_LISTEN=127.0.0.1:$SERVE_PORT \
+	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run \
+	    2>run.log 3>&- &
+	makepid=$!
+	wait_port "$SERVE_PORT"
+	SERVE_PID=$(children_of "$makepid")
+	run -0 curl -sS -H 'Authorization: Bearer tok-env' "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+	run -0 jq -r '.choices[0].message.content' <<<"$output"
+	assert_output 'echo: hi'
+	stop_other "$SERVE_PID"
+	SERVE_PID=
+	wait "$makepid" || true
+}
+
+@test "an empty variable does not hide .env's value (systemd-socket-activate -E NAME)" {
+	printf 'API_KEYS=["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]\nALLOWED_TOKENS=tok-file\n' > .env
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN
+	# gb-serve(8)'s first example: -E names variables this shell lacks
+	SERVE_PORT=$(free_port)
+	systemd-socket-activate -l "127.0.0.1:$SERVE_PORT" -E API_KEYS \
+	    -E ALLOWED_TOKENS -E STATE_DIRECTORY -E BASE_URL \
+	    "$GB_BIN/gb-serve" 2>>"$SERVE_LOG" 3>&- &
+	SERVE_PID=$!
+	wait_port "$SERVE_PORT"
+	run -0 curl -sS -H 'Authorization: Bearer tok-file' "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
+	run -0 jq -r '.choices[0].message.content' <<<"$output"
+	assert_output 'echo: hi'
+	API_KEYS= run -0 gb-keys list --json
 }
 
 @test "LOG_LEVEL=debug logs bodies with every key and token masked" {

@@ -1,6 +1,6 @@
 #!/bin/sh
-# make run: serve on 127.0.0.1:8000 (GB_LISTEN to change it) from ./.env
-# (or $ENV_FILE), through systemd-socket-activate as systemd would, or
+# make run: serve on 127.0.0.1:8000 (GB_LISTEN to change it) with the
+# settings of the environment and ./.env (or $ENV_FILE), through systemd-socket-activate as systemd would, or
 # with gb-serve -l when that is not installed.
 #
 #	tests/run.sh BINDIR
@@ -9,10 +9,14 @@ bin=$1
 listen=${GB_LISTEN:-127.0.0.1:8000}
 env=${ENV_FILE:-./.env}
 
-if [ ! -f "$env" ]; then
+# the settings may be in the environment alone: only when they are
+# missing there and no .env is at hand, say what to put where
+if ! "$bin/gb-serve" -n 2>/dev/null && [ ! -f "$env" ]; then
 	cat >&2 <<'MSG'
-make run: no .env file here. Create one with at least these two lines
-(your Gemini API keys, and the tokens your clients will send):
+make run: API_KEYS and ALLOWED_TOKENS are set neither in the environment
+nor in a .env file here. Create ./.env with at least these two lines
+(your Gemini API keys, and the tokens your clients will send), or export
+them:
 
   API_KEYS=["AIzaSy...your-first-key","AIzaSy...your-second-key"]
   ALLOWED_TOKENS=["choose-a-client-token"]
@@ -44,7 +48,7 @@ done
 # the configuration now, so a mistake shows here and not at the first
 # request
 "$bin/gb-serve" -n || exit 1
-echo "make run: serving on http://$listen (configuration from $env; Ctrl-C stops)" >&2
+echo "make run: serving on http://$listen (configuration from the environment and $env; Ctrl-C stops)" >&2
 if command -v systemd-socket-activate >/dev/null 2>&1; then
 	exec systemd-socket-activate -l "$listen" "$@" "$bin/gb-serve"
 fi

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -122,8 +124,8 @@ srv_shortage(struct srv *srv, const char *where, int e)
 	if (srv->last_shortage != 0 && now - srv->last_shortage < 1000000)
 		return;
 	srv->last_shortage = now;
-	fprintf(stderr, "gb-serve: %s: %s (%d connections open); answering "
-	    "503\n", where, strerror(e), srv->nconn);
+	fprintf(stderr, "%sgb-serve: %s: %s (%d connections open); answering "
+	    "503\n", gb_log_prio(GB_LOG_WARN), where, strerror(e), srv->nconn);
 	fflush(stderr);
 }
 
@@ -176,7 +178,8 @@ rq_debug(const struct rq *rq, const char *label, const char *p, size_t n)
 		p = "", n = 0;
 	if ((f = open_memstream(&line, &len)) == NULL)
 		return;
-	fprintf(f, "gb-serve: debug %s: ", label);
+	fprintf(f, "%sgb-serve: debug %s: ", gb_log_prio(GB_LOG_DEBUG),
+	    label);
 	put_masked(rq->cfg, f, p, n);
 	fputc('\n', f);
 	if (fclose(f) == 0)
@@ -185,21 +188,42 @@ rq_debug(const struct rq *rq, const char *label, const char *p, size_t n)
 	fflush(stderr);
 }
 
+/* The client's address, as host:port ([v6]:port), or "-". */
+static void
+peer(int fd, char *out, size_t sz)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv,
+	    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(out, sz, "-");
+	else
+		snprintf(out, sz, ss.ss_family == AF_INET6 ? "[%s]:%s" :
+		    "%s:%s", host, serv);
+}
+
 static void
 log_request(struct conn *c, const struct rq *rq)
 {
 	const struct gb_http_req *req = &c->req;
-	char ts[32];
+	char ts[32], client[NI_MAXHOST + NI_MAXSERV + 4];
 
 	if (c->cfg->c.log_level < GB_LOG_INFO)
 		return;
 	stamp(ts, sizeof(ts));
-	fprintf(stderr, "gb-serve: %s %s %s %d %llums model=%s key=%s "
-	    "bytes=%lld%s%s%s\n", ts, req->method != NULL ? req->method : "-",
+	peer(c->rfd, client, sizeof(client));
+	fprintf(stderr, "%sgb-serve: %s %s %s %d %llums model=%s key=%s "
+	    "bytes=%lld client=%s id=%s%s%s%s\n", gb_log_prio(GB_LOG_INFO), ts,
+	    req->method != NULL ? req->method : "-",
 	    rq != NULL && rq->path[0] != '\0' ? rq->path : "-", req->status,
 	    (unsigned long long)((now_usec(c->srv) - c->t0) / 1000),
 	    rq != NULL && rq->model[0] != '\0' ? rq->model : "-",
 	    rq != NULL && rq->key[0] != '\0' ? rq->key : "-", req->sent,
+	    client, rq != NULL && rq->rid[0] != '\0' ? rq->rid : "-",
 	    rq != NULL && rq->fail[0] != '\0' ? " error=\"" : "",
 	    rq != NULL ? rq->fail : "",
 	    rq != NULL && rq->fail[0] != '\0' ? "\"" : "");
@@ -426,13 +450,21 @@ run(struct conn *c)
 static struct rq *
 rq_new(struct conn *c)
 {
+	unsigned char r[6];
 	struct rq *rq;
 	const char *q;
+	size_t i;
 
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
 	rq->conn = c;
 	rq->srv = c->srv;
+	/* an id the request's lines share: 48 random bits, in hex */
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		memset(r, 0, sizeof(r));
+	r[0] ^= (unsigned char)++c->srv->next_rid;
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(rq->rid + 2 * i, 3, "%02x", r[i]);
 	rq->cfg = &c->cfg->c;
 	rq->req = &c->req;
 	if (c->req.target != NULL) {

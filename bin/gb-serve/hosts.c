@@ -38,8 +38,6 @@
 #define GONE_WAIT	5	/* seconds from the queue's end to the exit */
 #define READSIZE	65536
 
-extern char **environ;
-
 struct host {
 	struct srv		*srv;
 	enum gb_tool		 tool;
@@ -240,7 +238,8 @@ host_gone(struct host *h)
 		snprintf(msg, sizeof(msg), "%s host ended",
 		    tool_names[tool_slot(h->tool)]);
 	if (h->njobs > 0)
-		fprintf(stderr, "gb-serve: %s with %zu job%s in flight\n",
+		fprintf(stderr, "%sgb-serve: %s with %zu job%s in flight\n",
+		    gb_log_prio(GB_LOG_WARN),
 		    msg, h->njobs, h->njobs == 1 ? "" : "s");
 	h->busy++;
 	for (i = 0; i < TABSZ; i++)
@@ -421,6 +420,7 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	struct host *h;
 	char prog[PATH_MAX + 32];
 	const char *name = tool_names[tool_slot(tool)];
+	struct toolenv te;
 	char *argv[3];
 	int sv[2], e;
 	pid_t pid;
@@ -432,8 +432,15 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
+	if (toolenv_make(&te, &srv->cfg->c, tool, 4) == -1) {
+		e = errno;
+		free(h);
+		errno = e;
+		return NULL;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		e = errno;
+		toolenv_free(&te);
 		free(h);
 		errno = e;
 		return NULL;
@@ -447,19 +454,20 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-	/* nothing else gb-serve inherited or holds */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	toolenv_fds(&te, &fa, 4);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF);
-	e = posix_spawn(&pid, prog, &fa, &at, argv, environ);
+	e = posix_spawn(&pid, prog, &fa, &at, argv, te.envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	toolenv_free(&te);
 	close(sv[1]);
 	if (e != 0) {
-		fprintf(stderr, "gb-serve: cannot start %s: %s\n", prog,
+		fprintf(stderr, "%sgb-serve: cannot start %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), prog,
 		    strerror(e));
 		close(sv[0]);
 		free(h);
@@ -475,7 +483,8 @@ host_spawn(struct srv *srv, enum gb_tool tool)
 	    h) < 0 ||
 	    sd_event_add_child(srv->ev, &h->child, pid, WEXITED, on_child,
 	    h) < 0) {
-		fprintf(stderr, "gb-serve: cannot watch %s\n", name);
+		fprintf(stderr, "%sgb-serve: cannot watch %s\n",
+		    gb_log_prio(GB_LOG_ERROR), name);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		h->pid = 0;
@@ -708,6 +717,7 @@ job_start(struct rq *rq, const struct gb_msg_job *mj, const char *data,
 	m.type = GB_MSG_JOB;
 	m.id = j->id;
 	m.u.job = *mj;
+	snprintf(m.u.job.rid, sizeof(m.u.job.rid), "%s", rq->rid);
 	m.u.job.fds = (fds[0] >= 0 ? GB_JOB_IN : 0) |
 	    (fds[1] >= 0 ? GB_JOB_OUT : 0);
 	/* the descriptors are the queue's from here on, sent or not */

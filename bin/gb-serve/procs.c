@@ -40,8 +40,96 @@ struct proc {
 	sd_event_source		*sidesrc, *errsrc, *child;
 	struct gb_buf		 sidebuf, errbuf;
 	enum gb_tool		 tool;
+	char			 rid[GB_PROTO_RID];	/* its request's */
 };
 
+
+/* ---- what a tool gets from gb-serve: its environment, its secrets ---- */
+
+/* Variables no tool inherits: the secrets and where they come from. */
+static int
+withheld(const char *e)
+{
+	static const char *const names[] = { "API_KEYS", "ALLOWED_TOKENS",
+	    "AUTH_TOKEN", GB_SECRETS_FD, "CREDENTIALS_DIRECTORY" };
+	size_t i, l;
+
+	for (i = 0; i < GB_NELEM(names); i++) {
+		l = strlen(names[i]);
+		if (strncmp(e, names[i], l) == 0 && e[l] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+int
+toolenv_make(struct toolenv *te, const struct gb_config *c, enum gb_tool t,
+    int fdnum)
+{
+	const char *name = "API_KEYS";
+	json_t *a;
+	char *v = NULL;
+	size_t i, n;
+
+	memset(te, 0, sizeof(*te));
+	te->fd = -1;
+	/* gb-call (and gb-keys) need the keys; nothing needs the tokens */
+	if (t == GB_TOOL_CALL || t == GB_TOOL_KEYS) {
+		if ((a = json_array()) == NULL)
+			return -1;
+		for (i = 0; i < c->api_keys.n; i++)
+			json_array_append_new(a, json_string(c->api_keys.v[i]));
+		v = json_dumps(a, JSON_COMPACT);
+		json_decref(a);
+		if (v == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		te->fd = gb_env_memfd(&name, (const char *const *)&v, 1);
+		free(v);
+		if (te->fd == -1)
+			return -1;
+		snprintf(te->var, sizeof(te->var), "%s=%d", GB_SECRETS_FD,
+		    fdnum);
+		te->fdnum = fdnum;
+	}
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	if ((te->envp = calloc(n + 2, sizeof(*te->envp))) == NULL) {
+		toolenv_free(te);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = n = 0; environ[i] != NULL; i++)
+		if (!withheld(environ[i]))
+			te->envp[n++] = environ[i];
+	if (te->fd >= 0)
+		te->envp[n++] = te->var;
+	te->envp[n] = NULL;
+	return 0;
+}
+
+void
+toolenv_fds(const struct toolenv *te, posix_spawn_file_actions_t *fa,
+    int from)
+{
+	if (te->fd >= 0) {
+		posix_spawn_file_actions_adddup2(fa, te->fd, te->fdnum);
+		from = te->fdnum + 1;
+	}
+	/* nothing else gb-serve inherited or holds */
+	posix_spawn_file_actions_addclosefrom_np(fa, from);
+}
+
+void
+toolenv_free(struct toolenv *te)
+{
+	free(te->envp);
+	te->envp = NULL;
+	if (te->fd >= 0)
+		close(te->fd);
+	te->fd = -1;
+}
 
 /*
  * The side channel ended: gb-call's status line is the job's HEAD (it
@@ -95,14 +183,23 @@ maybe_done(struct job *j)
 {
 	struct proc *p = j->proc;
 	struct gb_msg m;
+	const char *prio, *l, *e;
 	char *nl, *msg;
 	int code;
 
 	if (p->pid != 0 || p->side >= 0 || p->err >= 0)
 		return;
 	if (p->errbuf.len > 0) {
-		fprintf(stderr, "%.*s%s", (int)p->errbuf.len, p->errbuf.data,
-		    p->errbuf.data[p->errbuf.len - 1] == '\n' ? "" : "\n");
+		/* a tool's diagnostics: warnings, each line its own */
+		prio = gb_log_prio(GB_LOG_WARN);
+		for (l = p->errbuf.data; l < p->errbuf.data + p->errbuf.len;
+		    l = e + 1) {
+			if ((e = memchr(l, '\n', (size_t)(p->errbuf.data +
+			    p->errbuf.len - l))) == NULL)
+				e = p->errbuf.data + p->errbuf.len;
+			fprintf(stderr, "%s%.*s%s%s\n", prio, (int)(e - l), l,
+			    p->rid[0] != '\0' ? " id=" : "", p->rid);
+		}
 		fflush(stderr);
 	}
 	/* (a buffer reserved but never read into is not terminated) */
@@ -281,6 +378,7 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	sigset_t none, all;
 	struct proc *p;
 	char prog[PATH_MAX + 32], num[16], *av[AV_MAX], hb[GB_PROTO_HDRS];
+	struct toolenv te;
 	int sp[2] = { -1, -1 }, ep[2] = { -1, -1 }, side, e;
 
 	if (argv_of(mj, av, num, hb) == -1 ||
@@ -295,10 +393,13 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 	}
 	p->side = p->err = -1;
 	p->tool = (enum gb_tool)mj->tool;
+	if (j->rq != NULL)
+		snprintf(p->rid, sizeof(p->rid), "%s", j->rq->rid);
 	gb_buf_init(&p->sidebuf, SIDE_MAX);
 	gb_buf_init(&p->errbuf, ERR_MAX);
 	side = mj->tool == GB_TOOL_CALL ? 4 : 3;
-	if (pipe2(sp, O_CLOEXEC) == -1 || pipe2(ep, O_CLOEXEC) == -1) {
+	if (pipe2(sp, O_CLOEXEC) == -1 || pipe2(ep, O_CLOEXEC) == -1 ||
+	    toolenv_make(&te, &srv->cfg->c, p->tool, side + 1) == -1) {
 		e = errno;
 		goto fail;
 	}
@@ -317,23 +418,24 @@ proc_start(struct srv *srv, struct job *j, const struct gb_msg_job *mj,
 		    O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	posix_spawn_file_actions_adddup2(&fa, sp[1], side);
-	/* nothing else gb-serve inherited or holds */
-	posix_spawn_file_actions_addclosefrom_np(&fa, side + 1);
+	toolenv_fds(&te, &fa, side + 1);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF);
-	e = posix_spawn(&p->pid, prog, &fa, &at, av, environ);
+	e = posix_spawn(&p->pid, prog, &fa, &at, av, te.envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	toolenv_free(&te);
 	close_fd(&sp[1]);
 	close_fd(&ep[1]);
 	close_fd(&fds[0]);
 	close_fd(&fds[1]);
 	if (e != 0) {
 		p->pid = 0;
-		fprintf(stderr, "gb-serve: cannot run %s: %s\n", prog,
+		fprintf(stderr, "%sgb-serve: cannot run %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), prog,
 		    strerror(e));
 		goto fail;
 	}

@@ -97,7 +97,8 @@ remember(struct rq *rq, const char *name, const char *id, const json_t *o)
 		exp = now + lifetime(name);
 	gb_err_clear(&err);
 	if (gb_affinity_put(rq->cfg->state_dir, name, id, exp, &err) == -1)
-		fprintf(stderr, "gb-serve: key affinity: %s: %s\n", name,
+		fprintf(stderr, "%sgb-serve: key affinity: %s: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), name,
 		    err.msg);
 }
 

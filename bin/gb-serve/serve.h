@@ -13,6 +13,7 @@
 #define GB_SERVE_H
 
 #include <limits.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -136,6 +137,25 @@ void		 hosts_free(struct srv *);
 
 /* ---- procs.c: a job as a process of its own ---- */
 
+/*
+ * What a tool gb-serve starts gets: gb-serve's environment without the
+ * secrets (nor GB_SECRETS_FD, CREDENTIALS_DIRECTORY), and those it needs
+ * (gb-call, gb-keys: API_KEYS) on a sealed memfd, put at descriptor
+ * fdnum in the child and named by GB_SECRETS_FD there.
+ */
+struct toolenv {
+	char	**envp;
+	char	  var[32];
+	int	  fd, fdnum;
+};
+
+int		 toolenv_make(struct toolenv *, const struct gb_config *,
+		    enum gb_tool, int);
+/* Its descriptors for posix_spawn; from: the first one to close. */
+void		 toolenv_fds(const struct toolenv *,
+		    posix_spawn_file_actions_t *, int);
+void		 toolenv_free(struct toolenv *);
+
 struct proc;
 
 /*
@@ -172,6 +192,7 @@ struct srv {
 	struct host		*hosts[NTOOLS];	/* current */
 	struct host		*retired;	/* let go, still running */
 	uint32_t		 next_id;
+	unsigned		 next_rid;
 	struct conn		*conns;
 	struct conn		*dead;		/* closed, freed next turn */
 	int			 nproc;		/* tools running as processes */
@@ -215,6 +236,7 @@ struct rq {
 	char			 model[GB_PROTO_MODEL];	/* for the log */
 	char			 key[GB_MASK_SIZE];	/* for the log */
 	char			 fail[96];	/* why it failed, for the log */
+	char			 rid[GB_PROTO_RID];	/* the request's id */
 	/* the handlers' state */
 	struct job		*job[4];
 	json_t			*meta;

@@ -35,7 +35,7 @@ import threading
 MSG_JOB, MSG_HEAD, MSG_META, MSG_DONE = 1, 2, 3, 4
 TOOLS = {"convert": 1, "call": 2, "sse": 3, "keys": 4}
 FLAGS = {"stream": 1, "native": 2, "usage": 4, "base64": 8}
-JOB = struct.Struct("=IIIIIi32s256s2048s24s1024s")  # type id | tool flags fds num ...
+JOB = struct.Struct("=IIIIIi32s256s2048s24s1024s16s")  # type id | tool flags fds num ...
 HEAD = struct.Struct("=IIiiq32s")  # the union starts at offset 8
 DONE = struct.Struct("=IIi512s")
 HDR = struct.Struct("=II")
@@ -58,7 +58,8 @@ def job_msg(jid, words, fds=3):
     return JOB.pack(MSG_JOB, jid, tool, flags, fds, int(opt["num"]),
                     opt["mode"].encode(), opt["model"].encode(),
                     opt["arg"].encode(), opt["pin"].encode(),
-                    opt["hdrs"].replace("\\n", "\n").encode())
+                    opt["hdrs"].replace("\\n", "\n").encode(),
+                    opt.get("rid", "").encode())
 
 
 def read_reply(sock):
