@@ -49,9 +49,9 @@ teardown() {
 	redis_stop
 }
 
-# load N: N chat requests, alternately to A and B, 8 at a time; prints
+# spread N: N chat requests, alternately to A and B, 8 at a time; prints
 # each answer's status, one a line
-load() {
+spread() {
 	python3 - "$1" "$A_PORT" "$B_PORT" <<'PY'
 import sys, json, urllib.request, urllib.error
 from concurrent.futures import ThreadPoolExecutor
@@ -89,7 +89,7 @@ used() {
 }
 
 @test "1,000 chats over two gb-serve sharing Redis use each of 5 keys 200 ± 2 times" {
-	run -0 load 1000
+	run -0 spread 1000
 	[ "$(grep -c '^200$' <<<"$output")" -eq 1000 ]
 	run -0 used
 	[ "${#lines[@]}" -eq 5 ]
@@ -121,7 +121,7 @@ used() {
 }
 
 @test "Redis killed under load: every request answered, the fallback logged once, shared again after a restart" {
-	load 200 >"$BATS_TEST_TMPDIR/load.out" &
+	spread 200 >"$BATS_TEST_TMPDIR/load.out" &
 	lp=$!
 	upstream_requests 40 >/dev/null
 	port=$REDIS_PORT
