@@ -25,7 +25,8 @@ RUN make install PREFIX=/usr/local DESTDIR=/out
 FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	libcurl4 libjansson4 libsystemd0 libmp3lame0 ca-certificates curl \
+	libcurl4 libjansson4 libsystemd0 libmp3lame0 libhiredis0.14 \
+	ca-certificates curl \
 	>/dev/null \
 	&& rm -rf /var/lib/apt/lists/* \
 	&& useradd --system --home-dir /var/lib/gemini-balance \

@@ -37,6 +37,8 @@ DEP_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl jansson libsystemd 2>/dev/nul
 # MP3 encoding for /v1/audio/speech (lib/audio.c): LAME has no .pc file
 # on every system, so it is named directly
 DEP_LIBS   += -lmp3lame
+# The shared key state on Redis (lib/redis.c): Debian's hiredis 0.14
+DEP_LIBS   += -lhiredis
 
 ALL_CFLAGS  = $(WARN) -pthread -D_GNU_SOURCE -Ilib $(DEP_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS) -pthread -Wl,--as-needed

@@ -5,6 +5,7 @@
  * prints tables and JSON, and does the upstream calls of "check".
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,9 @@ main(int argc, char *argv[])
 		return fail(&err);
 	}
 	gb_keys_set_wait(k, (long)wait * 1000);
+	/* a shared state (KEY_STATE) or nothing: never the local copy */
+	gb_keys_set_fallback(k, 0);
+	signal(SIGPIPE, SIG_IGN);
 
 	rc = GB_EXIT_OK;
 	if (argc >= 1 && op != LIST &&

@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "gb.h"
+#include "redis.h"
 #include "gb-serve/serve.h"
 
 #define STOP_GRACE	30	/* seconds in-flight requests get on SIGTERM */
@@ -215,6 +216,17 @@ tool_dir(char *out, size_t sz)
 static void
 state_backend(const struct gb_config *c, char *out, size_t sz)
 {
+	struct gb_redis_url u;
+	struct gb_err err;
+	char shown[GB_REDIS_HOST_MAX + 64];
+
+	gb_err_clear(&err);
+	if (c->key_state != NULL &&
+	    gb_redis_url_parse(c->key_state, &u, &err) == 0) {
+		snprintf(out, sz, "redis %s", gb_redis_url_show(&u, shown,
+		    sizeof(shown)));
+		return;
+	}
 	snprintf(out, sz, "file %s/keys.state", c->state_dir != NULL ?
 	    c->state_dir : ".");
 }

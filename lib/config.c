@@ -31,6 +31,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "redis.h"
 #include "io.h"
 #include "proxy.h"
 #include "voice.h"
@@ -709,6 +710,7 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	    &c->proxies_hash, err) == -1 ||
 	    get_str(env, "STATE_DIRECTORY", "./state", &c->state_dir,
 	    err) == -1 ||
+	    get_str(env, "KEY_STATE", NULL, &c->key_state, err) == -1 ||
 	    get_bool(env, "TOOLS_CODE_EXECUTION_ENABLED", 0,
 	    &c->code_execution, err) == -1 ||
 	    get_bool(env, "SHOW_SEARCH_LINK", 1, &c->show_search_link,
@@ -775,6 +777,20 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 			    sizeof(shown)));
 			goto fail;
 		}
+
+	/* KEY_STATE: "file" (the default) or a Redis URL */
+	if (c->key_state != NULL) {
+		struct gb_redis_url ru;
+		int rc = gb_redis_url_parse(c->key_state, &ru, err);
+
+		explicit_bzero(&ru, sizeof(ru));
+		if (rc == -1)
+			goto fail;
+		if (rc == 1) {
+			free(c->key_state);
+			c->key_state = NULL;
+		}
+	}
 
 	lv = gb_env_get(env, "LOG_LEVEL");
 	if (lv == NULL || *lv == '\0' || strcasecmp(lv, "info") == 0)
@@ -851,6 +867,7 @@ gb_config_free(struct gb_config *c)
 	gb_strlist_free(&c->proxies);
 	gb_strlist_free(&c->image_models);
 	free(c->state_dir);
+	free(c->key_state);
 	free(c->tts_model);
 	free(c->tts_voice);
 	free(c->image_model);

@@ -41,6 +41,7 @@ struct gb_config {
 	int	 proxies_hash;			/* PROXIES_USE_CONSISTENCY_
 						   HASH_BY_API_KEY */
 	char	*state_dir;			/* STATE_DIRECTORY (first entry) */
+	char	*key_state;			/* KEY_STATE, or NULL: file */
 	int	 code_execution;		/* TOOLS_CODE_EXECUTION_ENABLED */
 	int	 show_search_link;		/* SHOW_SEARCH_LINK */
 	int	 show_thinking;			/* SHOW_THINKING_PROCESS */

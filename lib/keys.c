@@ -43,6 +43,7 @@
 #include "buf.h"
 #include "io.h"
 #include "keys.h"
+#include "keys_redis.h"
 #include "mask.h"
 
 #define STATE_FILE	"keys.state"
@@ -115,7 +116,18 @@ struct gb_keys {
 	struct gb_buf	 rbuf;		/* a whole file */
 	struct gb_buf	 wbuf;		/* a whole new file */
 	char		 notice[GB_ERR_MSGSIZE];
+	/* the shared state (KEY_STATE=redis://...), or NULL */
+	struct gb_keys_redis *rd;
+	int		 fallback;	/* to the file when unreachable */
+	char		 rnotice[GB_ERR_MSGSIZE];
 };
+
+static int	shared_begin(struct gb_keys *, struct gb_err *);
+static int	shared_end(struct gb_keys *, int, struct gb_err *);
+static int	shared_update(struct gb_keys *, size_t, enum gb_key_outcome,
+		    const char *, time_t, int, const char *, struct gb_err *);
+static int	shared_load(struct gb_keys *, struct gb_err *);
+static int	file_load(struct gb_keys *, struct gb_err *);
 
 /*
  * SipHash-2-4 (Aumasson and Bernstein), 64-bit output, written from the
@@ -219,6 +231,7 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	size_t i, total = 0, len, h, tabsize;
 	uint64_t id, *le;
 	char *p;
+	int rc;
 
 	if (cfg->api_keys.n == 0) {
 		gb_err_set(err, GB_EXIT_USAGE, 0, "API_KEYS is empty");
@@ -276,6 +289,22 @@ gb_keys_open(const struct gb_config *cfg, struct gb_err *err)
 	tohex(siphash(idkey, le, k->n * sizeof(*le)), k->digest);
 	free(le);
 
+	/* KEY_STATE=redis://...: the shared state, the file as fallback */
+	k->fallback = 1;
+	if (cfg->key_state != NULL) {
+		struct gb_redis_url u;
+
+		if ((rc = gb_redis_url_parse(cfg->key_state, &u, err)) == -1)
+			goto fail;
+		if (rc == 0 && (k->rd = gb_keys_redis_open(&u,
+		    (const char (*)[17])k->hex, k->n, k->digest,
+		    k->max_failures, err)) == NULL) {
+			explicit_bzero(&u, sizeof(u));
+			goto fail;
+		}
+		explicit_bzero(&u, sizeof(u));
+	}
+
 	if (mkdir(k->dir, 0700) == -1 && errno != EEXIST) {
 		gb_err_set(err, GB_EXIT_TEMP, 0,
 		    "cannot create state directory %s: %s", k->dir,
@@ -301,6 +330,7 @@ gb_keys_close(struct gb_keys *k)
 {
 	if (k == NULL)
 		return;
+	gb_keys_redis_close(k->rd);
 	if (k->lockfd != -1)
 		close(k->lockfd);
 	if (k->fd != -1)
@@ -383,7 +413,21 @@ gb_keys_set_wait(struct gb_keys *k, long ms)
 const char *
 gb_keys_notice(const struct gb_keys *k)
 {
-	return k->notice[0] != '\0' ? k->notice : NULL;
+	if (k->notice[0] != '\0')
+		return k->notice;
+	return k->rnotice[0] != '\0' ? k->rnotice : NULL;
+}
+
+void
+gb_keys_set_fallback(struct gb_keys *k, int on)
+{
+	k->fallback = on;
+}
+
+int
+gb_keys_shared(const struct gb_keys *k)
+{
+	return k->rd != NULL;
 }
 
 enum gb_key_state
@@ -1289,6 +1333,12 @@ gb_keys_next_for(struct gb_keys *k, const char *model, const size_t *skip,
 		*retry_at = 0;
 	if ((bymodel = model_ok(model)))
 		mh = model_hash(model);
+	if ((rc = shared_begin(k, err)) == 0)
+		rc = shared_end(k, gb_keys_redis_next(k->rd, bymodel ? model :
+		    NULL, skip, nskip, time(NULL), retry_at != NULL ? retry_at :
+		    &soonest, k->st, err), err);
+	if (rc != GB_KEYS_LOCAL)
+		return rc;
 	if (begin(k, err) == -1)
 		return -1;
 	now = time(NULL);
@@ -1451,6 +1501,9 @@ update(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
 	if (idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
+	if ((rc = shared_update(k, idx, what, model, until, status, reason,
+	    err)) != GB_KEYS_LOCAL)
+		return rc;
 	if (begin(k, err) == -1)
 		return -1;
 again:
@@ -1519,6 +1572,11 @@ gb_keys_read(struct gb_keys *k, size_t idx, struct gb_err *err)
 	if (idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
+	if ((rc = shared_begin(k, err)) == 0)
+		rc = shared_end(k, gb_keys_redis_update(k->rd, idx, "read",
+		    NULL, 0, 0, NULL, &k->st[idx], err), err);
+	if (rc != GB_KEYS_LOCAL)
+		return rc;
 	if (begin(k, err) == -1)
 		return -1;
 	while ((rc = rec_get(k, idx, err)) == 1)
@@ -1555,6 +1613,13 @@ gb_keys_reset(struct gb_keys *k, size_t idx, struct gb_err *err)
 	if (idx != (size_t)-1 && idx >= k->n)
 		return gb_err_set(err, GB_EXIT_USAGE, 0,
 		    "key index %zu out of range (0 to %zu)", idx, k->n - 1);
+	if ((rc = shared_begin(k, err)) == 0)
+		rc = shared_end(k, idx == (size_t)-1 ?
+		    gb_keys_redis_reset_all(k->rd, err) :
+		    gb_keys_redis_update(k->rd, idx, "reset", NULL, 0, 0, NULL,
+		    &k->st[idx], err), err);
+	if (rc != GB_KEYS_LOCAL)
+		return rc;
 	if (begin(k, err) == -1)
 		return -1;
 	now = time(NULL);
@@ -1597,6 +1662,20 @@ again:
 
 int
 gb_keys_load(struct gb_keys *k, struct gb_err *err)
+{
+	int rc;
+
+	k->notice[0] = '\0';
+	if ((rc = shared_begin(k, err)) == 0)
+		rc = shared_end(k, shared_load(k, err), err);
+	if (rc != GB_KEYS_LOCAL)
+		return rc;
+	return file_load(k, err);
+}
+
+/* gb_keys_load on the file. */
+static int
+file_load(struct gb_keys *k, struct gb_err *err)
 {
 	struct gb_key_cool *lc;
 	size_t i, j, *at;
@@ -1855,4 +1934,137 @@ gb_keys_list_json(struct gb_keys *k, time_t now)
 		}
 	}
 	return root;
+}
+
+/*
+ * The shared state (KEY_STATE=redis://...). Each operation first makes
+ * sure of the server (shared_begin), then runs there (shared_end sees
+ * how it went). GB_KEYS_LOCAL says to use the file instead: there is no
+ * server configured, or it is unreachable and falling back is allowed;
+ * without the fallback (gb-keys), an unreachable server is an error.
+ */
+
+/*
+ * The server is back after an outage: push the marks made in the local
+ * state meanwhile (keys found invalid since, live cooldowns), so that
+ * the other machines learn them. Counters and the position stay local.
+ */
+static void
+push_local(struct gb_keys *k, time_t since)
+{
+	struct gb_keys_mark *m;
+	const struct gb_key_cool *lc;
+	struct gb_err e;
+	time_t now = time(NULL);
+	size_t i, j, n = 0, nc, cap;
+
+	gb_err_clear(&e);
+	if (file_load(k, &e) == -1)
+		return;
+	cap = k->n + (k->lcoff != NULL ? k->lcoff[k->n] : 0);
+	if ((m = calloc(cap, sizeof(*m))) == NULL)
+		return;
+	for (i = 0; i < k->n; i++) {
+		if (k->st[i].invalid && k->st[i].last_error >= since) {
+			m[n].idx = i;
+			m[n++].invalid = 1;
+		} else if (k->st[i].until > now) {
+			m[n].idx = i;
+			m[n++].until = k->st[i].until;
+		}
+		lc = gb_keys_cools(k, i, &nc);
+		for (j = 0; j < nc && n < cap; j++) {
+			m[n].idx = i;
+			m[n].model = lc[j].model;
+			m[n++].until = lc[j].until;
+		}
+	}
+	gb_keys_redis_merge(k->rd, now, m, n, &e);
+	free(m);
+}
+
+static int
+shared_end(struct gb_keys *k, int rc, struct gb_err *err)
+{
+	char why[GB_ERR_MSGSIZE];
+
+	gb_keys_redis_notice(k->rd, k->rnotice, sizeof(k->rnotice));
+	if (rc != GB_KEYS_LOCAL)
+		return rc;
+	if (!k->fallback) {
+		k->rnotice[0] = '\0';
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "key state: %s", why);
+	}
+	gb_err_clear(err);
+	return GB_KEYS_LOCAL;
+}
+
+static int
+shared_begin(struct gb_keys *k, struct gb_err *err)
+{
+	time_t since;
+	int rc;
+
+	k->rnotice[0] = '\0';
+	if (k->rd == NULL)
+		return GB_KEYS_LOCAL;
+	if ((rc = gb_keys_redis_ready(k->rd, &since, err)) == 0 && since != 0)
+		push_local(k, since);
+	return shared_end(k, rc, err);
+}
+
+static int
+shared_update(struct gb_keys *k, size_t idx, enum gb_key_outcome what,
+    const char *model, time_t until, int status, const char *reason,
+    struct gb_err *err)
+{
+	struct gb_key_info tmp;
+	const char *op = "note";
+	int rc;
+
+	if ((rc = shared_begin(k, err)) != 0)
+		return rc;
+	memset(&tmp, 0, sizeof(tmp));
+	set_reason(k, &tmp, reason);
+	switch (what) {
+	case GB_KEY_OK:
+		op = "ok";
+		break;
+	case GB_KEY_FAIL:
+		op = "fail";
+		break;
+	case GB_KEY_COOL:
+		op = "cool";
+		if (status <= 0)
+			status = 429;
+		break;
+	case GB_KEY_REVIVE:
+		op = "revive";
+		break;
+	case GB_KEY_NOTE:
+		break;
+	}
+	return shared_end(k, gb_keys_redis_update(k->rd, idx, op,
+	    what == GB_KEY_COOL && model_ok(model) ? model : NULL, until,
+	    status, tmp.reason, &k->st[idx], err), err);
+}
+
+static int
+shared_load(struct gb_keys *k, struct gb_err *err)
+{
+	struct gb_key_cool *lc = NULL;
+	int rc;
+
+	if (k->lcoff == NULL &&
+	    (k->lcoff = calloc(k->n + 1, sizeof(*k->lcoff))) == NULL)
+		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	if ((rc = gb_keys_redis_load(k->rd, time(NULL), k->st, &k->pos, &lc,
+	    k->lcoff, err)) != 0) {
+		memset(k->lcoff, 0, (k->n + 1) * sizeof(*k->lcoff));
+		return rc;
+	}
+	free(k->lc);
+	k->lc = lc;
+	return 0;
 }

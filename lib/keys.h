@@ -151,9 +151,22 @@ void	gb_keys_set_wait(struct gb_keys *, long);
 
 /*
  * A warning for the operator from the last call, or NULL: set when a
- * corrupt state file was moved aside and a fresh state started.
+ * corrupt state file was moved aside and a fresh state started, and
+ * when the shared state's server became unreachable (said once per
+ * GB_REDIS_RETRY seconds) or reachable again.
  */
 const char *gb_keys_notice(const struct gb_keys *);
+
+/*
+ * With KEY_STATE=redis://..., whether an unreachable server makes the
+ * operations use the local file state (on, the default) or fail with
+ * GB_EXIT_TEMP (off: gb-keys, which must not show or change a state
+ * other than the shared one).
+ */
+void	gb_keys_set_fallback(struct gb_keys *, int);
+
+/* Is the state shared through Redis (KEY_STATE)? */
+int	gb_keys_shared(const struct gb_keys *);
 
 /* The 16 hex digits that stand for key idx in the state file. */
 const char *gb_keys_id(const struct gb_keys *, size_t);

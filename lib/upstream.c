@@ -1148,6 +1148,17 @@ finish(struct gb_upcall *c, int code)
 
 /* --- key state --------------------------------------------------------- */
 
+/* What the key state has to tell the operator (the shared state's
+ * server gone or back), said once. */
+static void
+keys_notice(struct gb_upcall *c)
+{
+	const char *n = gb_keys_notice(c->ks);
+
+	if (n != NULL && gb_keys_shared(c->ks))
+		say(c, GB_UP_LOG_WARN, "%s", n);
+}
+
 static void
 record(struct gb_upcall *c, enum gb_key_outcome o, long secs, int status,
     const char *reason)
@@ -1159,6 +1170,7 @@ record(struct gb_upcall *c, enum gb_key_outcome o, long secs, int status,
 	    reason != NULL && *reason != '\0' ? reason : NULL, &e) == -1)
 		say(c, GB_UP_LOG_WARN, "unable to record the key's outcome: %s",
 		    e.msg);
+	keys_notice(c);
 }
 
 static void
@@ -1172,6 +1184,7 @@ cool(struct gb_upcall *c, long secs, int status, const char *reason)
 	    *reason != '\0' ? reason : NULL, &e) == -1)
 		say(c, GB_UP_LOG_WARN, "unable to record the key's outcome: %s",
 		    e.msg);
+	keys_notice(c);
 }
 
 /*
@@ -1552,10 +1565,14 @@ next(struct gb_upcall *c)
 	c->retry_at = 0;
 	if (c->pin != NULL) {
 		if ((idx = pinned_key(c)) == -1)
-			return;
-	} else if ((idx = gb_keys_next_for(c->ks, c->model[0] != '\0' ?
-	    c->model : NULL, c->tried, c->ntried, &c->retry_at, &kerr)) ==
-	    -1) {
+			return;		/* answered: c is gone */
+		keys_notice(c);
+	} else {
+		idx = gb_keys_next_for(c->ks, c->model[0] != '\0' ? c->model :
+		    NULL, c->tried, c->ntried, &c->retry_at, &kerr);
+		keys_notice(c);
+	}
+	if (idx == -1) {
 		if (kerr.code != GB_EXIT_NO) {
 			gb_err_set(&c->err, GB_EXIT_TEMP, 0, "%s", kerr.msg);
 			if (deliver_error(c, 500, "key state unavailable") ==

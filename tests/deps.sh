@@ -16,6 +16,9 @@ done
 # MP3 encoding (lib/audio.c); `file` checks what the speech tests get
 [ -f /usr/include/lame/lame.h ] || need libmp3lame-dev
 command -v file >/dev/null 2>&1 || need file
+# the shared key state on Redis (lib/redis.c) and its tests
+[ -f /usr/include/hiredis/hiredis.h ] || need libhiredis-dev
+command -v redis-server >/dev/null 2>&1 || need redis-server
 command -v bats >/dev/null 2>&1 || need bats
 [ -f /usr/lib/bats/bats-assert/load.bash ] || need bats-assert
 [ -f /usr/lib/bats/bats-support/load.bash ] || need bats-support

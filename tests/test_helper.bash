@@ -18,7 +18,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:exitcode=87:print_stacktra
 # Nothing from the host's configuration leaks into a test.
 unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN BASE_URL MODEL_SEARCH \
 	TOOLS_CODE_EXECUTION_ENABLED SHOW_SEARCH_LINK SHOW_THINKING_PROCESS \
-	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY PROXIES \
+	MAX_FAILURES MAX_RETRIES KEY_COOLDOWN TIMEOUT PROXY PROXIES KEY_STATE \
 	PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY MAX_BODY STATE_DIRECTORY \
 	LOG_LEVEL ENV_FILE TTS_MODEL TTS_VOICE IMAGE_MODEL IMAGE_MODELS \
 	FETCH_ALLOW_PRIVATE \
@@ -81,6 +81,6 @@ build_driver() {
 	fi
 	# shellcheck disable=SC2086
 	cc $flags -o "$BATS_FILE_TMPDIR/$1" "$src/$2" \
-	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lmp3lame \
+	    "$lib" $(pkg-config --libs libcurl jansson libsystemd) -lmp3lame -lhiredis \
 	    -lpthread
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "affinity.h"
+#include "affstore.h"
 #include "serve.h"
 #include "upstream.h"
 
@@ -60,6 +61,83 @@ struct res {
 	int		 nowners, next;
 	json_t		*merged;
 };
+
+/*
+ * The store of the configuration in use: the files under
+ * STATE_DIRECTORY, or Redis (KEY_STATE); opened again when a reload
+ * changes either. What it has to say (Redis gone or back) is logged.
+ */
+static struct gb_affstore *aff;
+static char *aff_dir, *aff_ks;
+
+static int
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static struct gb_affstore *
+store(struct rq *rq)
+{
+	struct gb_affstore *s;
+	struct gb_err err;
+
+	if (aff != NULL && same(aff_dir, rq->cfg->state_dir) &&
+	    same(aff_ks, rq->cfg->key_state))
+		return aff;
+	gb_err_clear(&err);
+	if ((s = gb_affstore_open(rq->cfg, &err)) == NULL) {
+		fprintf(stderr, "%sgb-serve: key affinity: %s\n",
+		    gb_log_prio(GB_LOG_ERROR), err.msg);
+		return aff;
+	}
+	gb_affstore_close(aff);
+	free(aff_dir);
+	free(aff_ks);
+	aff = s;
+	aff_dir = rq->cfg->state_dir != NULL ? strdup(rq->cfg->state_dir) :
+	    NULL;
+	aff_ks = rq->cfg->key_state != NULL ? strdup(rq->cfg->key_state) :
+	    NULL;
+	return aff;
+}
+
+static void
+store_notice(void)
+{
+	char m[GB_ERR_MSGSIZE];
+
+	if (aff != NULL && gb_affstore_notice(aff, m, sizeof(m)) != NULL)
+		fprintf(stderr, "%sgb-serve: key affinity: %s\n",
+		    gb_log_prio(GB_LOG_WARN), m);
+}
+
+static int
+aff_get(struct rq *rq, const char *name, char *id)
+{
+	struct gb_affstore *s = store(rq);
+	int rc;
+
+	if (s == NULL)
+		return gb_affinity_get(rq->cfg->state_dir, name, id,
+		    time(NULL));
+	rc = gb_affstore_get(s, name, id, time(NULL));
+	store_notice();
+	return rc;
+}
+
+static void
+aff_del(struct rq *rq, const char *name)
+{
+	struct gb_affstore *s = store(rq);
+
+	if (s == NULL)
+		gb_affinity_del(rq->cfg->state_dir, name);
+	else
+		gb_affstore_del(s, name);
+	store_notice();
+}
 
 /* How long a resource lives when its answer does not say. */
 static long
@@ -96,10 +174,13 @@ remember(struct rq *rq, const char *name, const char *id, const json_t *o)
 	if (exp <= now)
 		exp = now + lifetime(name);
 	gb_err_clear(&err);
-	if (gb_affinity_put(rq->cfg->state_dir, name, id, exp, &err) == -1)
+	if ((store(rq) != NULL ? gb_affstore_put(store(rq), name, id, exp,
+	    &err) : gb_affinity_put(rq->cfg->state_dir, name, id, exp,
+	    &err)) == -1)
 		fprintf(stderr, "%sgb-serve: key affinity: %s: %s\n",
 		    gb_log_prio(GB_LOG_ERROR), name,
 		    err.msg);
+	store_notice();
 }
 
 /* ---- what a request names ---- */
@@ -123,7 +204,7 @@ file_name(const char *uri, char *out, size_t sz)
 }
 
 struct pins {
-	const char	*state;
+	struct rq	*rq;
 	char		 pin[GB_AFFINITY_KEYID];
 	char		 first[GB_AFFINITY_NAME];
 	char		 other[GB_AFFINITY_NAME];	/* of another key */
@@ -135,7 +216,7 @@ pin_name(struct pins *p, const char *name)
 {
 	char id[GB_AFFINITY_KEYID];
 
-	if (gb_affinity_get(p->state, name, id, time(NULL)) != 1)
+	if (aff_get(p->rq, name, id) != 1)
 		return;
 	if (p->pin[0] == '\0') {
 		scopy(p->pin, sizeof(p->pin), id);
@@ -192,7 +273,7 @@ res_body_pin(struct rq *rq, const char *body, size_t len, char *pin)
 	size_t i;
 
 	memset(&p, 0, sizeof(p));
-	p.state = rq->cfg->state_dir;
+	p.rq = rq;
 	scopy(p.pin, sizeof(p.pin), pin);
 	if (body == NULL || len == 0)
 		return 0;
@@ -437,7 +518,7 @@ answered(struct rq *rq, struct job *j)
 			remember(rq, s, id, json_object_get(doc, "file"));
 		if (hdr_value(j->head.hdrs, "x-goog-upload-status", st,
 		    sizeof(st)) == 0 && strcmp(st, "final") == 0)
-			gb_affinity_del(rq->cfg->state_dir, r->name);
+			aff_del(rq, r->name);
 		break;
 	case R_CREATE:
 		if ((s = json_string_value(json_object_get(doc, "name"))) !=
@@ -452,7 +533,7 @@ answered(struct rq *rq, struct job *j)
 			ctype = "text/event-stream";	/* stream: true */
 		break;
 	case R_DELETE:
-		gb_affinity_del(rq->cfg->state_dir, r->name);
+		aff_del(rq, r->name);
 		break;
 	default:
 		/* a name the store did not know: now it does */
@@ -545,8 +626,7 @@ res_new(struct rq *rq)
 static int
 pin_of(struct rq *rq, const char *name)
 {
-	if (gb_affinity_get(rq->cfg->state_dir, name, rq->pin,
-	    time(NULL)) == -1) {
+	if (aff_get(rq, name, rq->pin) == -1) {
 		rq_error(rq, 500, "key affinity store unreadable", NULL);
 		return -1;
 	}
@@ -624,7 +704,9 @@ do_resource(struct rq *rq)
 			return;
 		}
 		snprintf(q, sizeof(q), "%s/", r->coll);
-		if ((r->nowners = gb_affinity_owners(rq->cfg->state_dir, q,
+		if ((r->nowners = store(rq) != NULL ?
+		    gb_affstore_owners(store(rq), q, time(NULL), r->owners,
+		    LIST_KEYS) : gb_affinity_owners(rq->cfg->state_dir, q,
 		    time(NULL), r->owners, LIST_KEYS)) == -1) {
 			rq_error(rq, 500, "key affinity store unreadable",
 			    NULL);
