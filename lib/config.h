@@ -46,6 +46,7 @@ struct gb_config {
 #define GB_IMAGE_MODEL	"imagen-4.0-generate-001"	/* its default */
 	/* chats whose answers may hold images */
 	struct gb_strlist image_models;		/* IMAGE_MODELS */
+	char	*metrics_listen;		/* METRICS_LISTEN, or NULL */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

@@ -258,3 +258,23 @@ gb_keyhist_json(const struct gb_keyhist_sums *s)
 	}
 	return o;
 }
+
+int
+gb_keyhist_annotate(struct gb_keyhist *h, json_t *doc, time_t now)
+{
+	struct gb_keyhist_sums sums;
+	json_t *k, *idx;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "keys"), i, k) {
+		idx = json_object_get(k, "index");
+		gb_keyhist_get(h, json_is_integer(idx) &&
+		    json_integer_value(idx) >= 0 ?
+		    (size_t)json_integer_value(idx) : (size_t)-1,
+		    json_string_value(json_object_get(k, "id")), now, &sums);
+		if (json_object_set_new(k, "recent", gb_keyhist_json(&sums)) ==
+		    -1)
+			return -1;
+	}
+	return 0;
+}

@@ -61,4 +61,10 @@ void	gb_keyhist_get(struct gb_keyhist *, size_t, const char *, time_t,
  */
 json_t	*gb_keyhist_json(const struct gb_keyhist_sums *);
 
+/*
+ * Add "recent" (gb_keyhist_json) to each key of a key table as
+ * gb_keys_list_json makes it, found by its "index" and "id". 0 or -1.
+ */
+int	gb_keyhist_annotate(struct gb_keyhist *, json_t *, time_t);
+
 #endif
