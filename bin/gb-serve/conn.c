@@ -599,6 +599,7 @@ on_read(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		return 0;
 	}
 	if (c->state == C_LINGER) {
+		metrics_bytes(c->srv, (uint64_t)r, 0);
 		c->lingered += (size_t)r;
 		if (c->lingered > LINGER_MAX)
 			conn_close(c);
