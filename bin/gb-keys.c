@@ -19,6 +19,7 @@
 #include "config.h"
 #include "curlapi.h"
 #include "gb.h"
+#include "keyhist.h"
 #include "keys.h"
 #include "mask.h"
 #include "proxy.h"
@@ -75,7 +76,7 @@ width(const char *s)
 	return w;
 }
 
-#define NCOL	8
+#define NCOL	11
 
 /* "model N s, model N s" for the models key i cools for, or "-". */
 static void
@@ -107,13 +108,24 @@ cooling_for(struct gb_keys *k, size_t i, time_t now, char *out,
 		snprintf(out, outsz, "-");
 }
 
+/* A span of a key's recent history: "uses/failures/429s". */
+static void
+recent(const struct gb_keyhist_sums *s, enum gb_keyhist_span sp, char *out,
+    size_t outsz)
+{
+	snprintf(out, outsz, "%llu/%llu/%llu", s->n[sp][GB_KH_USE],
+	    s->n[sp][GB_KH_FAIL], s->n[sp][GB_KH_429]);
+}
+
 static int
-cmd_list_text(struct gb_keys *k, time_t now)
+cmd_list_text(struct gb_keys *k, struct gb_keyhist *hist, time_t now)
 {
 	static const char *head[NCOL] = { "INDEX", "KEY", "STATE",
-	    "COOLING FOR", "FAILS", "USES", "LAST ERROR", "WHEN" };
+	    "COOLING FOR", "FAILS", "USES", "1M", "1H", "24H", "LAST ERROR",
+	    "WHEN" };
 	const char *cell[NCOL];
 	char buf[NCOL][512], m[GB_MASK_SIZE];
+	struct gb_keyhist_sums sums;
 	const struct gb_key_info *st;
 	size_t n = gb_keys_count(k), i, c, w[NCOL], pass, pad;
 	enum gb_key_state s;
@@ -148,18 +160,26 @@ cmd_list_text(struct gb_keys *k, time_t now)
 				    st->consec, st->fails);
 				snprintf(buf[5], sizeof(buf[5]), "%llu",
 				    st->uses);
+				gb_keyhist_get(hist, i - 1,
+				    gb_keys_id(k, i - 1), now, &sums);
+				recent(&sums, GB_KH_MINUTE, buf[6],
+				    sizeof(buf[6]));
+				recent(&sums, GB_KH_HOUR, buf[7],
+				    sizeof(buf[7]));
+				recent(&sums, GB_KH_DAY, buf[8],
+				    sizeof(buf[8]));
 				if (st->last_error > 0 && st->status > 0)
-					snprintf(buf[6], sizeof(buf[6]),
+					snprintf(buf[9], sizeof(buf[9]),
 					    "%d %s", st->status,
 					    st->reason[0] ? st->reason : "-");
 				else if (st->last_error > 0)
-					snprintf(buf[6], sizeof(buf[6]),
+					snprintf(buf[9], sizeof(buf[9]),
 					    "- %s",
 					    st->reason[0] ? st->reason : "-");
 				else
-					snprintf(buf[6], sizeof(buf[6]), "-");
-				isotime(st->last_error, buf[7],
-				    sizeof(buf[7]));
+					snprintf(buf[9], sizeof(buf[9]), "-");
+				isotime(st->last_error, buf[10],
+				    sizeof(buf[10]));
 			}
 			for (c = 0; c < NCOL; c++) {
 				if (pass == 0) {
@@ -182,11 +202,13 @@ cmd_list_text(struct gb_keys *k, time_t now)
 }
 
 static int
-cmd_list_json(struct gb_keys *k, time_t now)
+cmd_list_json(struct gb_keys *k, struct gb_keyhist *hist, time_t now)
 {
 	json_t *root;
 
-	if ((root = gb_keys_list_json(k, now)) == NULL) {
+	if ((root = gb_keys_list_json(k, now)) == NULL ||
+	    gb_keyhist_annotate(hist, root, now) == -1) {
+		json_decref(root);
 		fprintf(stderr, "gb-keys: out of memory\n");
 		return GB_EXIT_TEMP;
 	}
@@ -387,7 +409,8 @@ main(int argc, char *argv[])
 {
 	struct gb_config cfg;
 	struct gb_keys *k;
-	struct gb_err err;
+	struct gb_keyhist *hist;
+	struct gb_err err, herr;
 	const char *cmd, *model = NULL;
 	time_t until;
 	long long wait = GB_KEYS_WAIT_MS / 1000, v;
@@ -494,12 +517,15 @@ main(int argc, char *argv[])
 			rc = fail(&err);
 		break;
 	case LIST:
+		/* the recent history is shown as zeros without its file */
+		hist = gb_keyhist_open(cfg.state_dir, cfg.api_keys.n, &herr);
 		if (gb_keys_load(k, &err) == -1)
 			rc = fail(&err);
 		else if (json)
-			rc = cmd_list_json(k, time(NULL));
+			rc = cmd_list_json(k, hist, time(NULL));
 		else
-			rc = cmd_list_text(k, time(NULL));
+			rc = cmd_list_text(k, hist, time(NULL));
+		gb_keyhist_close(hist);
 		break;
 	case RESET:
 		if (gb_keys_reset(k, argc == 1 ? idx : (size_t)-1, &err) == -1)

@@ -352,6 +352,11 @@ on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 		close(srv->lfd);
 		srv->lfd = -1;
 	}
+	if (srv->mlsrc != NULL) {
+		srv->mlsrc = sd_event_source_disable_unref(srv->mlsrc);
+		close(srv->mlfd);
+		srv->mlfd = -1;
+	}
 	conn_stop_idle(srv);
 	srv_maybe_exit(srv);
 	if (srv->nconn > 0)
@@ -374,7 +379,7 @@ main(int argc, char *argv[])
 	srv.idle_s = 60;
 	srv.head_s = 10;
 	srv.sse_k = SSE_KEEPALIVE;
-	srv.lfd = srv.spare = -1;
+	srv.lfd = srv.spare = srv.mlfd = -1;
 	while ((ch = getopt(argc, argv, "c:i:l:nt:")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -462,6 +467,7 @@ main(int argc, char *argv[])
 	}
 	sd_event_add_signal(srv.ev, NULL, SIGTERM, on_term, &srv);
 	sd_event_add_signal(srv.ev, NULL, SIGINT, on_term, &srv);
+	metrics_open(&srv);
 
 	if (addr != NULL)
 		fd = bind_listen(addr);
@@ -503,6 +509,15 @@ main(int argc, char *argv[])
 		rc = GB_EXIT_TEMP;
 		goto out;
 	}
+	/* /metrics without a credential, on an address of its own */
+	if (srv.cfg->c.metrics_listen != NULL &&
+	    conn_listen_metrics(&srv, bind_listen(srv.cfg->c.metrics_listen)) ==
+	    -1) {
+		fprintf(stderr, "gb-serve: cannot watch the METRICS_LISTEN "
+		    "socket\n");
+		rc = GB_EXIT_TEMP;
+		goto out;
+	}
 	/* the tools' hosts, before the first request needs them */
 	hosts_start(&srv);
 	log_start(&srv, fd, addr != NULL ? "-l" : "socket activation");
@@ -520,6 +535,7 @@ loop:
 out:
 	conn_free_all(&srv);
 	hosts_free(&srv);
+	metrics_close(&srv);
 	cfg_unref(srv.cfg);
 	sd_event_unref(srv.ev);
 	return rc;

@@ -807,6 +807,16 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 		    lv);
 		goto fail;
 	}
+	/* gb-serve: /metrics on an address of its own, host:port */
+	if (get_str(env, "METRICS_LISTEN", NULL, &c->metrics_listen,
+	    err) == -1)
+		goto fail;
+	if (c->metrics_listen != NULL &&
+	    strrchr(c->metrics_listen, ':') == NULL) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "METRICS_LISTEN: \"%.64s\" "
+		    "is not host:port", c->metrics_listen);
+		goto fail;
+	}
 	/* speech: a model name and a voice /v1/audio/speech accepts */
 	if (get_str(env, "TTS_MODEL", "gemini-2.5-flash-preview-tts",
 	    &c->tts_model, err) == -1 ||
@@ -872,5 +882,6 @@ gb_config_free(struct gb_config *c)
 	free(c->tts_voice);
 	free(c->image_model);
 	gb_netlist_free(&c->fetch_allow);
+	free(c->metrics_listen);
 	memset(c, 0, sizeof(*c));
 }

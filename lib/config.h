@@ -59,6 +59,7 @@ struct gb_config {
 	struct gb_strlist image_models;		/* IMAGE_MODELS */
 	/* internal networks image downloads may reach */
 	struct gb_netlist fetch_allow;		/* FETCH_ALLOW_PRIVATE */
+	char	*metrics_listen;		/* METRICS_LISTEN, or NULL */
 };
 
 /* What a tool insists on; the rest falls back to defaults. */

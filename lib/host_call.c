@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "host.h"
+#include "keyhist.h"
 #include "keys.h"
 #include "upstream.h"
 
@@ -34,6 +35,7 @@
 struct callhost {
 	struct gb_upstream	*u;
 	struct gb_keys		*ks;
+	const struct gb_config	*cfg;
 };
 
 struct cjob {
@@ -243,22 +245,33 @@ slurped(void *arg, int rc)
 static void
 keys_job(struct cjob *c, struct callhost *ch)
 {
+	struct gb_keyhist *hist;
 	struct gb_err err;
-	json_t *doc;
-	char *txt;
+	json_t *doc = NULL;
+	char *txt = NULL;
+	time_t now = time(NULL);
 
 	c->ended = 1;
 	gb_err_clear(&err);
 	if (gb_keys_load(ch->ks, &err) == -1) {
 		c->code = err.code != 0 ? err.code : GB_EXIT_TEMP;
 		snprintf(c->msg, sizeof(c->msg), "%s", err.msg);
-	} else if ((doc = gb_keys_list_json(ch->ks, time(NULL))) == NULL ||
-	    (txt = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		pump(c);
+		return;
+	}
+	if ((doc = gb_keys_list_json(ch->ks, now)) != NULL) {
+		/* each key's recent history (none without its file) */
+		hist = gb_keyhist_open(ch->cfg->state_dir,
+		    ch->cfg->api_keys.n, &err);
+		if (gb_keyhist_annotate(hist, doc, now) == 0)
+			txt = json_dumps(doc, JSON_COMPACT);
+		gb_keyhist_close(hist);
 		json_decref(doc);
+	}
+	if (txt == NULL) {
 		c->code = GB_EXIT_TEMP;
 		snprintf(c->msg, sizeof(c->msg), "out of memory");
 	} else {
-		json_decref(doc);
 		if (gb_host_put(gb_hostjob_out(c->j), &c->out, txt,
 		    strlen(txt)) == -1)
 			c->werr = errno;
@@ -347,6 +360,7 @@ call_init(struct gb_host *h, struct gb_err *err)
 
 	if ((ch = calloc(1, sizeof(*ch))) == NULL)
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
+	ch->cfg = gb_host_config(h);
 	if ((ch->ks = gb_keys_open(gb_host_config(h), err)) == NULL ||
 	    (ch->u = gb_upstream_new(gb_host_config(h), gb_host_event(h),
 	    err)) == NULL) {

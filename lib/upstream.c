@@ -65,8 +65,10 @@
 #include "answer.h"
 #include "buf.h"
 #include "gemini.h"
+#include "keyhist.h"
 #include "keys.h"
 #include "mask.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "upstream.h"
 
@@ -95,6 +97,8 @@ struct gb_upstream {
 	struct gb_upcall	*calls;		/* not done yet */
 	int			 depth;		/* inside libcurl: its callbacks
 						   may be on the stack */
+	struct gb_metrics	*metrics;	/* shared counters, or NULL */
+	struct gb_keyhist	*hist;		/* keys' history, or NULL */
 };
 
 /* One attempt's result. */
@@ -390,6 +394,8 @@ on_curl_timer(CURLM *m, long ms, void *arg)
 static void
 upstream_drop(struct gb_upstream *u)
 {
+	gb_metrics_close(u->metrics);
+	gb_keyhist_close(u->hist);
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
 	while (u->socks != NULL)
@@ -410,6 +416,7 @@ gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
     struct gb_err *err)
 {
 	struct gb_upstream *u;
+	struct gb_err e;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		gb_err_set(err, GB_EXIT_TEMP, 0,
@@ -423,6 +430,9 @@ gb_upstream_new(const struct gb_config *cfg, sd_event *ev,
 	}
 	u->cfg = cfg;
 	u->loop = sd_event_ref(ev);
+	/* counting is best effort: without its files, nothing is counted */
+	u->metrics = gb_metrics_open(cfg->state_dir, &e);
+	u->hist = gb_keyhist_open(cfg->state_dir, cfg->api_keys.n, &e);
 	if ((u->ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    sd_event_add_io(u->loop, &u->epsrc, u->ep, EPOLLIN, on_io, u) < 0)
 		goto fail;
@@ -1401,6 +1411,40 @@ judge(struct gb_upcall *c, CURLcode rc)
 }
 
 /*
+ * Count the attempt that ended (c->a) in the shared counters and in its
+ * key's history: the one place every attempt's outcome passes.
+ */
+static void
+tally(struct gb_upcall *c, int gone_ok)
+{
+	const struct attempt *a = &c->a;
+	enum gb_metrics_outcome o;
+
+	if (a->gone)
+		o = gone_ok ? GB_OUT_OK : GB_OUT_CANCELLED;
+	else if (a->committed || a->class == GB_UP_OK)
+		o = a->class == GB_UP_OK ? GB_OUT_OK : GB_OUT_NETWORK;
+	else if (a->class == GB_UP_KEY)
+		o = GB_OUT_INVALID_KEY;
+	else if (a->class == GB_UP_COOL)
+		o = GB_OUT_429;
+	else if (a->empty)
+		o = GB_OUT_EMPTY;
+	else if (a->notjson)
+		o = GB_OUT_NOT_JSON;
+	else if (a->status >= 500)
+		o = GB_OUT_5XX;
+	else if (a->status == 0)
+		o = GB_OUT_NETWORK;
+	else
+		o = GB_OUT_4XX;
+	gb_metrics_attempt(c->u->metrics, o);
+	gb_keyhist_add(c->u->hist, c->idx, gb_keys_id(c->ks, c->idx),
+	    o != GB_OUT_OK && o != GB_OUT_4XX && o != GB_OUT_429 &&
+	    o != GB_OUT_CANCELLED, o == GB_OUT_429, time(NULL));
+}
+
+/*
  * An attempt ended (libcurl finished it, or it was stopped): record the
  * key's outcome, then end the call or go on with the next key.
  */
@@ -1413,6 +1457,7 @@ attempt_end(struct gb_upcall *c, CURLcode rc)
 
 	judge(c, rc);
 	xfer_stop(c);
+	tally(c, c->ok);
 	if (a->gone) {
 		/* not the key's fault; a 2xx still proves the key */
 		if (c->ok)
@@ -1593,6 +1638,8 @@ next(struct gb_upcall *c)
 	snprintf(c->head.key_id, sizeof(c->head.key_id), "%s",
 	    gb_keys_id(c->ks, c->idx));
 	c->head.attempts++;
+	if (c->head.attempts > 1)
+		gb_metrics_retry(c->u->metrics);
 	pick_proxy(c, key);
 	say(c, GB_UP_LOG_DEBUG, "attempt %d of %ld: %s %s with key %s%s",
 	    c->head.attempts, c->max, c->method, c->path, c->head.key,
@@ -1623,8 +1670,12 @@ on_step(sd_event_source *src, uint64_t usec, void *arg)
 	(void)src;
 	(void)usec;
 	if (c->cancelled) {
-		if (c->active)
+		if (c->active) {
 			xfer_stop(c);
+			memset(&c->a, 0, sizeof(c->a));
+			c->a.gone = 1;
+			tally(c, c->decided && c->ok);
+		}
 		/* not the key's fault; a 2xx still proves the key */
 		if (c->decided && c->ok)
 			record_ok(c);

@@ -35,6 +35,10 @@ command -v setsid >/dev/null 2>&1 || need util-linux
 command -v col >/dev/null 2>&1 || need bsdextrautils
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
 command -v ps >/dev/null 2>&1 || need procps
+# gb-serve-metrics.bats reads /metrics with prometheus_client's parser
+# (Debian's python3, not another one on PATH)
+[ -f /usr/lib/python3/dist-packages/prometheus_client/parser.py ] ||
+    need python3-prometheus-client
 # the tests check the end of Google's quota day with Python's zoneinfo
 [ -f /usr/share/zoneinfo/America/Los_Angeles ] || need tzdata
 

@@ -421,18 +421,18 @@ for i in range(3 * 366 * 24 * 4):
 	run -0 gb-keys next
 	run -0 --separate-stderr gb-keys list
 	[ "$stderr" = "" ]
-	[ "$output" = "INDEX  KEY          STATE   COOLING FOR  FAILS  USES  LAST ERROR  WHEN
-0      AIzaSy…0001  active  -            0/0    1     -           -
-1      AIzaSy…0002  active  -            0/0    1     -           -
-2      AIzaSy…0003  active  -            0/0    0     -           -" ]
+	[ "$output" = "INDEX  KEY          STATE   COOLING FOR  FAILS  USES  1M     1H     24H    LAST ERROR  WHEN
+0      AIzaSy…0001  active  -            0/0    1     0/0/0  0/0/0  0/0/0  -           -
+1      AIzaSy…0002  active  -            0/0    1     0/0/0  0/0/0  0/0/0  -           -
+2      AIzaSy…0003  active  -            0/0    0     0/0/0  0/0/0  0/0/0  -           -" ]
 }
 
 @test "list: errors and cooling shown with their time" {
 	run -0 gb-keys fail 0 400 API_KEY_INVALID
 	run -0 gb-keys cool 1 600
 	run -0 gb-keys list
-	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +-\ +1/1\ +0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
-	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +-\ +0/0\ +0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
+	[[ ${lines[1]} =~ ^0\ +AIzaSy…0001\ +active\ +-\ +1/1\ +0\ +0/0/0\ +0/0/0\ +0/0/0\ +400\ API_KEY_INVALID\ +20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]
+	[[ ${lines[2]} =~ ^1\ +AIzaSy…0002\ +cooling\ (5[0-9][0-9]|600)\ s\ +-\ +0/0\ +0\ +0/0/0\ +0/0/0\ +0/0/0\ +429\ -\ +20[0-9-]{8}T[0-9:]{8}Z$ ]]
 }
 
 @test "list --json: every field" {
@@ -444,7 +444,7 @@ for i in range(3 * 366 * 24 * 4):
 	run -0 jq -c '.now as $n | .keys[0]
 	    | .last_used |= ($n - . | . >= 0 and . <= 5)
 	    | .last_error.at |= ($n - . | . >= 0 and . <= 5)' <<<"$output"
-	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"aee8560046a6ce30","state":"active","cooling_until":null,"models_cooling":[],"consecutive_failures":1,"failures":1,"uses":1,"last_used":true,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":true}}' ]
+	[ "$output" = '{"index":0,"key":"AIzaSy…0001","id":"aee8560046a6ce30","state":"active","cooling_until":null,"models_cooling":[],"consecutive_failures":1,"failures":1,"uses":1,"last_used":true,"last_error":{"status":401,"reason":"UNAUTHENTICATED","at":true},"recent":{"1m":{"uses":0,"failures":0,"429":0},"1h":{"uses":0,"failures":0,"429":0},"24h":{"uses":0,"failures":0,"429":0}}}' ]
 	run -0 gbk_json '.keys[1] | [.uses, .last_used, .last_error] | tostring'
 	[ "$output" = "[0,null,null]" ]
 	run -0 gbk_json '.position'

@@ -68,6 +68,7 @@ struct conn {
 	struct gb_http_frame	 frame;		/* of the answer */
 	struct rq		*rq;
 	uint64_t		 t0;		/* the request's first byte */
+	int			 metrics_only;	/* on METRICS_LISTEN */
 };
 
 static void	conn_close(struct conn *);
@@ -260,6 +261,7 @@ on_finish(sd_event_source *s, void *arg)
 	if (rq == NULL || c->closed)
 		return 0;
 	log_request(c, rq);
+	metrics_request(c->srv, rq, c->req.status, now_usec(c->srv) - c->t0);
 	route_free(rq);
 	free(rq);
 	c->rq = NULL;
@@ -365,6 +367,10 @@ rq_stream_begin(struct rq *rq)
 	snprintf(hdrs, sizeof(hdrs), "%sCache-Control: no-cache\r\n"
 	    "X-Accel-Buffering: no\r\n", cors);
 	put_head(c, 200, "text/event-stream", hdrs, -1);
+	if (!rq->streaming) {
+		rq->streaming = 1;
+		c->srv->nstreams++;
+	}
 	conn_flush(c);
 }
 
@@ -467,6 +473,7 @@ rq_new(struct conn *c)
 		snprintf(rq->rid + 2 * i, 3, "%02x", r[i]);
 	rq->cfg = &c->cfg->c;
 	rq->req = &c->req;
+	rq->metrics_only = c->metrics_only;
 	if (c->req.target != NULL) {
 		snprintf(rq->path, sizeof(rq->path), "%.*s",
 		    (int)strcspn(c->req.target, "?"), c->req.target);
@@ -624,6 +631,7 @@ on_read(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		return 0;
 	}
 	if (c->state == C_LINGER) {
+		metrics_bytes(c->srv, (uint64_t)r, 0);
 		c->lingered += (size_t)r;
 		if (c->lingered > LINGER_MAX)
 			conn_close(c);
@@ -634,6 +642,7 @@ on_read(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		arm(c, (uint64_t)c->srv->head_s * 1000000);
 	}
 	c->in.len += (size_t)r;
+	metrics_bytes(c->srv, (uint64_t)r, 0);
 	consume(c);
 	return 0;
 }
@@ -661,6 +670,7 @@ conn_flush(struct conn *c)
 			return;
 		}
 		gb_buf_consume(&c->out, (size_t)w);
+		metrics_bytes(c->srv, 0, (uint64_t)w);
 		wrote = 1;
 	}
 	/*
@@ -780,6 +790,8 @@ on_reap(sd_event_source *s, void *arg)
 		srv->dead = c->next;
 		if (c->rq != NULL) {
 			log_request(c, c->rq);
+			metrics_request(srv, c->rq, c->req.status,
+			    now_usec(srv) - c->t0);
 			route_free(c->rq);
 			free(c->rq);
 		}
@@ -908,6 +920,10 @@ conn_free_all(struct srv *srv)
 	srv->reaper = sd_event_source_disable_unref(srv->reaper);
 	srv->lsrc = sd_event_source_disable_unref(srv->lsrc);
 	srv->lretry = sd_event_source_disable_unref(srv->lretry);
+	srv->mlsrc = sd_event_source_disable_unref(srv->mlsrc);
+	if (srv->mlfd >= 0)
+		close(srv->mlfd);
+	srv->mlfd = -1;
 	if (srv->lfd >= 0)
 		close(srv->lfd);
 	if (srv->spare >= 0)
@@ -1020,7 +1036,8 @@ on_accept(sd_event_source *s, int fd, uint32_t ev, void *arg)
 		if (conn_serve_fd(srv, cfd, cfd) == -1) {
 			srv_shortage(srv, "connection", errno);
 			busy(cfd);
-		}
+		} else if (fd == srv->mlfd)
+			srv->conns->metrics_only = 1;
 	}
 	sd_notifyf(0, "STATUS=serving; %d connection%s", srv->nconn,
 	    srv->nconn == 1 ? "" : "s");
@@ -1035,5 +1052,15 @@ conn_listen(struct srv *srv, int lfd)
 	srv->lfd = lfd;
 	srv->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return sd_event_add_io(srv->ev, &srv->lsrc, lfd, EPOLLIN, on_accept,
+	    srv) < 0 ? -1 : 0;
+}
+
+int
+conn_listen_metrics(struct srv *srv, int fd)
+{
+	gb_io_nonblock(fd);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	srv->mlfd = fd;
+	return sd_event_add_io(srv->ev, &srv->mlsrc, fd, EPOLLIN, on_accept,
 	    srv) < 0 ? -1 : 0;
 }

@@ -135,6 +135,8 @@ static const struct route routes[] = {
 	/* speech (speech.c) */
 	{ "POST", P_OPENAI, "/audio/speech", A_BEARER, D_OPENAI, do_speech,
 	    NULL },
+	/* Prometheus (metrics.c) */
+	{ "GET", P_ROOT, "/metrics", A_ADMIN, D_OPENAI, do_metrics, NULL },
 };
 
 static const char *const native_actions[] = {
@@ -525,8 +527,27 @@ preflight(struct rq *rq)
 int
 route_request(struct rq *rq)
 {
+	size_t i;
 	int status;
 
+	/* METRICS_LISTEN: /metrics without a credential, and nothing else */
+	if (rq->metrics_only) {
+		rq->dialect = D_OPENAI;
+		if (strcmp(rq->path, "/metrics") != 0)
+			status = 404;
+		else if (strcmp(rq->req->method, "GET") != 0 &&
+		    strcmp(rq->req->method, "HEAD") != 0)
+			status = 405;
+		else {
+			for (i = 0; i < GB_NELEM(routes); i++)
+				if (routes[i].run == do_metrics)
+					rq->rt = &routes[i];
+			return 0;
+		}
+		rq_error(rq, status, status == 404 ? "Not Found" :
+		    "Method Not Allowed", NULL);
+		return -1;
+	}
 	if (strcmp(rq->req->method, "OPTIONS") == 0) {
 		preflight(rq);
 		return -1;
@@ -537,6 +558,35 @@ route_request(struct rq *rq)
 		return -1;
 	}
 	return authorize(rq);
+}
+
+size_t
+route_slots(void)
+{
+	return GB_NELEM(routes);
+}
+
+size_t
+route_slot(const struct route *r)
+{
+	return r != NULL ? (size_t)(r - routes) : GB_NELEM(routes);
+}
+
+const char *
+route_label(size_t i, char *out, size_t sz, const char **method)
+{
+	const struct route *r;
+
+	if (i >= GB_NELEM(routes)) {
+		*method = "none";
+		snprintf(out, sz, "none");
+		return out;
+	}
+	r = &routes[i];
+	*method = r->method;
+	snprintf(out, sz, "%s%s", (r->where & P_ROOT) != 0 ? "" :
+	    (r->where & P_NATIVE) != 0 ? "/v1beta" : "/v1", r->pattern);
+	return out;
 }
 
 void

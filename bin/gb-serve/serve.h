@@ -25,6 +25,7 @@
 #include "httpmsg.h"
 #include "io.h"
 #include "mask.h"
+#include "metrics.h"
 #include "proto.h"
 #include "stream.h"
 
@@ -197,9 +198,16 @@ struct srv {
 	struct conn		*dead;		/* closed, freed next turn */
 	int			 nproc;		/* tools running as processes */
 	sd_event_source		*reaper;
+	/* metrics.c */
+	struct gb_metrics	*metrics;	/* shared counters, or NULL */
+	int			 mlfd;		/* METRICS_LISTEN, or -1 */
+	sd_event_source		*mlsrc;
+	int			 nstreams;	/* answers streaming now */
 };
 
 int		 conn_listen(struct srv *, int);
+/* The METRICS_LISTEN socket: its connections get /metrics alone. */
+int		 conn_listen_metrics(struct srv *, int);
 int		 conn_serve_fd(struct srv *, int, int);
 /* Close idle connections now (stopping). */
 void		 conn_stop_idle(struct srv *);
@@ -237,6 +245,8 @@ struct rq {
 	char			 key[GB_MASK_SIZE];	/* for the log */
 	char			 fail[96];	/* why it failed, for the log */
 	char			 rid[GB_PROTO_RID];	/* the request's id */
+	int			 metrics_only;	/* came on METRICS_LISTEN */
+	int			 streaming;	/* counted in srv->nstreams */
 	/* the handlers' state */
 	struct job		*job[4];
 	json_t			*meta;
@@ -293,6 +303,16 @@ void	route_drained(struct rq *);
 /* Answer an HTTP-level refusal (400, 408, 413, 431, 501, 503, 505). */
 void	route_refuse(struct rq *, int);
 
+/*
+ * The route table as metrics labels it: its rows are slots 0 to
+ * route_slots() - 1, and route_slots() stands for no route. The label
+ * is the route's path pattern under its first prefix ("/v1/chat/
+ * completions", "/v1beta/models/{model}:{action}"), or "none".
+ */
+size_t		 route_slots(void);
+size_t		 route_slot(const struct route *);
+const char	*route_label(size_t, char *, size_t, const char **);
+
 /* Constant-time check of a presented token. */
 int	token_ok(const struct gb_config *, const char *, int);
 /* Copy src into dst of size sz, cut to fit, always terminated. */
@@ -325,6 +345,17 @@ void		 rq_start_failed(struct rq *, const char *);
 /* A job message for TOOL: mode, model and arg (each may be NULL). */
 void		 job_msg(struct gb_msg_job *, enum gb_tool, const char *,
 		    const char *, const char *);
+
+/* ---- metrics.c: GET /metrics ---- */
+
+/* Map the shared counters (STATE_DIRECTORY/metrics) for the server. */
+void	metrics_open(struct srv *);
+void	metrics_close(struct srv *);
+/* A request is over (status, microseconds since its first byte). */
+void	metrics_request(struct srv *, struct rq *, int, uint64_t);
+/* Bytes read from and written to clients. */
+void	metrics_bytes(struct srv *, uint64_t, uint64_t);
+void	do_metrics(struct rq *);
 
 /* ---- speech.c: POST /v1/audio/speech ---- */
 
