@@ -160,6 +160,25 @@ gb_sent_bytes_total counter'
 	[ "$sent_a" -gt 0 ]
 }
 
+@test "open streams: a stream paused mid-way is counted, and not once it ended" {
+	start_serve listen
+	upstream_script '{"path":"stream","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"par"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"t"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
+	local out=$BATS_TEST_TMPDIR/stream.out
+	curl -sS -N -H "$USER_AUTH" "$(url /v1/chat/completions)" \
+	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+	    > "$out" &
+	local client=$!
+	# the first delta has reached the client: the stream is open
+	wait_file_has "$out" '"par"'
+	scrape "$BATS_TEST_TMPDIR/during.json"
+	[ "$(jq '.gb_open_streams' "$BATS_TEST_TMPDIR/during.json")" = 1 ]
+	upstream_go
+	wait "$client"
+	grep -q 'data: \[DONE\]' "$out"
+	scrape "$BATS_TEST_TMPDIR/after.json"
+	[ "$(jq '.gb_open_streams' "$BATS_TEST_TMPDIR/after.json")" = 0 ]
+}
+
 @test "a gb-call host killed and started again counts into the same totals" {
 	start_serve listen
 	st=$(chat); [ "$st" = 200 ] || { echo "chat: $st"; cat "$SERVE_LOG"; false; }
@@ -244,6 +263,15 @@ gb_sent_bytes_total counter'
 	# the same history reaches gb-serve's key table
 	run -0 curl -sS -H "$ADMIN" "$(url /v1/keys/list)"
 	[ "$(jq '.total' <<<"$output")" = 2 ]
+	for span in 1m 1h 24h; do
+		run -0 jq -c --arg s "$span" '[.data.recent[][$s]] |
+		    [(map(.uses) | add), (map(.failures) | add), (map(.["429"]) | add)]' \
+		    <<<"$output"
+		assert_output '[5,1,1]'
+		output=$(curl -sS -H "$ADMIN" "$(url /v1/keys/list)")
+	done
+	# each entry is a configured key, in full (as the rest of that page)
+	[ "$(jq -c '[.data.recent[].key] | sort' <<<"$output")" = "$(jq -c 'sort' <<<"$API_KEYS")" ]
 }
 
 @test "a state directory without the history or metrics file still works" {

@@ -1274,7 +1274,8 @@ static void
 keys_ev(struct job *j, enum job_event e)
 {
 	struct rq *rq = j->rq;
-	json_t *doc, *arr, *k, *valid, *invalid, *cooling, *mc, *res;
+	json_t *doc, *arr, *k, *valid, *invalid, *cooling, *recent, *mc, *res,
+	    *h;
 	const char *state;
 	size_t i, idx;
 	int bad;
@@ -1294,6 +1295,7 @@ keys_ev(struct job *j, enum job_event e)
 	valid = json_array();
 	invalid = json_array();
 	cooling = json_array();
+	recent = json_array();
 	json_array_foreach(arr, i, k) {
 		idx = json_is_integer(json_object_get(k, "index")) ?
 		    (size_t)json_integer_value(json_object_get(k, "index")) :
@@ -1313,11 +1315,19 @@ keys_ev(struct job *j, enum job_event e)
 			    "until", json_object_get(k, "cooling_until") ?
 			    json_object_get(k, "cooling_until") : json_null(),
 			    "models", json_is_array(mc) ? mc :
-			    json_array()));
+			    json_array()));		/* its attempts of the last minute, hour and day */
+		h = json_object_get(k, "recent");
+		if (json_is_object(h))
+			json_array_append_new(recent, json_pack("{s:s, s:O*, "
+			    "s:O*, s:O*}", "key", rq->cfg->api_keys.v[idx],
+			    "1m", json_object_get(h, "1m"), "1h",
+			    json_object_get(h, "1h"), "24h",
+			    json_object_get(h, "24h")));
 	}
-	res = json_pack("{s:s, s:{s:o, s:o, s:o}, s:I}", "status", "success",
-	    "data", "valid_keys", valid, "invalid_keys", invalid,
-	    "cooling_keys", cooling, "total", (json_int_t)json_array_size(arr));
+	res = json_pack("{s:s, s:{s:o, s:o, s:o, s:o}, s:I}", "status",
+	    "success", "data", "valid_keys", valid, "invalid_keys", invalid,
+	    "cooling_keys", cooling, "recent", recent, "total",
+	    (json_int_t)json_array_size(arr));
 	json_decref(doc);
 	rq_reply_json(rq, 200, NULL, res);
 }
