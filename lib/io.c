@@ -3,6 +3,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -118,4 +124,36 @@ gb_io_nonblock(int fd)
 	if ((fl & O_NONBLOCK) != 0)
 		return 0;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+void *
+gb_io_mapshared(const char *dir, const char *name, size_t len,
+    int (*prepare)(int, void *), void *arg, int *fdp, struct gb_err *err)
+{
+	char path[PATH_MAX];
+	void *p;
+	int fd, e;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path)) {
+		gb_err_set(err, GB_EXIT_USAGE, 0, "STATE_DIRECTORY too long");
+		return NULL;
+	}
+	(void)mkdir(dir, 0700);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (flock(fd, LOCK_EX) == -1 || prepare(fd, arg) == -1 ||
+	    (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0)) == MAP_FAILED) {
+		e = errno;
+		close(fd);
+		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path, strerror(e));
+		return NULL;
+	}
+	flock(fd, LOCK_UN);
+	*fdp = fd;
+	return p;
 }

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "keyhist.h"
 
 #define MAGIC		"GBKHIST1"
@@ -84,35 +84,24 @@ prepare(int fd, size_t nkeys)
 	return 0;
 }
 
+/* prepare() as gb_io_mapshared calls it. */
+static int
+prepare_slots(int fd, void *nkeys)
+{
+	return prepare(fd, *(size_t *)nkeys);
+}
+
 struct gb_keyhist *
 gb_keyhist_open(const char *dir, size_t nkeys, struct gb_err *err)
 {
 	struct gb_keyhist *h;
-	char path[PATH_MAX];
 	size_t len = HEAD + nkeys * sizeof(struct slot);
 	void *p;
-	int fd, e;
+	int fd;
 
-	if (snprintf(path, sizeof(path), "%s/keys.hist", dir) >=
-	    (int)sizeof(path)) {
-		gb_err_set(err, GB_EXIT_USAGE, 0, "STATE_DIRECTORY too long");
+	if ((p = gb_io_mapshared(dir, "keys.hist", len, prepare_slots,
+	    &nkeys, &fd, err)) == NULL)
 		return NULL;
-	}
-	(void)mkdir(dir, 0700);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (flock(fd, LOCK_EX) == -1 || prepare(fd, nkeys) == -1 ||
-	    (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	    0)) == MAP_FAILED) {
-		e = errno;
-		close(fd);
-		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path, strerror(e));
-		return NULL;
-	}
-	flock(fd, LOCK_UN);
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		munmap(p, len);
 		close(fd);

@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "metrics.h"
 
 #define MAGIC	"GBMETR01"
@@ -74,34 +74,25 @@ prepare(int fd)
 	return 0;
 }
 
+/* prepare() as gb_io_mapshared calls it. */
+static int
+prepare_block(int fd, void *unused)
+{
+	(void)unused;
+	return prepare(fd);
+}
+
 struct gb_metrics *
 gb_metrics_open(const char *dir, struct gb_err *err)
 {
 	struct gb_metrics *m;
-	char path[PATH_MAX];
 	void *p;
-	int fd, e;
+	int fd;
 
-	if (snprintf(path, sizeof(path), "%s/metrics", dir) >=
-	    (int)sizeof(path)) {
-		gb_err_set(err, GB_EXIT_USAGE, 0, "STATE_DIRECTORY too long");
+	if ((p = gb_io_mapshared(dir, "metrics",
+	    sizeof(struct gb_metrics_block), prepare_block, NULL, &fd,
+	    err)) == NULL)
 		return NULL;
-	}
-	(void)mkdir(dir, 0700);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if (flock(fd, LOCK_EX) == -1 || prepare(fd) == -1 ||
-	    (p = mmap(NULL, sizeof(struct gb_metrics_block),
-	    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-		e = errno;
-		close(fd);
-		gb_err_set(err, GB_EXIT_TEMP, 0, "%s: %s", path, strerror(e));
-		return NULL;
-	}
-	flock(fd, LOCK_UN);
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		munmap(p, sizeof(struct gb_metrics_block));
 		close(fd);
