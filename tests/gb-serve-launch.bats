@@ -306,28 +306,27 @@ with open(sys.argv[2], "w") as f:
 	[[ $stderr == *'ALLOWED_TOKENS=["choose-a-client-token"]'* ]]
 }
 
-@test "make run with a .env serves a chat completion" {
-	# make run serves from the repository's own build
+# need_run_build: make run serves from the repository's own build
+need_run_build() {
 	local b=build
 	[ "${SANITIZE:-}" = 1 ] && b=build-san
 	[ -x "$BATS_TEST_DIRNAME/../$b/bin/gb-convert" ] ||
 	    skip "gb-convert is not built in $b yet"
-	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN STATE_DIRECTORY
-	cat > run.env <<-EOF2
-	API_KEYS=["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]
-	ALLOWED_TOKENS=["tok-run"]
-	BASE_URL=$BASE_URL
-	STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
-	EOF2
-	unset BASE_URL
+}
+
+# make_run_chat TOKEN [VAR=VALUE...]: make run, on a free port, with the
+# variables given; one chat with TOKEN is answered; then stopped
+make_run_chat() {
+	local tok=$1 makepid
+	shift
 	SERVE_PORT=$(free_port)
-	ENV_FILE=$PWD/run.env GB_LISTEN=127.0.0.1:$SERVE_PORT \
+	env "$@" GB_LISTEN=127.0.0.1:$SERVE_PORT \
 	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run \
 	    2>run.log 3>&- &
 	makepid=$!
 	wait_port "$SERVE_PORT"
 	SERVE_PID=$(children_of "$makepid")
-	run -0 curl -sS -H 'Authorization: Bearer tok-run' "$(url /v1/chat/completions)" \
+	run -0 curl -sS -H "Authorization: Bearer $tok" "$(url /v1/chat/completions)" \
 	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
 	run -0 jq -r '.choices[0].message.content' <<<"$output"
 	assert_output 'echo: hi'
@@ -336,29 +335,27 @@ with open(sys.argv[2], "w") as f:
 	wait "$makepid" || true
 }
 
+@test "make run with a .env serves a chat completion" {
+	need_run_build
+	unset API_KEYS ALLOWED_TOKENS AUTH_TOKEN STATE_DIRECTORY
+	cat > run.env <<-EOF2
+	API_KEYS=["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]
+	ALLOWED_TOKENS=["tok-run"]
+	BASE_URL=$BASE_URL
+	STATE_DIRECTORY=$BATS_TEST_TMPDIR/state
+	EOF2
+	unset BASE_URL
+	make_run_chat tok-run ENV_FILE="$PWD/run.env"
+}
+
 @test "make run with the settings in the environment alone serves a chat completion" {
-	local b=build
-	[ "${SANITIZE:-}" = 1 ] && b=build-san
-	[ -x "$BATS_TEST_DIRNAME/../$b/bin/gb-convert" ] ||
-	    skip "gb-convert is not built in $b yet"
+	need_run_build
 	mkdir empty
 	cd empty
 	[ ! -e .env ]
-	SERVE_PORT=$(free_port)
-	API_KEYS='["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]' ALLOWED_TOKENS=tok-env \
-	    STATE_DIRECTORY=$BATS_TEST_TMPDIR/state GB_LISTEN=127.0.0.1:$SERVE_PORT \
-	    make -s --no-print-directory -C "$BATS_TEST_DIRNAME/.." run \
-	    2>run.log 3>&- &
-	makepid=$!
-	wait_port "$SERVE_PORT"
-	SERVE_PID=$(children_of "$makepid")
-	run -0 curl -sS -H 'Authorization: Bearer tok-env' "$(url /v1/chat/completions)" \
-	    -d '{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"hi"}]}'
-	run -0 jq -r '.choices[0].message.content' <<<"$output"
-	assert_output 'echo: hi'
-	stop_other "$SERVE_PID"
-	SERVE_PID=
-	wait "$makepid" || true
+	make_run_chat tok-env \
+	    API_KEYS='["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"]' \
+	    ALLOWED_TOKENS=tok-env STATE_DIRECTORY="$BATS_TEST_TMPDIR/state"
 }
 
 @test "an empty variable does not hide .env's value (systemd-socket-activate -E NAME)" {
