@@ -638,8 +638,8 @@ get_list(const struct gb_env *env, const char *name, const char *def,
 }
 
 /*
- * The secrets a tool needs (need: GB_CONFIG_NEED_*), from the places
- * secret_get() looks in; the others stay unread.
+ * The secrets a tool needs (need: GB_CONFIG_NEED_*), and KEY_STATE,
+ * from the places secret_get() looks in; the others stay unread.
  */
 static int
 get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
@@ -649,10 +649,19 @@ get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
 	char *v = NULL;
 	int rc = -1;
 
-	if ((need & (GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS)) == 0)
-		return 0;
 	if (secrets_fd(&moved, err) == -1)
 		return -1;
+	/* a Redis URL may hold a password: a secret, needed or not */
+	if (secret_get(env, moved, "KEY_STATE", &c->key_state, err) == -1)
+		goto out;
+	if (c->key_state != NULL && *c->key_state == '\0') {
+		free(c->key_state);
+		c->key_state = NULL;
+	}
+	if ((need & (GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS)) == 0) {
+		rc = 0;
+		goto out;
+	}
 	if ((need & GB_CONFIG_NEED_KEYS) != 0) {
 		if (secret_get(env, moved, "API_KEYS", &v, err) == -1 ||
 		    list_of("API_KEYS", v, "", 1, &c->api_keys, err) == -1)
@@ -710,7 +719,6 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	    &c->proxies_hash, err) == -1 ||
 	    get_str(env, "STATE_DIRECTORY", "./state", &c->state_dir,
 	    err) == -1 ||
-	    get_str(env, "KEY_STATE", NULL, &c->key_state, err) == -1 ||
 	    get_bool(env, "TOOLS_CODE_EXECUTION_ENABLED", 0,
 	    &c->code_execution, err) == -1 ||
 	    get_bool(env, "SHOW_SEARCH_LINK", 1, &c->show_search_link,

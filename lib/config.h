@@ -72,8 +72,9 @@ struct gb_config {
  * setting; a process that holds them only in memory hands them on that
  * way (gb_env_memfd) rather than in the environment.
  */
-#define GB_SECRET_NAMES	{ "API_KEYS", "ALLOWED_TOKENS", "AUTH_TOKEN" }
-#define GB_NSECRETS	3
+#define GB_SECRET_NAMES	{ "API_KEYS", "ALLOWED_TOKENS", "AUTH_TOKEN", \
+			  "KEY_STATE" }
+#define GB_NSECRETS	4
 #define GB_SECRETS_FD	"GB_SECRETS_FD"
 
 int	 gb_config_load(struct gb_config *, unsigned, struct gb_err *);

@@ -14,11 +14,14 @@ bats_require_minimum_version 1.5.0
 load test_helper
 load lib/upstream
 load lib/serve
+load lib/redis
 
 KEY1=AIzaSyC5credKEYoneXXXXXXXXXXXXXXXXXXp3Qa
 KEY2=AIzaSyD6credKEYtwoYYYYYYYYYYYYYYYYYYw8Rb
 UTOK=sk-user-Hk27credTOKENuser
 ATOK=sk-admin-Jm93credTOKENadmin
+# the password of a Redis user, in KEY_STATE (set by the tests using it)
+RPW=
 
 setup_file() {
 	serve_file_upstream
@@ -48,6 +51,7 @@ setup() {
 
 teardown() {
 	stop_serve
+	redis_stop
 }
 
 # as_units: the secrets as credentials, none in the environment
@@ -71,7 +75,7 @@ as_container() {
 hits() {
 	local s
 	for s in "$KEY1" "$KEY2" "$UTOK" "$ATOK" "${KEY1:8:20}" "${UTOK:8:12}" \
-	    "${ATOK:9:12}"; do
+	    "${ATOK:9:12}" $RPW; do
 		grep -aHF -- "$s" "$@"
 	done
 	return 0
@@ -105,6 +109,7 @@ exercise() {
 
 	upstream_script '{"path":"stream","events":[{"candidates":[{"content":{"role":"model","parts":[{"text":"par"}]}}]},{"candidates":[{"content":{"role":"model","parts":[{"text":"t"}]},"finishReason":"STOP"}]}],"wait_before":[1]}'
 	printf 'Authorization: Bearer %s\n' "$UTOK" > auth.hdr
+	rm -f stream.out
 	curl -sSN -H @auth.hdr "$(url /v1/chat/completions)" -o stream.out \
 	    -d '{"model":"gemini-2.0-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}' &
 	local client=$!
@@ -173,4 +178,45 @@ exercise() {
 	mkdir creds/API_KEYS
 	run -100 --separate-stderr gb-keys list
 	[ "$stderr" = "gb-keys: $PWD/creds/API_KEYS: Is a directory" ]
+}
+
+# with_redis_password: a Redis that only a user with a password may use;
+# KEY_STATE names it with that password, and is left in the environment
+with_redis_password() {
+	RPW=Qx81credREDISpw
+	REDIS_ARGS="--user default off --user gb on >$RPW ~* +@all" redis_start
+	export KEY_STATE=redis://gb:$RPW@127.0.0.1:$REDIS_PORT/3
+}
+
+# used_redis: the requests' keys were picked on that Redis, so KEY_STATE
+# did reach gb-call and gb-serve
+used_redis() {
+	run -0 redis-cli -p "$REDIS_PORT" --user gb --pass "$RPW" \
+	    --no-auth-warning -n 3 --scan --pattern 'gbkeys:key:*'
+	[ "${#lines[@]}" -eq 2 ]
+	run -0 grep -c 'key state: redis' "$SERVE_LOG"
+	run -0 hits "$SERVE_LOG"
+	assert_output ''
+}
+
+@test "KEY_STATE with a Redis password, in the environment: gone from every environment" {
+	as_container
+	with_redis_password
+	exercise activate
+	used_redis
+	stop_serve
+	rm -f seen/*
+	exercise accept
+}
+
+@test "KEY_STATE with a Redis password as a credential (Accept=no and yes)" {
+	as_units
+	with_redis_password
+	printf '%s\n' "$KEY_STATE" > creds/KEY_STATE
+	unset KEY_STATE
+	exercise activate
+	used_redis
+	stop_serve
+	rm -f seen/*
+	exercise accept
 }

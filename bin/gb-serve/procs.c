@@ -51,7 +51,8 @@ static int
 withheld(const char *e)
 {
 	static const char *const names[] = { "API_KEYS", "ALLOWED_TOKENS",
-	    "AUTH_TOKEN", GB_SECRETS_FD, "CREDENTIALS_DIRECTORY" };
+	    "AUTH_TOKEN", "KEY_STATE", GB_SECRETS_FD,
+	    "CREDENTIALS_DIRECTORY" };
 	size_t i, l;
 
 	for (i = 0; i < GB_NELEM(names); i++) {
@@ -66,14 +67,18 @@ int
 toolenv_make(struct toolenv *te, const struct gb_config *c, enum gb_tool t,
     int fdnum)
 {
-	const char *name = "API_KEYS";
+	const char *names[2] = { "API_KEYS", "KEY_STATE" };
+	const char *values[2];
 	json_t *a;
 	char *v = NULL;
 	size_t i, n;
 
 	memset(te, 0, sizeof(*te));
 	te->fd = -1;
-	/* gb-call (and gb-keys) need the keys; nothing needs the tokens */
+	/*
+	 * gb-call (and gb-keys) need the keys and where their state is;
+	 * nothing needs the tokens
+	 */
 	if (t == GB_TOOL_CALL || t == GB_TOOL_KEYS) {
 		if ((a = json_array()) == NULL)
 			return -1;
@@ -85,7 +90,9 @@ toolenv_make(struct toolenv *te, const struct gb_config *c, enum gb_tool t,
 			errno = ENOMEM;
 			return -1;
 		}
-		te->fd = gb_env_memfd(&name, (const char *const *)&v, 1);
+		values[0] = v;
+		values[1] = c->key_state;
+		te->fd = gb_env_memfd(names, values, 2);
 		free(v);
 		if (te->fd == -1)
 			return -1;

@@ -71,12 +71,10 @@ url() {
 	echo "http://127.0.0.1:$SERVE_PORT$1"
 }
 
-# The direct children of a process, by PID (from /proc, not by name).
+# The direct children of a process, by PID (every process's parent, as
+# /proc/PID/stat gives it: a thread's children file can miss a child).
 children_of() {
-	local p=$1 t
-	for t in /proc/"$p"/task/*/children; do
-		[ -r "$t" ] && cat "$t"
-	done 2>/dev/null | tr ' ' '\n' | sed '/^$/d'
+	ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '
 }
 
 # All descendants of a process.
