@@ -111,6 +111,10 @@ check-load: all
 check-docker:
 	bash tests/docker.sh
 
+# compose.yaml's two servers and Redis with podman-compose (slow: not in check).
+check-compose:
+	bash tests/compose.sh
+
 lint:
 	@if [ -n "$(MANS)" ]; then \
 		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
@@ -159,5 +163,5 @@ fuzz:
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all check check-valgrind check-load check-docker deps lint run install uninstall clean fuzz
+.PHONY: all check check-valgrind check-load check-docker check-compose deps lint run install uninstall clean fuzz
 .SECONDARY:

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,26 @@ usage(void)
 	exit(GB_EXIT_USAGE);
 }
 
+/*
+ * A diagnostic: "gb-keys: ..." on stderr, with its journal priority when
+ * stderr is the journal (gb-keys check runs as a unit of its own).
+ */
+static void __attribute__((format(printf, 2, 3)))
+say(enum gb_loglevel l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%sgb-keys: ", gb_log_prio(l));
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
 static int
 fail(const struct gb_err *e)
 {
-	fprintf(stderr, "gb-keys: %s\n", e->msg);
+	say(GB_LOG_ERROR, "%s", e->msg);
 	return e->code ? e->code : GB_EXIT_TEMP;
 }
 
@@ -209,7 +226,7 @@ cmd_list_json(struct gb_keys *k, struct gb_keyhist *hist, time_t now)
 	if ((root = gb_keys_list_json(k, now)) == NULL ||
 	    gb_keyhist_annotate(hist, root, now) == -1) {
 		json_decref(root);
-		fprintf(stderr, "gb-keys: out of memory\n");
+		say(GB_LOG_ERROR, "out of memory");
 		return GB_EXIT_TEMP;
 	}
 	/* a write error shows in ferror(stdout), checked by main() */
@@ -284,7 +301,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	if (gb_keys_load(k, &err) == -1)
 		return fail(&err);
 	if ((todo = calloc(n, 1)) == NULL) {
-		fprintf(stderr, "gb-keys: out of memory\n");
+		say(GB_LOG_ERROR, "out of memory");
 		return GB_EXIT_TEMP;
 	}
 	for (i = 0; i < n; i++)
@@ -293,7 +310,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	if (snprintf(url, sizeof(url), "%s/models?pageSize=1",
 	    cfg->base_url) >= (int)sizeof(url)) {
 		free(todo);
-		fprintf(stderr, "gb-keys: BASE_URL too long\n");
+		say(GB_LOG_ERROR, "BASE_URL too long");
 		return GB_EXIT_USAGE;
 	}
 	if (gb_curl_load(&api, &err) == -1) {
@@ -304,7 +321,7 @@ cmd_check(struct gb_keys *k, const struct gb_config *cfg)
 	    (c = api.easy_init()) == NULL) {
 		free(todo);
 		gb_curl_unload(&api);
-		fprintf(stderr, "gb-keys: cannot initialise libcurl\n");
+		say(GB_LOG_ERROR, "cannot initialise libcurl");
 		return GB_EXIT_TEMP;
 	}
 	for (i = 0; i < n; i++) {
@@ -377,8 +394,8 @@ cmd_next(struct gb_keys *k, const char *model)
 		if (err.code == GB_EXIT_NO && at != 0) {
 			long long left = (long long)(at - time(NULL));
 
-			fprintf(stderr, "gb-keys: no usable key%s%s; "
-			    "retry after %lld s (at %lld)\n",
+			say(GB_LOG_WARN, "no usable key%s%s; "
+			    "retry after %lld s (at %lld)",
 			    model != NULL ? " for " : "",
 			    model != NULL ? model : "",
 			    left < 1 ? 1 : left, (long long)at);
@@ -397,7 +414,7 @@ num_arg(const char *s, long long min, long long max, const char *what,
 	const char *es;
 
 	if (gb_strtonum(s, min, max, out, &es) == -1) {
-		fprintf(stderr, "gb-keys: %s is %s (allowed %lld to %lld)\n",
+		say(GB_LOG_ERROR, "%s is %s (allowed %lld to %lld)",
 		    what, es, min, max);
 		return -1;
 	}
@@ -424,8 +441,8 @@ main(int argc, char *argv[])
 			if (strlen(optarg) == 0 ||
 			    strlen(optarg) > GB_KEYS_MODEL_MAX ||
 			    strpbrk(optarg, " \t\n") != NULL) {
-				fprintf(stderr, "gb-keys: -m: not a model "
-				    "name (1 to %d characters, no space)\n",
+				say(GB_LOG_ERROR, "-m: not a model "
+				    "name (1 to %d characters, no space)",
 				    GB_KEYS_MODEL_MAX);
 				return GB_EXIT_USAGE;
 			}
@@ -536,12 +553,12 @@ main(int argc, char *argv[])
 		break;
 	}
 	if (gb_keys_notice(k) != NULL)
-		fprintf(stderr, "gb-keys: %s\n", gb_keys_notice(k));
+		say(GB_LOG_WARN, "%s", gb_keys_notice(k));
 out:
 	gb_keys_close(k);
 	gb_config_free(&cfg);
 	if ((fflush(stdout) == EOF || ferror(stdout)) && rc == GB_EXIT_OK) {
-		fprintf(stderr, "gb-keys: stdout: %s\n", strerror(errno));
+		say(GB_LOG_ERROR, "stdout: %s", strerror(errno));
 		rc = GB_EXIT_TEMP;
 	}
 	return rc;

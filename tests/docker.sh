@@ -16,54 +16,31 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 say() { echo "docker: $*"; }
-P=(podman --runtime runc)
-UL=(--ulimit nofile=20000:20000 --ulimit nproc=8192:8192)
+. tests/lib/podman.bash
 tag=gemini-balance:check-$$
 name=gb-check-$$
-work=$(mktemp -d)
+WORK=$(mktemp -d)
 fake_pid=
 cleanup() {
 	"${P[@]}" rm -f "$name" >/dev/null 2>&1 || true
 	[ "${KEEP_IMAGE:-0}" = 1 ] || "${P[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
 	if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
-	rm -rf "$work"
+	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-	[ "$(id -u)" = 0 ] || { say "needs podman and runc: sudo apt-get install podman runc slirp4netns uidmap fuse-overlayfs"; exit 1; }
-	say "installing podman"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc \
-		slirp4netns uidmap fuse-overlayfs debootstrap >/dev/null
-fi
-
-if ! "${P[@]}" image exists debian:bookworm-slim; then
-	command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-	mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
-	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-	say "making debian:bookworm-slim with debootstrap from $mirror"
-	root=$work/root
-	debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-		{ tail "$work/debootstrap.log"; exit 1; }
-	cp -a /etc/apt/sources.list* "$root/etc/apt/" 2>/dev/null || true
-	tar --numeric-owner -C "$root" -c . | "${P[@]}" import - debian:bookworm-slim >/dev/null
-fi
-
+podman_ready
 say "building the image (the builder stage runs make check)"
-t0=$(date +%s)
-"${P[@]}" build --format docker "${UL[@]}" -t "$tag" . >"$work/build.log" 2>&1 ||
-	{ mkdir -p build; cp "$work/build.log" build/docker-build.log
-	  grep -E -A12 '^not ok|^Error|error:' "$work/build.log" | grep -v Killed | head -120
-	  say "FAILED: build (whole log in build/docker-build.log)"; exit 1; }
-say "built in $(( $(date +%s) - t0 )) s; $(grep -E '^[0-9]+ (tests|passed)|^1\.\.[0-9]+' "$work/build.log" | head -1)"
+podman_build "$tag"
+say "$(grep -E '^[0-9]+ (tests|passed)|^1\.\.[0-9]+|^bats: ' "$WORK/build.log" | tail -1)"
 
-fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+fport=$(free_port)
 hport=8000
 if (exec 3<>/dev/tcp/127.0.0.1/$hport) 2>/dev/null; then
 	say "FAILED: port $hport is busy; the container needs it"
 	exit 1
 fi
-python3 tests/fake-upstream.py "$fport" >"$work/fake.log" 2>&1 </dev/null &
+python3 tests/fake-upstream.py "$fport" >"$WORK/fake.log" 2>&1 </dev/null &
 fake_pid=$!
 
 "${P[@]}" run -d "${UL[@]}" --name "$name" --network host \
@@ -71,13 +48,10 @@ fake_pid=$!
 	-e ALLOWED_TOKENS='["sk-docker"]' \
 	-e BASE_URL="http://127.0.0.1:$fport/v1beta" "$tag" >/dev/null
 
-for i in $(seq 100); do
-	curl -fsS "http://127.0.0.1:$hport/health" >"$work/health" 2>/dev/null && break
-	sleep 0.1
-done
-[ "$(cat "$work/health")" = '{"status":"healthy"}' ] ||
+wait_health "$hport" >"$WORK/health" || true
+[ "$(cat "$WORK/health")" = '{"status":"healthy"}' ] ||
 	{ "${P[@]}" logs "$name" | tail; say "FAILED: /health"; exit 1; }
-say "GET /health: $(cat "$work/health")"
+say "GET /health: $(cat "$WORK/health")"
 
 "${P[@]}" healthcheck run "$name" 2>/dev/null || { say "FAILED: HEALTHCHECK"; exit 1; }
 say "HEALTHCHECK: healthy"

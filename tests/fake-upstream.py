@@ -4,8 +4,9 @@
 Usage: fake-upstream.py PORT [SCRIPT_DIR]
        FAKE_UPSTREAM_CERT=cert+key.pem fake-upstream.py PORT   (HTTPS)
 
-Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one), prints one line
-"listening on 127.0.0.1:<port>" to stdout once it accepts connections, and
+Listens on 127.0.0.1:PORT (PORT 0: the kernel picks one; another address
+with FAKE_UPSTREAM_BIND), prints one line "listening on <address>:<port>"
+to stdout once it accepts connections, and
 serves until it gets SIGTERM/SIGINT. Python 3 standard library only.
 With FAKE_UPSTREAM_CERT naming a PEM file holding a certificate and its
 key, it speaks HTTPS instead (to test certificate verification).
@@ -1100,14 +1101,15 @@ def main():
     # benchmarks open many connections at once: a deep accept queue keeps
     # them from waiting out SYN retransmits
     ThreadingHTTPServer.request_queue_size = 1024
-    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    bind = os.environ.get("FAKE_UPSTREAM_BIND", "127.0.0.1")
+    srv = ThreadingHTTPServer((bind, port), Handler)
     if os.environ.get("FAKE_UPSTREAM_CERT"):
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.environ["FAKE_UPSTREAM_CERT"])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-    print("listening on 127.0.0.1:%d" % srv.server_port, flush=True)
+    print("listening on %s:%d" % (bind, srv.server_port), flush=True)
     try:
         srv.serve_forever(poll_interval=0.1)
     except (KeyboardInterrupt, SystemExit):

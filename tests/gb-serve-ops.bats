@@ -119,3 +119,16 @@ same_id() {
 	assert_output 200
 	same_id
 }
+
+@test "gb-keys on its own (gb-keys-check.service): its diagnostics with a priority" {
+	local log=$BATS_TEST_TMPDIR/keys.log
+	: > "$log"
+	export JOURNAL_STREAM
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$log")
+	run -100 bash -c 'gb-keys -w 99999999 list 2>>"$1"' _ "$log"
+	run -0 cat "$log"
+	assert_output '<3>gb-keys: -w is too large (allowed 0 to 3600)'
+	# not the journal: none
+	run -100 --separate-stderr gb-keys -w 99999999 list
+	[[ $stderr == gb-keys:* ]]
+}
