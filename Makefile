@@ -120,6 +120,12 @@ lint:
 		out=$$(mandoc -Tlint -Wwarning $(MANS) 2>&1); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 		echo "mandoc -Tlint: $(words $(MANS)) pages clean"; fi
+	@# what man(1) shows with groff: a header that names no other system
+	@if [ -n "$(MANS)" ] && command -v groff >/dev/null; then \
+		for m in $(MANS); do \
+			groff -mdoc -Tutf8 $$m 2>/dev/null | head -n 1 | \
+			    grep -q 'BSD' && { echo "$$m: groff heads it BSD"; exit 1; }; \
+		done; echo "groff: $(words $(MANS)) page headers name no other system"; fi
 	@if [ -n "$(UNITS)" ]; then sh tests/verify-units.sh $(UNITS); fi
 
 .PHONY: bench
