@@ -37,8 +37,10 @@ compose() {
 }
 cleanup() {
 	compose down -v >/dev/null 2>&1 || true
+	"${P[@]}" network rm -f "${project}_default" >/dev/null 2>&1 || true
 	"${P[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
 	[ -z "$made_redis" ] || "${P[@]}" rmi -f "$redis_image" >/dev/null 2>&1 || true
+	podman_forget
 	if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
 	rm -rf "$WORK"
 }

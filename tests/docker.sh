@@ -24,6 +24,7 @@ fake_pid=
 cleanup() {
 	"${P[@]}" rm -f "$name" >/dev/null 2>&1 || true
 	[ "${KEEP_IMAGE:-0}" = 1 ] || "${P[@]}" rmi -f "$tag" >/dev/null 2>&1 || true
+	podman_forget
 	if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
 	rm -rf "$WORK"
 }

@@ -10,6 +10,7 @@
 # podman_build TAG [ARG...]: build the Dockerfile in Docker's format
 # (podman keeps HEALTHCHECK only in that format), the log in
 # build/docker-build.log on failure.
+# podman_forget: after podman_build, what it left unnamed removed.
 
 P=(podman --runtime runc)
 UL=(--ulimit nofile=20000:20000 --ulimit nproc=8192:8192)
@@ -39,11 +40,21 @@ podman_build() {
 	local tag=$1 t0
 	shift
 	t0=$(date +%s)
+	"${P[@]}" images -q -f dangling=true | sort >"$WORK/dangling.before"
 	"${P[@]}" build --format docker "${UL[@]}" "$@" -t "$tag" . >"$WORK/build.log" 2>&1 ||
 	    { mkdir -p build; cp "$WORK/build.log" build/docker-build.log
 	      grep -E -A12 '^not ok|^Error|error:' "$WORK/build.log" | grep -v Killed | head -120
 	      say "FAILED: build (whole log in build/docker-build.log)"; return 1; }
 	say "built $tag in $(( $(date +%s) - t0 )) s"
+}
+
+# podman_forget: the images a build left unnamed (its builder stage)
+# removed; those that were there before it stay.
+podman_forget() {
+	[ -f "$WORK/dangling.before" ] || return 0
+	"${P[@]}" images -q -f dangling=true | sort |
+	    comm -13 "$WORK/dangling.before" - |
+	    xargs -r "${P[@]}" rmi -f >/dev/null 2>&1 || true
 }
 
 # free_port: a port the kernel has just handed out on loopback
