@@ -76,23 +76,30 @@ gb_answer_content(const json_t *r)
 }
 
 int
+gb_answer_doc_content(const json_t *j)
+{
+	const json_t *e;
+	size_t i;
+
+	if (j == NULL)
+		return 1;
+	if (!json_is_array(j))
+		return gb_answer_content(j);
+	json_array_foreach(j, i, e)
+		if (gb_answer_content(e))
+			return 1;
+	return 0;
+}
+
+int
 gb_answer_body_content(const char *p, size_t len)
 {
-	json_t *j, *e;
-	size_t i;
+	json_t *j;
 	int yes;
 
 	if (p == NULL || (j = json_loadb(p, len, 0, NULL)) == NULL)
 		return 1;
-	if (json_is_array(j)) {
-		yes = 0;
-		json_array_foreach(j, i, e)
-			if (gb_answer_content(e)) {
-				yes = 1;
-				break;
-			}
-	} else
-		yes = gb_answer_content(j);
+	yes = gb_answer_doc_content(j);
 	json_decref(j);
 	return yes;
 }

@@ -40,6 +40,8 @@ int	gb_answer_content(const json_t *);
  * not JSON is not judged here (1).
  */
 int	gb_answer_body_content(const char *, size_t);
+/* The same of a body already parsed; NULL (not JSON) is not judged: 1. */
+int	gb_answer_doc_content(const json_t *);
 
 /*
  * A stream's bytes, fed in pieces of any size until it shows its first

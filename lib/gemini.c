@@ -183,6 +183,7 @@ gb_random(void *p, size_t n)
 int
 gb_random_id(char *buf, size_t size, const char *prefix, size_t ndigits)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char r[32];
 	size_t i, n;
 
@@ -191,8 +192,11 @@ gb_random_id(char *buf, size_t size, const char *prefix, size_t ndigits)
 	if (gb_random(r, ndigits / 2) == -1)
 		return -1;
 	n = (size_t)snprintf(buf, size, "%s", prefix);
-	for (i = 0; i < ndigits / 2 && n + 2 < size; i++, n += 2)
-		snprintf(buf + n, 3, "%02x", r[i]);
+	for (i = 0; i < ndigits / 2 && n + 2 < size; i++, n += 2) {
+		buf[n] = hex[r[i] >> 4];
+		buf[n + 1] = hex[r[i] & 0xf];
+		buf[n + 2] = '\0';
+	}
 	return 0;
 }
 

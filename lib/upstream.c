@@ -585,23 +585,6 @@ path_model(const char *path, char *out, size_t outsz)
 	}
 }
 
-/*
- * Is a complete 2xx body an answer? Gemini answers with a JSON object
- * (or an array: streamGenerateContent without alt=sse); anything else
- * is some proxy's page or a body cut short.
- */
-static int
-is_json(const char *p, size_t len)
-{
-	json_t *j;
-
-	if (p == NULL || len == 0 ||
-	    (j = json_loadb(p, len, 0, NULL)) == NULL)
-		return 0;
-	json_decref(j);
-	return 1;
-}
-
 /* libcurl errors no other key or retry can fix. */
 static int
 fatal_curl(CURLcode rc)
@@ -1329,6 +1312,7 @@ static void
 judge(struct gb_upcall *c, CURLcode rc)
 {
 	struct attempt *a = &c->a;
+	json_t *doc = NULL;
 
 	memset(a, 0, sizeof(*a));
 	a->retry_after = -1;
@@ -1356,17 +1340,26 @@ judge(struct gb_upcall *c, CURLcode rc)
 			a->retry_after = c->hdr_retry;
 		if (a->class == GB_UP_COOL)
 			a->daily = quota_daily(c->buf.data, c->buf.len);
-		/* not -s: a 2xx is checked before it is passed on */
+		/*
+		 * not -s: a 2xx is checked before it is passed on (its body
+		 * parsed once for both checks). Gemini answers with a JSON
+		 * object, or an array (streamGenerateContent without
+		 * alt=sse); anything else is some proxy's page or a body cut
+		 * short.
+		 */
 		if (a->class == GB_UP_OK && !c->committed && !c->stream &&
-		    !c->upload && !is_json(c->buf.data, c->buf.len)) {
+		    (!c->upload || c->judge) && c->buf.data != NULL &&
+		    c->buf.len > 0)
+			doc = json_loadb(c->buf.data, c->buf.len, 0, NULL);
+		if (a->class == GB_UP_OK && !c->committed && !c->stream &&
+		    !c->upload && doc == NULL) {
 			a->class = GB_UP_RETRY;
 			a->notjson = 1;
 			snprintf(a->reason, sizeof(a->reason), "not JSON");
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d, not JSON",
 			    a->status);
 		} else if (a->class == GB_UP_OK && !c->committed && c->judge &&
-		    (c->stream || !gb_answer_body_content(c->buf.data,
-		    c->buf.len))) {
+		    (c->stream || !gb_answer_doc_content(doc))) {
 			/* a held stream that ended, or a whole answer: empty */
 			a->class = GB_UP_RETRY;
 			a->empty = 1;
@@ -1378,6 +1371,7 @@ judge(struct gb_upcall *c, CURLcode rc)
 			snprintf(a->msg, sizeof(a->msg), "HTTP %d%s%s",
 			    a->status, a->reason[0] != '\0' ? " " : "",
 			    a->reason);
+		json_decref(doc);
 	} else {
 		/* no complete answer: whatever status came is worthless */
 		if (!c->committed)
