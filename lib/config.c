@@ -638,8 +638,9 @@ get_list(const struct gb_env *env, const char *name, const char *def,
 }
 
 /*
- * The secrets a tool needs (need: GB_CONFIG_NEED_*), and KEY_STATE,
- * from the places secret_get() looks in; the others stay unread.
+ * The secrets a tool needs (need: GB_CONFIG_NEED_*), and the settings
+ * whose URLs may hold a password (KEY_STATE, PROXY, PROXIES), from the
+ * places secret_get() looks in; the others stay unread.
  */
 static int
 get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
@@ -658,6 +659,18 @@ get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
 		free(c->key_state);
 		c->key_state = NULL;
 	}
+	/* so may a proxy's URL */
+	if (secret_get(env, moved, "PROXY", &c->proxy, err) == -1)
+		goto out;
+	if (c->proxy != NULL && *c->proxy == '\0') {
+		free(c->proxy);
+		c->proxy = NULL;
+	}
+	if (secret_get(env, moved, "PROXIES", &v, err) == -1 ||
+	    list_of("PROXIES", v, "", 0, &c->proxies, err) == -1)
+		goto out;
+	free(v);
+	v = NULL;
 	if ((need & (GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS)) == 0) {
 		rc = 0;
 		goto out;
@@ -713,8 +726,6 @@ gb_config_load(struct gb_config *c, unsigned need, struct gb_err *err)
 	    get_str(env, "BASE_URL",
 	    "https://generativelanguage.googleapis.com/v1beta", &c->base_url,
 	    err) == -1 ||
-	    get_str(env, "PROXY", NULL, &c->proxy, err) == -1 ||
-	    get_list(env, "PROXIES", "", 0, &c->proxies, err) == -1 ||
 	    get_bool(env, "PROXIES_USE_CONSISTENCY_HASH_BY_API_KEY", 1,
 	    &c->proxies_hash, err) == -1 ||
 	    get_str(env, "STATE_DIRECTORY", "./state", &c->state_dir,

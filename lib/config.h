@@ -73,8 +73,8 @@ struct gb_config {
  * way (gb_env_memfd) rather than in the environment.
  */
 #define GB_SECRET_NAMES	{ "API_KEYS", "ALLOWED_TOKENS", "AUTH_TOKEN", \
-			  "KEY_STATE" }
-#define GB_NSECRETS	4
+			  "KEY_STATE", "PROXY", "PROXIES" }
+#define GB_NSECRETS	6
 #define GB_SECRETS_FD	"GB_SECRETS_FD"
 
 int	 gb_config_load(struct gb_config *, unsigned, struct gb_err *);

@@ -15,13 +15,16 @@ load test_helper
 load lib/upstream
 load lib/serve
 load lib/redis
+load lib/proxy
 
 KEY1=AIzaSyC5credKEYoneXXXXXXXXXXXXXXXXXXp3Qa
 KEY2=AIzaSyD6credKEYtwoYYYYYYYYYYYYYYYYYYw8Rb
 UTOK=sk-user-Hk27credTOKENuser
 ATOK=sk-admin-Jm93credTOKENadmin
-# the password of a Redis user, in KEY_STATE (set by the tests using it)
+# the password of a Redis user in KEY_STATE, of a proxy user in PROXY or
+# PROXIES (set by the tests using them)
 RPW=
+PPW=
 
 setup_file() {
 	serve_file_upstream
@@ -52,6 +55,7 @@ setup() {
 teardown() {
 	stop_serve
 	redis_stop
+	proxy_stop_all
 }
 
 # as_units: the secrets as credentials, none in the environment
@@ -75,7 +79,7 @@ as_container() {
 hits() {
 	local s
 	for s in "$KEY1" "$KEY2" "$UTOK" "$ATOK" "${KEY1:8:20}" "${UTOK:8:12}" \
-	    "${ATOK:9:12}" $RPW; do
+	    "${ATOK:9:12}" $RPW $PPW; do
 		grep -aHF -- "$s" "$@"
 	done
 	return 0
@@ -219,4 +223,38 @@ used_redis() {
 	stop_serve
 	rm -f seen/*
 	exercise accept
+}
+
+# through_proxy: every upstream request came through the proxy, as its
+# user, so PROXY or PROXIES did reach gb-call
+through_proxy() {
+	local users
+	users=$(upstream_requests | jq -r '[.[].headers["x-via-proxy-user"]] | unique | join(",")')
+	[ "$users" = pxuser ]
+}
+
+@test "a proxy's password (PROXY, PROXIES), in the environment or as a credential: in no environment" {
+	PPW=Zr55credPROXYpw
+	proxy_start px
+	local u
+	u=http://pxuser:$PPW@127.0.0.1:$PROXY_PORT_px
+	as_container
+	export PROXY=$u
+	exercise activate
+	through_proxy
+	stop_serve
+	rm -f seen/*
+	upstream_reset
+	unset PROXY
+	export PROXIES="[\"$u\"]"
+	exercise accept
+	through_proxy
+	stop_serve
+	rm -f seen/*
+	upstream_reset
+	unset PROXIES
+	as_units
+	printf '%s\n' "$u" > creds/PROXY
+	exercise activate
+	through_proxy
 }

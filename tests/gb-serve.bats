@@ -110,7 +110,12 @@ post() {
 	gb-keys fail 1 400 API_KEY_INVALID >/dev/null
 	gb-keys fail 1 400 API_KEY_INVALID >/dev/null
 	run -0 curl -sS -H 'Authorization: Bearer tok-admin' "$(url /v1/keys/list)"
+	local list=$output
+	run -0 jq -c 'del(.data.recent)' <<<"$list"
 	assert_output '{"status":"success","data":{"valid_keys":["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI"],"invalid_keys":["AIzaSyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBwXyZ"],"cooling_keys":[]},"total":2}'
+	# each key's recent attempts (their counts are the earlier tests')
+	run -0 jq -c '[.data.recent[] | [.key, (.["1m", "1h", "24h"] | keys)]]' <<<"$list"
+	assert_output '[["AIzaSyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAfGhI",["429","failures","uses"],["429","failures","uses"],["429","failures","uses"]],["AIzaSyBBBBBBBBBBBBBBBBBBBBBBBBBBBBBwXyZ",["429","failures","uses"],["429","failures","uses"],["429","failures","uses"]]]'
 	# a key resting for one model stays valid, and says so
 	gb-keys -m gemini-2.5-pro cool 0 600 >/dev/null
 	run -0 curl -sS -H 'Authorization: Bearer tok-admin' "$(url /v1/keys/list)"

@@ -51,7 +51,7 @@ static int
 withheld(const char *e)
 {
 	static const char *const names[] = { "API_KEYS", "ALLOWED_TOKENS",
-	    "AUTH_TOKEN", "KEY_STATE", GB_SECRETS_FD,
+	    "AUTH_TOKEN", "KEY_STATE", "PROXY", "PROXIES", GB_SECRETS_FD,
 	    "CREDENTIALS_DIRECTORY" };
 	size_t i, l;
 
@@ -63,37 +63,56 @@ withheld(const char *e)
 	return 0;
 }
 
+/* A list as a JSON array, to be freed; NULL when empty or out of memory. */
+static char *
+list_json(const struct gb_strlist *l)
+{
+	json_t *a;
+	char *v;
+	size_t i;
+
+	if (l->n == 0 || (a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	v = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return v;
+}
+
 int
 toolenv_make(struct toolenv *te, const struct gb_config *c, enum gb_tool t,
     int fdnum)
 {
-	const char *names[2] = { "API_KEYS", "KEY_STATE" };
-	const char *values[2];
-	json_t *a;
-	char *v = NULL;
+	const char *names[4] = { "API_KEYS", "KEY_STATE", "PROXY",
+	    "PROXIES" };
+	const char *values[4];
+	char *keys, *proxies;
 	size_t i, n;
 
 	memset(te, 0, sizeof(*te));
 	te->fd = -1;
 	/*
-	 * gb-call (and gb-keys) need the keys and where their state is;
-	 * nothing needs the tokens
+	 * gb-call (and gb-keys) need the keys, where their state is and
+	 * the proxies to reach the upstream through; nothing needs the
+	 * tokens
 	 */
 	if (t == GB_TOOL_CALL || t == GB_TOOL_KEYS) {
-		if ((a = json_array()) == NULL)
-			return -1;
-		for (i = 0; i < c->api_keys.n; i++)
-			json_array_append_new(a, json_string(c->api_keys.v[i]));
-		v = json_dumps(a, JSON_COMPACT);
-		json_decref(a);
-		if (v == NULL) {
+		keys = list_json(&c->api_keys);
+		proxies = list_json(&c->proxies);
+		if (keys == NULL || (c->proxies.n > 0 && proxies == NULL)) {
+			free(keys);
+			free(proxies);
 			errno = ENOMEM;
 			return -1;
 		}
-		values[0] = v;
+		values[0] = keys;
 		values[1] = c->key_state;
-		te->fd = gb_env_memfd(names, values, 2);
-		free(v);
+		values[2] = c->proxy;
+		values[3] = proxies;
+		te->fd = gb_env_memfd(names, values, GB_NELEM(names));
+		free(keys);
+		free(proxies);
 		if (te->fd == -1)
 			return -1;
 		snprintf(te->var, sizeof(te->var), "%s=%d", GB_SECRETS_FD,
