@@ -119,26 +119,38 @@ odd(redisReply *rep, struct gb_err *err)
 	return GB_KEYS_LOCAL;
 }
 
-/* Write the list of ids (once per list; next finds it missing). */
+/*
+ * A script over every key id, after the list's name (a Redis key, for
+ * the script) when list is not NULL; its answer is not wanted.
+ */
 static int
-init_list(struct gb_keys_redis *k, struct gb_err *err)
+eval_ids(struct gb_keys_redis *k, enum gb_redis_script script,
+    const char *list, struct gb_err *err)
 {
 	const char **av;
 	redisReply *rep;
-	size_t i;
+	size_t i, o = list != NULL;
 
-	if ((av = calloc(k->n + 1, sizeof(*av))) == NULL)
+	if ((av = calloc(k->n + o, sizeof(*av))) == NULL)
 		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	av[0] = k->list;
+	if (list != NULL)
+		av[0] = list;
 	for (i = 0; i < k->n; i++)
-		av[i + 1] = k->hex[i];
-	rep = gb_redis_eval(k->r, GB_RS_INIT, 1, (int)k->n + 1, av, NULL,
+		av[i + o] = k->hex[i];
+	rep = gb_redis_eval(k->r, script, (int)o, (int)(k->n + o), av, NULL,
 	    err);
 	free(av);
 	if (rep == NULL)
 		return GB_KEYS_LOCAL;
 	freeReplyObject(rep);
 	return 0;
+}
+
+/* Write the list of ids (once per list; next finds it missing). */
+static int
+init_list(struct gb_keys_redis *k, struct gb_err *err)
+{
+	return eval_ids(k, GB_RS_INIT, k->list, err);
 }
 
 int
@@ -304,21 +316,7 @@ gb_keys_redis_load(struct gb_keys_redis *k, time_t now,
 int
 gb_keys_redis_reset_all(struct gb_keys_redis *k, struct gb_err *err)
 {
-	const char **av;
-	redisReply *rep;
-	size_t i;
-
-	if ((av = calloc(k->n, sizeof(*av))) == NULL)
-		return gb_err_set(err, GB_EXIT_TEMP, 0, "out of memory");
-	for (i = 0; i < k->n; i++)
-		av[i] = k->hex[i];
-	rep = gb_redis_eval(k->r, GB_RS_RESET_ALL, 0, (int)k->n, av, NULL,
-	    err);
-	free(av);
-	if (rep == NULL)
-		return GB_KEYS_LOCAL;
-	freeReplyObject(rep);
-	return 0;
+	return eval_ids(k, GB_RS_RESET_ALL, NULL, err);
 }
 
 int
