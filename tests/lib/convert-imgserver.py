@@ -12,18 +12,10 @@ usage: convert-imgserver.py PORT
 import http.server
 import sys
 
+from tinyhttp import Sender
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def send(self, code, body=b"", ctype=None, headers=()):
-        self.send_response_only(code)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
+class Handler(Sender):
     def do_GET(self):
         if self.path == "/pic":
             self.send(200, b"RIFF\x00\xff", "image/webp; charset=binary")
@@ -48,9 +40,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
         else:
             self.send(404, b"not here", "text/plain")
-
-    def log_message(self, *args):
-        pass
 
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

@@ -17,18 +17,10 @@ import os
 import socket
 import sys
 
+from tinyhttp import Sender
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def send(self, code, body=b"", ctype=None, headers=()):
-        self.send_response_only(code)
-        if ctype:
-            self.send_header("Content-Type", ctype)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
+class Handler(Sender):
     def do_GET(self):
         if self.path == "/img":
             self.send(200, b"\x89PNG", "image/png")
@@ -36,9 +28,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(302, headers=[("Location", self.path[4:])])
         else:
             self.send(404, b"internal secret", "text/plain")
-
-    def log_message(self, *args):
-        pass
 
 
 class Server(http.server.HTTPServer):
