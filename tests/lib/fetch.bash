@@ -50,6 +50,18 @@ fetch_accepts() {
 	echo $((a - s))
 }
 
+# fetch_untouched NAME...: once every connection in flight is in, the
+# targets named accepted none (each count is said when it is not 0)
+fetch_untouched() {
+	local t n rc=0
+	for t in "$@"; do
+		fetch_sync "$t"
+		n=$(fetch_accepts "$t")
+		[ "$n" = 0 ] || { echo "fetch target $t accepted $n" >&2; rc=1; }
+	done
+	return $rc
+}
+
 fetch_targets_stop() {
 	local p
 	for p in "${FETCH_TARGETS[@]}"; do
