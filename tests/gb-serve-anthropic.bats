@@ -58,7 +58,9 @@ answer() {
 	assert_output /v1beta/models/gemini-2.5-flash:generateContent
 	run -0 upstream_request 1 '.body | fromjson | [.systemInstruction.parts[0].text, .generationConfig.maxOutputTokens] | tojson'
 	assert_output '["be brief",100]'
-	grep -q 'POST /v1/messages 200' "$SERVE_LOG"
+	# the request line is written once the answer's last byte is out,
+	# which the client may not wait for
+	wait_file_has "$SERVE_LOG" 'POST /v1/messages 200'
 }
 
 @test "messages: a stream's events, each delta when the upstream sends it; the SDK's helper" {

@@ -89,7 +89,10 @@ answer() {
 	     (map(.functionResponse.response.result // empty) | first |
 	      contains("hello-from-tool"))] | tojson'
 	assert_output '["Bash",true]'
-	grep -q 'POST /v1/messages 200' "$SERVE_LOG"
+	# the request line, once the answer is over: 200, or 499 when the
+	# agent hung up after its last event but before the stream's end
+	wait_file_has "$SERVE_LOG" 'POST /v1/messages '
+	grep -Eq 'POST /v1/messages (200 |499 .* error="client went away")' "$SERVE_LOG"
 }
 
 @test "claude -p: a plain answer, and a 429 on every key is its API error" {

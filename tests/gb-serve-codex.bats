@@ -99,7 +99,10 @@ answer() {
 	     (map(.functionResponse.response.result // empty) | first |
 	      contains("hello-from-tool"))] | tojson'
 	assert_output '["exec_command",true]'
-	grep -q 'POST /v1/responses 200' "$SERVE_LOG"
+	# the request line, once the answer is over: 200, or 499 when the
+	# agent hung up after its last event but before the stream's end
+	wait_file_has "$SERVE_LOG" 'POST /v1/responses '
+	grep -Eq 'POST /v1/responses (200 |499 .* error="client went away")' "$SERVE_LOG"
 }
 
 @test "codex exec: a plain answer, and a 429 on every key is Codex's error" {

@@ -48,7 +48,9 @@ CALL='{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}'
 	run -0 upstream_request 1 '.body | fromjson | .systemInstruction.parts[0].text'
 	assert_output "be brief"
 	# the access log names the route and the model
-	grep -q 'POST /v1/responses 200' "$SERVE_LOG"
+	# the request line is written once the answer's last byte is out,
+	# which the client may not wait for
+	wait_file_has "$SERVE_LOG" 'POST /v1/responses 200'
 }
 
 @test "responses: a stream's events in order, each delta when the upstream sends it" {
