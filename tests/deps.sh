@@ -23,6 +23,8 @@ command -v bats >/dev/null 2>&1 || need bats
 [ -f /usr/lib/bats/bats-assert/load.bash ] || need bats-assert
 [ -f /usr/lib/bats/bats-support/load.bash ] || need bats-support
 command -v mandoc >/dev/null 2>&1 || need mandoc
+# systemd-analyze verify checks the units' man: references with man(1)
+command -v man >/dev/null 2>&1 || need man-db
 command -v jq >/dev/null 2>&1 || need jq
 command -v python3 >/dev/null 2>&1 || need python3
 command -v curl >/dev/null 2>&1 || need curl

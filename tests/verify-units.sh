@@ -1,16 +1,24 @@
 #!/bin/sh
 # systemd-analyze verify on the unit files, with /usr/local/bin pointed at the
-# built tools. Messages that only say this machine has no systemd as PID 1
-# are not failures.
+# built tools and man(1) at the project's own pages (so every
+# Documentation=man: reference is checked against man/, installed or not).
+# Messages that only say this machine has no systemd as PID 1 are not
+# failures.
 set -u
-bindir=$(cd "$(dirname "$0")/.." && pwd)/build/bin
+top=$(cd "$(dirname "$0")/.." && pwd)
+bindir=$top/build/bin
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+mkdir "$tmp/units"
 for u in "$@"; do
-	sed "s|/usr/local/bin/|$bindir/|g" "$u" > "$tmp/${u##*/}"
+	sed "s|/usr/local/bin/|$bindir/|g" "$u" > "$tmp/units/${u##*/}"
 done
-out=$(cd "$tmp" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify \
-	--man=no ./* 2>&1 | grep -v -e 'Failed to create' -e 'Not in a' \
+for m in "$top"/man/*.[0-9]; do
+	mkdir -p "$tmp/man/man${m##*.}"
+	ln -s "$m" "$tmp/man/man${m##*.}/"
+done
+out=$(cd "$tmp/units" && MANPATH=$tmp/man SYSTEMD_LOG_LEVEL=warning \
+	systemd-analyze verify ./* 2>&1 | grep -v -e 'Failed to create' -e 'Not in a' \
 	-e 'ignoring' -e 'is not executable: No such file' \
 	-e 'Failed to connect to' -e 'No such file or directory')
 if [ -n "$out" ]; then
