@@ -353,6 +353,20 @@ secret_get(const struct gb_env *env, const struct gb_env *moved,
 	return 0;
 }
 
+/* secret_get(), an empty value taken as none (NULL). */
+static int
+secret_str(const struct gb_env *env, const struct gb_env *moved,
+    const char *name, char **out, struct gb_err *err)
+{
+	if (secret_get(env, moved, name, out, err) == -1)
+		return -1;
+	if (*out != NULL && **out == '\0') {
+		free(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
 /* One value in double quotes, as env_value() reads it back. */
 static int
 put_quoted(struct gb_buf *b, const char *v)
@@ -652,29 +666,14 @@ get_secrets(struct gb_config *c, const struct gb_env *env, unsigned need,
 
 	if (secrets_fd(&moved, err) == -1)
 		return -1;
-	/* a Redis URL may hold a password: a secret, needed or not */
-	if (secret_get(env, moved, "KEY_STATE", &c->key_state, err) == -1)
-		goto out;
-	if (c->key_state != NULL && *c->key_state == '\0') {
-		free(c->key_state);
-		c->key_state = NULL;
-	}
-	/* so may a proxy's URL */
-	if (secret_get(env, moved, "PROXY", &c->proxy, err) == -1)
-		goto out;
-	if (c->proxy != NULL && *c->proxy == '\0') {
-		free(c->proxy);
-		c->proxy = NULL;
-	}
-	if (secret_get(env, moved, "PROXIES", &v, err) == -1 ||
+	/* URLs that may hold a password: secrets, needed or not */
+	if (secret_str(env, moved, "KEY_STATE", &c->key_state, err) == -1 ||
+	    secret_str(env, moved, "PROXY", &c->proxy, err) == -1 ||
+	    secret_get(env, moved, "PROXIES", &v, err) == -1 ||
 	    list_of("PROXIES", v, "", 0, &c->proxies, err) == -1)
 		goto out;
 	free(v);
 	v = NULL;
-	if ((need & (GB_CONFIG_NEED_KEYS | GB_CONFIG_NEED_TOKENS)) == 0) {
-		rc = 0;
-		goto out;
-	}
 	if ((need & GB_CONFIG_NEED_KEYS) != 0) {
 		if (secret_get(env, moved, "API_KEYS", &v, err) == -1 ||
 		    list_of("API_KEYS", v, "", 1, &c->api_keys, err) == -1)

@@ -46,20 +46,30 @@ struct proc {
 
 /* ---- what a tool gets from gb-serve: its environment, its secrets ---- */
 
+/* Is the environment entry e the variable name? */
+static int
+named(const char *e, const char *name)
+{
+	size_t l = strlen(name);
+
+	return strncmp(e, name, l) == 0 && e[l] == '=';
+}
+
 /* Variables no tool inherits: the secrets and where they come from. */
 static int
 withheld(const char *e)
 {
-	static const char *const names[] = { "API_KEYS", "ALLOWED_TOKENS",
-	    "AUTH_TOKEN", "KEY_STATE", "PROXY", "PROXIES", GB_SECRETS_FD,
+	static const char *const secrets[GB_NSECRETS] = GB_SECRET_NAMES;
+	static const char *const where[] = { GB_SECRETS_FD,
 	    "CREDENTIALS_DIRECTORY" };
-	size_t i, l;
+	size_t i;
 
-	for (i = 0; i < GB_NELEM(names); i++) {
-		l = strlen(names[i]);
-		if (strncmp(e, names[i], l) == 0 && e[l] == '=')
+	for (i = 0; i < GB_NELEM(secrets); i++)
+		if (named(e, secrets[i]))
 			return 1;
-	}
+	for (i = 0; i < GB_NELEM(where); i++)
+		if (named(e, where[i]))
+			return 1;
 	return 0;
 }
 
