@@ -95,6 +95,7 @@ fake_pid=$!
 fake="http://$hostip:$fport"
 for i in $(seq 100); do
 	curl -fsS "$fake/_control/health" >/dev/null 2>&1 && break
+	[ "$i" -lt 100 ] || { cat "$WORK/fake.log"; say "FAILED: the fake upstream on $hostip"; exit 1; }
 	sleep 0.1
 done
 
